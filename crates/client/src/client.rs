@@ -4,13 +4,18 @@
 //! password, revocation), driven by our own `reqwest` client with redirects turned off. Discovery, userinfo and
 //! Keycloak's logout endpoint are plain `reqwest` calls, because `oauth2` does not cover them.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
 use oauth2::{
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields, RequestTokenError, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse as _,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields, RequestTokenError,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse as _,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -80,6 +85,45 @@ pub(crate) struct Issued {
     pub id_token: Option<IdToken>,
 }
 
+/// The HTTP client handed to `oauth2`: ours (redirects off), remembering the last status and error code.
+struct OAuthHttp {
+    http: reqwest::Client,
+    last: Mutex<LastAnswer>,
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
+    type Error = reqwest::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, reqwest::Error>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request)?;
+            let resp = self.http.execute(request).await?;
+            let status = resp.status();
+            let mut builder = oauth2::http::Response::builder().status(status);
+            for (k, v) in resp.headers() {
+                builder = builder.header(k, v);
+            }
+            let body = resp.bytes().await?.to_vec();
+            let error = if status.is_success() {
+                None
+            } else {
+                serde_json::from_slice::<keyport_proto::ErrorBody>(&body)
+                    .ok()
+                    .map(|b| b.error)
+            };
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = LastAnswer {
+                status: Some(status.as_u16()),
+                error,
+            };
+            Ok(builder
+                .body(body)
+                .expect("a response rebuilt from a valid response is valid"))
+        })
+    }
+}
+
 /// A configured OAuth client of one server: the configuration, an HTTP client, the clock and the discovered
 /// endpoints. Cheap to clone; clones share the discovery result.
 #[derive(Clone, Debug)]
@@ -121,7 +165,14 @@ impl Client {
             .user_agent(concat!("keyport-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
-        Ok(Client { inner: Arc::new(Inner { config, http, clock, endpoints: OnceCell::new() }) })
+        Ok(Client {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                clock,
+                endpoints: OnceCell::new(),
+            }),
+        })
     }
 
     /// Uses known endpoints instead of discovery (for servers without a discovery document).
@@ -161,18 +212,38 @@ impl Client {
 
     /// The server's endpoints, discovered from `{issuer}/.well-known/openid-configuration` on first use.
     pub async fn endpoints(&self) -> Result<&Endpoints> {
-        self.inner.endpoints.get_or_try_init(|| self.discover()).await
+        self.inner
+            .endpoints
+            .get_or_try_init(|| self.discover())
+            .await
     }
 
     async fn discover(&self) -> Result<Endpoints> {
         let issuer = self.inner.config.issuer_url()?;
-        let url = format!("{}/.well-known/openid-configuration", issuer.as_str().trim_end_matches('/'));
-        let resp = self.inner.http.get(&url).send().await.map_err(|e| Error::http(&url, e))?;
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.as_str().trim_end_matches('/')
+        );
+        let resp = self
+            .inner
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| Error::http(&url, e))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(Error::Discovery { url, message: format!("HTTP {status}") });
+            return Err(Error::Discovery {
+                url,
+                message: format!("HTTP {status}"),
+            });
         }
-        resp.json::<Endpoints>().await.map_err(|e| Error::Discovery { url, message: e.to_string() })
+        resp.json::<Endpoints>()
+            .await
+            .map_err(|e| Error::Discovery {
+                url,
+                message: e.to_string(),
+            })
     }
 
     async fn oauth(&self, secret: Option<&ClientSecret>) -> Result<(OAuthClient, &Endpoints)> {
@@ -181,39 +252,33 @@ impl Client {
             url: ep.issuer.clone(),
             message: format!("the {what} URL {url:?} is invalid"),
         };
-        let mut client: OAuthClient = oauth2::Client::new(oauth2::ClientId::new(self.inner.config.client_id.clone()))
-            .set_token_uri_option(Some(
-                oauth2::TokenUrl::new(ep.token_endpoint.clone()).map_err(|_| bad("token", &ep.token_endpoint))?,
-            ))
-            .set_device_authorization_url_option(
-                ep.device_authorization_endpoint.as_ref().and_then(|u| oauth2::DeviceAuthorizationUrl::new(u.clone()).ok()),
-            )
-            .set_revocation_url_option(
-                ep.revocation_endpoint.as_ref().and_then(|u| oauth2::RevocationUrl::new(u.clone()).ok()),
-            );
+        let mut client: OAuthClient =
+            oauth2::Client::new(oauth2::ClientId::new(self.inner.config.client_id.clone()))
+                .set_token_uri_option(Some(
+                    oauth2::TokenUrl::new(ep.token_endpoint.clone())
+                        .map_err(|_| bad("token", &ep.token_endpoint))?,
+                ))
+                .set_device_authorization_url_option(
+                    ep.device_authorization_endpoint
+                        .as_ref()
+                        .and_then(|u| oauth2::DeviceAuthorizationUrl::new(u.clone()).ok()),
+                )
+                .set_revocation_url_option(
+                    ep.revocation_endpoint
+                        .as_ref()
+                        .and_then(|u| oauth2::RevocationUrl::new(u.clone()).ok()),
+                );
         if let Some(s) = secret {
             client = client.set_client_secret(oauth2::ClientSecret::new(s.secret().to_owned()));
         }
         Ok((client, ep))
     }
 
-    /// Sends one `oauth2` request through our HTTP client, remembering the status and error code.
-    async fn send(&self, req: oauth2::HttpRequest, last: &Mutex<LastAnswer>) -> Result<oauth2::HttpResponse, reqwest::Error> {
-        let req = reqwest::Request::try_from(req)?;
-        let resp = self.inner.http.execute(req).await?;
-        let status = resp.status();
-        let mut builder = oauth2::http::Response::builder().status(status);
-        for (k, v) in resp.headers() {
-            builder = builder.header(k, v);
+    fn oauth_http(&self) -> OAuthHttp {
+        OAuthHttp {
+            http: self.inner.http.clone(),
+            last: Mutex::new(LastAnswer::default()),
         }
-        let body = resp.bytes().await?.to_vec();
-        let error = if status.is_success() {
-            None
-        } else {
-            serde_json::from_slice::<keyport_proto::ErrorBody>(&body).ok().map(|b| b.error)
-        };
-        *last.lock().unwrap_or_else(|e| e.into_inner()) = LastAnswer { status: Some(status.as_u16()), error };
-        Ok(builder.body(body).expect("a response rebuilt from a valid response is valid"))
     }
 
     fn issued(&self, resp: TokenResponse) -> Issued {
@@ -221,7 +286,9 @@ impl Client {
         Issued {
             access_token: AccessToken::new(resp.access_token().secret().clone()),
             expires_at: resp.expires_in().map(|d| now + d),
-            refresh_token: resp.refresh_token().map(|r| RefreshToken::new(r.secret().clone())),
+            refresh_token: resp
+                .refresh_token()
+                .map(|r| RefreshToken::new(r.secret().clone())),
             id_token: resp.extra_fields().id_token.clone().map(IdToken::new),
         }
     }
@@ -256,57 +323,74 @@ impl Client {
     }
 
     /// Exchanges a refresh token for new tokens (the answer may carry a rotated refresh token).
-    pub(crate) async fn refresh(&self, refresh_token: &RefreshToken, secret: Option<&ClientSecret>) -> Result<Issued> {
+    pub(crate) async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+        secret: Option<&ClientSecret>,
+    ) -> Result<Issued> {
         let (oauth, ep) = self.oauth(secret).await?;
         let rt = oauth2::RefreshToken::new(refresh_token.secret().to_owned());
-        let last = Mutex::new(LastAnswer::default());
-        let http = |req| self.send(req, &last);
+        let http = self.oauth_http();
         let resp = oauth
             .exchange_refresh_token(&rt)
             .map_err(|e| Error::Config(e.to_string()))?
             .request_async(&http)
             .await
-            .map_err(|e| Self::map_request_error(Flow::Refresh, &ep.token_endpoint, &last, e, basic_code))?;
+            .map_err(|e| {
+                Self::map_request_error(
+                    Flow::Refresh,
+                    &ep.token_endpoint,
+                    &http.last,
+                    e,
+                    basic_code,
+                )
+            })?;
         Ok(self.issued(resp))
     }
 
     /// The client credentials grant (bot flow).
     pub(crate) async fn client_credentials(&self, secret: &ClientSecret) -> Result<Issued> {
         let (oauth, ep) = self.oauth(Some(secret)).await?;
-        let last = Mutex::new(LastAnswer::default());
-        let http = |req| self.send(req, &last);
-        let mut req = oauth.exchange_client_credentials().map_err(|e| Error::Config(e.to_string()))?;
-        for s in self.inner.config.scope.split_whitespace().filter(|s| *s != "offline_access") {
+        let http = self.oauth_http();
+        let mut req = oauth
+            .exchange_client_credentials()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        for s in self
+            .inner
+            .config
+            .scope
+            .split_whitespace()
+            .filter(|s| *s != "offline_access")
+        {
             req = req.add_scope(oauth2::Scope::new(s.to_owned()));
         }
         if let Some(aud) = &self.inner.config.audience {
             req = req.add_extra_param("audience", aud.clone());
         }
-        let resp = req
-            .request_async(&http)
-            .await
-            .map_err(|e| Self::map_request_error(Flow::Fetch, &ep.token_endpoint, &last, e, basic_code))?;
+        let resp = req.request_async(&http).await.map_err(|e| {
+            Self::map_request_error(Flow::Fetch, &ep.token_endpoint, &http.last, e, basic_code)
+        })?;
         Ok(self.issued(resp))
     }
 
     /// The resource owner password grant (`user_password` fetcher).
     pub(crate) async fn password(&self, username: &str, password: &Password) -> Result<Issued> {
         let (oauth, ep) = self.oauth(None).await?;
-        let last = Mutex::new(LastAnswer::default());
-        let http = |req| self.send(req, &last);
+        let http = self.oauth_http();
         let user = oauth2::ResourceOwnerUsername::new(username.to_owned());
         let pass = oauth2::ResourceOwnerPassword::new(password.secret().to_owned());
-        let mut req = oauth.exchange_password(&user, &pass).map_err(|e| Error::Config(e.to_string()))?;
+        let mut req = oauth
+            .exchange_password(&user, &pass)
+            .map_err(|e| Error::Config(e.to_string()))?;
         for s in self.inner.config.scope.split_whitespace() {
             req = req.add_scope(oauth2::Scope::new(s.to_owned()));
         }
         if let Some(aud) = &self.inner.config.audience {
             req = req.add_extra_param("audience", aud.clone());
         }
-        let resp = req
-            .request_async(&http)
-            .await
-            .map_err(|e| Self::map_request_error(Flow::Fetch, &ep.token_endpoint, &last, e, basic_code))?;
+        let resp = req.request_async(&http).await.map_err(|e| {
+            Self::map_request_error(Flow::Fetch, &ep.token_endpoint, &http.last, e, basic_code)
+        })?;
         Ok(self.issued(resp))
     }
 
@@ -320,11 +404,14 @@ impl Client {
             });
         };
         let oauth: OAuthClient<EndpointSet> = oauth.set_device_authorization_url(
-            oauth2::DeviceAuthorizationUrl::new(device_url.clone())
-                .map_err(|e| Error::Discovery { url: ep.issuer.clone(), message: e.to_string() })?,
+            oauth2::DeviceAuthorizationUrl::new(device_url.clone()).map_err(|e| {
+                Error::Discovery {
+                    url: ep.issuer.clone(),
+                    message: e.to_string(),
+                }
+            })?,
         );
-        let last = Mutex::new(LastAnswer::default());
-        let http = |req| self.send(req, &last);
+        let http = self.oauth_http();
         let mut req = oauth.exchange_device_code();
         for s in self.inner.config.scope.split_whitespace() {
             req = req.add_scope(oauth2::Scope::new(s.to_owned()));
@@ -332,11 +419,15 @@ impl Client {
         if let Some(aud) = &self.inner.config.audience {
             req = req.add_extra_param("audience", aud.clone());
         }
-        let details: oauth2::StandardDeviceAuthorizationResponse = req
-            .request_async(&http)
-            .await
-            .map_err(|e| Self::map_request_error(Flow::DeviceStart, &device_url, &last, e, basic_code))?;
-        Ok(crate::device::PendingLogin::new(self.clone(), details, self.now()))
+        let details: oauth2::StandardDeviceAuthorizationResponse =
+            req.request_async(&http).await.map_err(|e| {
+                Self::map_request_error(Flow::DeviceStart, &device_url, &http.last, e, basic_code)
+            })?;
+        Ok(crate::device::PendingLogin::new(
+            self.clone(),
+            details,
+            self.now(),
+        ))
     }
 
     /// Polls the token endpoint until the device login ends (RFC 8628 §3.4–3.5), for at most `timeout`.
@@ -346,8 +437,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Issued> {
         let (oauth, ep) = self.oauth(None).await?;
-        let last = Mutex::new(LastAnswer::default());
-        let http = |req| self.send(req, &last);
+        let http = self.oauth_http();
         let clock = self.inner.clock.clone();
         let resp = oauth
             .exchange_device_access_token(details)
@@ -359,14 +449,26 @@ impl Client {
             Ok(resp) => Ok(self.issued(resp)),
             Err(RequestTokenError::ServerResponse(body))
                 if *body.error() == oauth2::DeviceCodeErrorResponseType::ExpiredToken
-                    && last.lock().unwrap_or_else(|e| e.into_inner()).error.as_deref() != Some("expired_token") =>
+                    && http
+                        .last
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .error
+                        .as_deref()
+                        != Some("expired_token") =>
             {
                 // `oauth2` reports its own deadline as `expired_token`; the server did not say so.
-                Err(Error::Timeout { seconds: timeout.as_secs() })
+                Err(Error::Timeout {
+                    seconds: timeout.as_secs(),
+                })
             }
-            Err(e) => Err(Self::map_request_error(Flow::DevicePoll, &ep.token_endpoint, &last, e, |b| {
-                (b.error().to_string(), b.error_description().cloned())
-            })),
+            Err(e) => Err(Self::map_request_error(
+                Flow::DevicePoll,
+                &ep.token_endpoint,
+                &http.last,
+                e,
+                |b| (b.error().to_string(), b.error_description().cloned()),
+            )),
         }
     }
 
@@ -374,7 +476,11 @@ impl Client {
     ///
     /// Uses the server's `end_session_endpoint` the way Keycloak clients do (POST `client_id` + `refresh_token`),
     /// and falls back to RFC 7009 revocation of the refresh token when there is no such endpoint (Auth0).
-    pub async fn logout(&self, refresh_token: &RefreshToken, secret: Option<&ClientSecret>) -> Result<()> {
+    pub async fn logout(
+        &self,
+        refresh_token: &RefreshToken,
+        secret: Option<&ClientSecret>,
+    ) -> Result<()> {
         let ep = self.endpoints().await?;
         if let Some(url) = &ep.end_session_endpoint {
             let mut form = vec![
@@ -384,7 +490,14 @@ impl Client {
             if let Some(s) = secret {
                 form.push(("client_secret", s.secret()));
             }
-            let resp = self.inner.http.post(url).form(&form).send().await.map_err(|e| Error::http(url, e))?;
+            let resp = self
+                .inner
+                .http
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| Error::http(url, e))?;
             let status = resp.status();
             if status.is_success() {
                 return Ok(());
@@ -396,12 +509,17 @@ impl Client {
     }
 
     /// Revokes a refresh token (RFC 7009).
-    pub async fn revoke(&self, refresh_token: &RefreshToken, secret: Option<&ClientSecret>) -> Result<()> {
+    pub async fn revoke(
+        &self,
+        refresh_token: &RefreshToken,
+        secret: Option<&ClientSecret>,
+    ) -> Result<()> {
         let (oauth, ep) = self.oauth(secret).await?;
         let url = ep.revocation_endpoint.clone().unwrap_or_default();
-        let last = Mutex::new(LastAnswer::default());
-        let http = |req| self.send(req, &last);
-        let token = StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(refresh_token.secret().to_owned()));
+        let http = self.oauth_http();
+        let token = StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
+            refresh_token.secret().to_owned(),
+        ));
         oauth
             .revoke_token(token)
             .map_err(|_| Error::Discovery {
@@ -410,7 +528,7 @@ impl Client {
             })?
             .request_async(&http)
             .await
-            .map_err(|e| Self::map_request_error(Flow::Refresh, &url, &last, e, |b| {
+            .map_err(|e| Self::map_request_error(Flow::Refresh, &url, &http.last, e, |b| {
                 (b.error().to_string(), b.error_description().cloned())
             }))
     }
@@ -418,17 +536,30 @@ impl Client {
     /// The OpenID Connect userinfo of the person an access token belongs to, as raw JSON claims.
     pub async fn userinfo(&self, access_token: &AccessToken) -> Result<serde_json::Value> {
         let ep = self.endpoints().await?;
-        let url = ep.userinfo_endpoint.clone().ok_or_else(|| Error::Discovery {
-            url: ep.issuer.clone(),
-            message: "the server has no userinfo endpoint; name an API endpoint instead".into(),
-        })?;
+        let url = ep
+            .userinfo_endpoint
+            .clone()
+            .ok_or_else(|| Error::Discovery {
+                url: ep.issuer.clone(),
+                message: "the server has no userinfo endpoint; name an API endpoint instead".into(),
+            })?;
         self.get_json(&url, access_token).await
     }
 
     /// GETs `url` with the bearer token and decodes the JSON answer.
-    pub(crate) async fn get_json(&self, url: &str, access_token: &AccessToken) -> Result<serde_json::Value> {
-        let resp =
-            self.inner.http.get(url).bearer_auth(access_token.secret()).send().await.map_err(|e| Error::http(url, e))?;
+    pub(crate) async fn get_json(
+        &self,
+        url: &str,
+        access_token: &AccessToken,
+    ) -> Result<serde_json::Value> {
+        let resp = self
+            .inner
+            .http
+            .get(url)
+            .bearer_auth(access_token.secret())
+            .send()
+            .await
+            .map_err(|e| Error::http(url, e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(Error::Server {

@@ -63,7 +63,11 @@ impl Default for Config {
 
 impl Config {
     /// A Keycloak-style server: issuer `{server_url}/realms/{realm}`.
-    pub fn new(server_url: impl Into<String>, realm: impl Into<String>, client_id: impl Into<String>) -> Self {
+    pub fn new(
+        server_url: impl Into<String>,
+        realm: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> Self {
         Config {
             server_url: Some(server_url.into()),
             realm: realm.into(),
@@ -74,7 +78,11 @@ impl Config {
 
     /// Any OpenID Connect server, named by its issuer URL.
     pub fn for_issuer(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
-        Config { issuer: Some(issuer.into()), client_id: client_id.into(), ..Config::default() }
+        Config {
+            issuer: Some(issuer.into()),
+            client_id: client_id.into(),
+            ..Config::default()
+        }
     }
 
     /// Replaces the client id.
@@ -105,7 +113,11 @@ impl Config {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        toml::from_str(&text).map_err(|e| Error::BadFile { path: path.into(), kind: "config", message: e.to_string() })
+        toml::from_str(&text).map_err(|e| Error::BadFile {
+            path: path.into(),
+            kind: "config",
+            message: e.to_string(),
+        })
     }
 
     /// The defaults overridden by `KEYPORT_*` environment variables (a `.env` file is not read; see [`Config::load`]).
@@ -122,7 +134,10 @@ impl Config {
         let _ = dotenvy::dotenv();
         let mut config = Config::default();
         let profile = files::current_profile();
-        if let Some(p) = Profiles::load(&Profiles::default_path()?)?.profiles.remove(&profile) {
+        if let Some(p) = Profiles::load(&Profiles::default_path()?)?
+            .profiles
+            .remove(&profile)
+        {
             config = p;
         }
         if let Some(path) = std::env::var_os("KEYPORT_CLIENT_CONFIG").filter(|p| !p.is_empty()) {
@@ -153,10 +168,11 @@ impl Config {
             self.audience = Some(v);
         }
         if let Some(v) = get("KEYPORT_TIMEOUT") {
-            self.timeout_seconds = v
-                .trim_end_matches('s')
-                .parse()
-                .map_err(|_| Error::Config(format!("KEYPORT_TIMEOUT must be a number of seconds, got {v:?}")))?;
+            self.timeout_seconds = v.trim_end_matches('s').parse().map_err(|_| {
+                Error::Config(format!(
+                    "KEYPORT_TIMEOUT must be a number of seconds, got {v:?}"
+                ))
+            })?;
         }
         Ok(self)
     }
@@ -167,7 +183,9 @@ impl Config {
             (Some(issuer), _) => issuer.trim_end_matches('/').to_owned(),
             (None, Some(server)) => {
                 if self.realm.is_empty() {
-                    return Err(Error::Config("realm is empty: set KEYPORT_REALM or `realm`".into()));
+                    return Err(Error::Config(
+                        "realm is empty: set KEYPORT_REALM or `realm`".into(),
+                    ));
                 }
                 format!("{}/realms/{}", server.trim_end_matches('/'), self.realm)
             }
@@ -178,7 +196,8 @@ impl Config {
                 ));
             }
         };
-        Url::parse(&raw).map_err(|e| Error::Config(format!("the server URL {raw:?} is not a valid URL: {e}")))
+        Url::parse(&raw)
+            .map_err(|e| Error::Config(format!("the server URL {raw:?} is not a valid URL: {e}")))
     }
 
     /// The HTTP request timeout.
@@ -212,8 +231,11 @@ impl Profiles {
     pub fn load(path: &Path) -> Result<Self> {
         match files::read_optional(path)? {
             None => Ok(Profiles::default()),
-            Some(text) => toml::from_str(&text)
-                .map_err(|e| Error::BadFile { path: path.into(), kind: "profiles", message: e.to_string() }),
+            Some(text) => toml::from_str(&text).map_err(|e| Error::BadFile {
+                path: path.into(),
+                kind: "profiles",
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -231,16 +253,24 @@ mod tests {
     #[test]
     fn issuer_comes_from_server_and_realm_or_is_given() {
         let c = Config::new("https://auth.example.org/auth/", "aiod", "aiod-sdk");
-        assert_eq!(c.issuer_url().unwrap().as_str(), "https://auth.example.org/auth/realms/aiod");
+        assert_eq!(
+            c.issuer_url().unwrap().as_str(),
+            "https://auth.example.org/auth/realms/aiod"
+        );
         let c = Config::for_issuer("https://tenant.eu.auth0.com/", "abc");
-        assert_eq!(c.issuer_url().unwrap().as_str(), "https://tenant.eu.auth0.com/");
+        assert_eq!(
+            c.issuer_url().unwrap().as_str(),
+            "https://tenant.eu.auth0.com/"
+        );
         let err = Config::default().issuer_url().unwrap_err().to_string();
         assert!(err.contains("KEYPORT_SERVER_URL"), "{err}");
     }
 
     #[test]
     fn env_overrides_file_values() {
-        let file: Config = toml::from_str("server_url = \"http://a\"\nrealm = \"r1\"\nclient_id = \"c1\"").unwrap();
+        let file: Config =
+            toml::from_str("server_url = \"http://a\"\nrealm = \"r1\"\nclient_id = \"c1\"")
+                .unwrap();
         let env = |k: &str| match k {
             "KEYPORT_REALM" => Some("r2".to_owned()),
             "KEYPORT_TIMEOUT" => Some("7".to_owned()),
@@ -248,10 +278,18 @@ mod tests {
             _ => None,
         };
         let c = file.merge_env(env).unwrap();
-        assert_eq!((c.server_url.as_deref(), c.realm.as_str(), c.client_id.as_str()), (Some("http://a"), "r2", "c1"));
+        assert_eq!(
+            (
+                c.server_url.as_deref(),
+                c.realm.as_str(),
+                c.client_id.as_str()
+            ),
+            (Some("http://a"), "r2", "c1")
+        );
         assert_eq!(c.timeout(), Duration::from_secs(7));
         assert_eq!(c.audience.as_deref(), Some("https://api"));
-        let bad = Config::default().merge_env(|k| (k == "KEYPORT_TIMEOUT").then(|| "soon".to_owned()));
+        let bad =
+            Config::default().merge_env(|k| (k == "KEYPORT_TIMEOUT").then(|| "soon".to_owned()));
         assert!(bad.unwrap_err().to_string().contains("KEYPORT_TIMEOUT"));
     }
 
@@ -269,7 +307,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         let mut p = Profiles::load(&path).unwrap();
-        p.profiles.insert("work".into(), Config::new("http://x", "r", "c"));
+        p.profiles
+            .insert("work".into(), Config::new("http://x", "r", "c"));
         p.save(&path).unwrap();
         assert_eq!(Profiles::load(&path).unwrap(), p);
     }

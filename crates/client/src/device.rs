@@ -32,8 +32,16 @@ impl fmt::Debug for PendingLogin {
 }
 
 impl PendingLogin {
-    pub(crate) fn new(client: Client, details: oauth2::StandardDeviceAuthorizationResponse, started: SystemTime) -> Self {
-        PendingLogin { client, details, started }
+    pub(crate) fn new(
+        client: Client,
+        details: oauth2::StandardDeviceAuthorizationResponse,
+        started: SystemTime,
+    ) -> Self {
+        PendingLogin {
+            client,
+            details,
+            started,
+        }
     }
 
     /// The code the person enters, e.g. `BCDF-GHJK`.
@@ -48,7 +56,9 @@ impl PendingLogin {
 
     /// The page with the code already filled in, when the server offers one.
     pub fn verification_uri_complete(&self) -> Option<&str> {
-        self.details.verification_uri_complete().map(|u| u.secret().as_str())
+        self.details
+            .verification_uri_complete()
+            .map(|u| u.secret().as_str())
     }
 
     /// How long the server keeps the code valid.
@@ -127,7 +137,12 @@ pub struct LoginOptions {
 
 impl Default for LoginOptions {
     fn default() -> Self {
-        LoginOptions { timeout: DEFAULT_LOGIN_TIMEOUT, write_to_file: None, use_in_requests: true, print_instructions: true }
+        LoginOptions {
+            timeout: DEFAULT_LOGIN_TIMEOUT,
+            write_to_file: None,
+            use_in_requests: true,
+            print_instructions: true,
+        }
     }
 }
 

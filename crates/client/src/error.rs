@@ -189,12 +189,23 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { action, path: path.into(), source }
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn http(url: impl Into<String>, source: reqwest::Error) -> Self {
-        Error::Http { url: url.into(), source }
+        Error::Http {
+            url: url.into(),
+            source,
+        }
     }
 }
 
@@ -219,17 +230,39 @@ pub(crate) fn map_oauth_error(
     error: &str,
     description: Option<String>,
 ) -> Error {
-    let code: Option<ErrorCode> = ErrorBody { error: error.to_owned(), error_description: None, error_uri: None }.code();
+    let code: Option<ErrorCode> = ErrorBody {
+        error: error.to_owned(),
+        error_description: None,
+        error_uri: None,
+    }
+    .code();
     match (flow, code) {
         (Flow::DevicePoll, Some(ErrorCode::AccessDenied)) => Error::AccessDenied,
         (Flow::DevicePoll, Some(ErrorCode::ExpiredToken)) => Error::ExpiredToken,
-        (Flow::Refresh, Some(ErrorCode::InvalidGrant | ErrorCode::InvalidToken | ErrorCode::InvalidClient)) => {
-            Error::Refresh { status, error: error.to_owned(), description }
-        }
-        (Flow::Fetch, Some(ErrorCode::InvalidGrant | ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient)) => {
-            Error::Fetch { status, error: error.to_owned(), description }
-        }
-        _ => Error::Server { url: url.to_owned(), status: status.unwrap_or(400), error: Some(error.to_owned()), description },
+        (
+            Flow::Refresh,
+            Some(ErrorCode::InvalidGrant | ErrorCode::InvalidToken | ErrorCode::InvalidClient),
+        ) => Error::Refresh {
+            status,
+            error: error.to_owned(),
+            description,
+        },
+        (
+            Flow::Fetch,
+            Some(
+                ErrorCode::InvalidGrant | ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient,
+            ),
+        ) => Error::Fetch {
+            status,
+            error: error.to_owned(),
+            description,
+        },
+        _ => Error::Server {
+            url: url.to_owned(),
+            status: status.unwrap_or(400),
+            error: Some(error.to_owned()),
+            description,
+        },
     }
 }
 
@@ -237,7 +270,12 @@ pub(crate) fn map_oauth_error(
 pub(crate) fn map_error_body(flow: Flow, url: &str, status: u16, body: &[u8]) -> Error {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(b) => map_oauth_error(flow, url, Some(status), &b.error, b.error_description),
-        Err(_) => Error::Server { url: url.to_owned(), status, error: None, description: None },
+        Err(_) => Error::Server {
+            url: url.to_owned(),
+            status,
+            error: None,
+            description: None,
+        },
     }
 }
 
@@ -253,31 +291,84 @@ mod tests {
 
     #[test]
     fn rfc6749_error_bodies_map_to_typed_errors() {
-        check(Flow::DevicePoll, 400, r#"{"error":"access_denied"}"#, |e| matches!(e, Error::AccessDenied));
-        check(Flow::DevicePoll, 400, r#"{"error":"expired_token","error_description":"gone"}"#, |e| {
-            matches!(e, Error::ExpiredToken)
+        check(Flow::DevicePoll, 400, r#"{"error":"access_denied"}"#, |e| {
+            matches!(e, Error::AccessDenied)
         });
-        check(Flow::Refresh, 400, r#"{"error":"invalid_grant","error_description":"Token is not active"}"#, |e| {
-            matches!(e, Error::Refresh { status: Some(400), error, description: Some(d) }
+        check(
+            Flow::DevicePoll,
+            400,
+            r#"{"error":"expired_token","error_description":"gone"}"#,
+            |e| matches!(e, Error::ExpiredToken),
+        );
+        check(
+            Flow::Refresh,
+            400,
+            r#"{"error":"invalid_grant","error_description":"Token is not active"}"#,
+            |e| {
+                matches!(e, Error::Refresh { status: Some(400), error, description: Some(d) }
                 if error == "invalid_grant" && d == "Token is not active")
-        });
+            },
+        );
         check(Flow::Fetch, 401, r#"{"error":"invalid_client"}"#, |e| {
-            matches!(e, Error::Fetch { status: Some(401), .. }) && e.http_status() == Some(401)
+            matches!(
+                e,
+                Error::Fetch {
+                    status: Some(401),
+                    ..
+                }
+            ) && e.http_status() == Some(401)
         });
-        check(Flow::DevicePoll, 400, r#"{"error":"invalid_grant"}"#, |e| {
-            matches!(e, Error::Server { status: 400, error: Some(c), .. } if c == "invalid_grant")
+        check(
+            Flow::DevicePoll,
+            400,
+            r#"{"error":"invalid_grant"}"#,
+            |e| matches!(e, Error::Server { status: 400, error: Some(c), .. } if c == "invalid_grant"),
+        );
+        check(Flow::Fetch, 500, "<html>oops</html>", |e| {
+            matches!(
+                e,
+                Error::Server {
+                    status: 500,
+                    error: None,
+                    ..
+                }
+            )
         });
-        check(Flow::Fetch, 500, "<html>oops</html>", |e| matches!(e, Error::Server { status: 500, error: None, .. }));
-        check(Flow::DeviceStart, 400, r#"{"error":"made_up_code"}"#, |e| e.oauth_error() == Some("made_up_code"));
+        check(Flow::DeviceStart, 400, r#"{"error":"made_up_code"}"#, |e| {
+            e.oauth_error() == Some("made_up_code")
+        });
     }
 
     #[test]
     fn messages_say_what_to_do_next() {
-        assert!(Error::NotAuthenticated.to_string().contains("keyport login"));
-        assert!(Error::AccessDenied.to_string().contains("start the login again"));
-        assert!(Error::ExpiredToken.to_string().contains("start the login again"));
-        assert!(Error::Timeout { seconds: 3 }.to_string().contains("3 seconds"));
-        let refresh = Error::Refresh { status: Some(400), error: "invalid_grant".into(), description: None };
-        assert!(refresh.to_string().contains("run `keyport login` again"), "{refresh}");
+        assert!(
+            Error::NotAuthenticated
+                .to_string()
+                .contains("keyport login")
+        );
+        assert!(
+            Error::AccessDenied
+                .to_string()
+                .contains("start the login again")
+        );
+        assert!(
+            Error::ExpiredToken
+                .to_string()
+                .contains("start the login again")
+        );
+        assert!(
+            Error::Timeout { seconds: 3 }
+                .to_string()
+                .contains("3 seconds")
+        );
+        let refresh = Error::Refresh {
+            status: Some(400),
+            error: "invalid_grant".into(),
+            description: None,
+        };
+        assert!(
+            refresh.to_string().contains("run `keyport login` again"),
+            "{refresh}"
+        );
     }
 }

@@ -28,12 +28,17 @@ pub fn cache_dir() -> Result<PathBuf> {
 
 /// The profile the SDK and CLI use when none is named: `$KEYPORT_PROFILE`, else `default`.
 pub fn current_profile() -> String {
-    std::env::var("KEYPORT_PROFILE").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "default".to_owned())
+    std::env::var("KEYPORT_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "default".to_owned())
 }
 
 /// The token file of a profile: `<home>/tokens/<profile>.toml`.
 pub fn token_path(profile: &str) -> Result<PathBuf> {
-    Ok(keyport_home()?.join("tokens").join(format!("{profile}.toml")))
+    Ok(keyport_home()?
+        .join("tokens")
+        .join(format!("{profile}.toml")))
 }
 
 /// Writes `contents` to `path` atomically with mode 0600.
@@ -58,9 +63,13 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io("set permissions of", tmp.path(), e))?;
     }
-    tmp.write_all(contents).map_err(|e| Error::io("write", path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io("sync", path, e))?;
-    tmp.persist(path).map_err(|e| Error::io("replace", path, e.error))?;
+    tmp.write_all(contents)
+        .map_err(|e| Error::io("write", path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("sync", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("replace", path, e.error))?;
     Ok(())
 }
 
@@ -76,7 +85,9 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|e| Error::io("create directory", dir, e))
+    builder
+        .create(dir)
+        .map_err(|e| Error::io("create directory", dir, e))
 }
 
 /// Reads a file, mapping "not found" to `None`.

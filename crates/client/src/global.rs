@@ -21,7 +21,10 @@ struct Global {
     token: Option<Token>,
 }
 
-static GLOBAL: Mutex<Global> = Mutex::new(Global { client: None, token: None });
+static GLOBAL: Mutex<Global> = Mutex::new(Global {
+    client: None,
+    token: None,
+});
 
 fn global() -> MutexGuard<'static, Global> {
     GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
@@ -156,7 +159,9 @@ pub async fn current_user(token: &Token, url: Option<&str>) -> Result<User> {
             None => token.client().userinfo(&at).await,
         };
         match answer {
-            Err(Error::Server { status: 401, .. }) if attempt == 0 => token.refresh_after(generation).await?,
+            Err(Error::Server { status: 401, .. }) if attempt == 0 => {
+                token.refresh_after(generation).await?
+            }
             Err(e) => return Err(e),
             Ok(claims) => return Ok(User::from_claims(&claims)),
         }
@@ -180,7 +185,8 @@ pub async fn invalidate_token(token: Option<TokenSource>, ignore_errors: bool) -
     {
         let mut g = global();
         let same = g.token.as_ref().is_some_and(|cur| {
-            cur.refresh_token().map(|r| r.secret().to_owned()) == token.refresh_token().map(|r| r.secret().to_owned())
+            cur.refresh_token().map(|r| r.secret().to_owned())
+                == token.refresh_token().map(|r| r.secret().to_owned())
         });
         if same {
             g.token = None;

@@ -6,7 +6,9 @@ use base64::Engine as _;
 /// The payload claims of a JWT, or `None` when the string is not a JWT.
 pub fn unverified_claims(jwt: &str) -> Option<serde_json::Value> {
     let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -25,7 +27,11 @@ mod tests {
     #[test]
     fn reads_the_username_of_a_jwt() {
         let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-        let jwt = format!("{}.{}.sig", enc(r#"{"alg":"none"}"#), enc(r#"{"sub":"u1","preferred_username":"alice"}"#));
+        let jwt = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"none"}"#),
+            enc(r#"{"sub":"u1","preferred_username":"alice"}"#)
+        );
         assert_eq!(username(&jwt).as_deref(), Some("alice"));
         assert_eq!(username("opaque-token"), None);
     }

@@ -76,7 +76,11 @@ mod tests {
 
     #[test]
     fn debug_is_redacted() {
-        let s = format!("{:?} {:?}", RefreshToken::new("rt-very-secret"), ClientSecret::from("cs-very-secret"));
+        let s = format!(
+            "{:?} {:?}",
+            RefreshToken::new("rt-very-secret"),
+            ClientSecret::from("cs-very-secret")
+        );
         assert!(!s.contains("very-secret"), "{s}");
         assert!(s.contains("RefreshToken(<redacted>)"));
     }

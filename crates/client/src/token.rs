@@ -53,9 +53,11 @@ impl TokenFile {
     pub fn read(path: &Path) -> Result<Option<TokenFile>> {
         match files::read_optional(path)? {
             None => Ok(None),
-            Some(text) => toml::from_str(&text)
-                .map(Some)
-                .map_err(|e| Error::BadFile { path: path.into(), kind: "token", message: e.to_string() }),
+            Some(text) => toml::from_str(&text).map(Some).map_err(|e| Error::BadFile {
+                path: path.into(),
+                kind: "token",
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -148,7 +150,11 @@ impl Token {
 
     /// A token that is only an access token (for example one handed over by another program); it cannot be
     /// refreshed.
-    pub fn from_access_token(client: &Client, access_token: impl Into<AccessToken>, expires_at: Option<SystemTime>) -> Token {
+    pub fn from_access_token(
+        client: &Client,
+        access_token: impl Into<AccessToken>,
+        expires_at: Option<SystemTime>,
+    ) -> Token {
         let token = Token::with_state(client.clone(), Grant::AccessOnly);
         {
             let mut s = token.state();
@@ -194,7 +200,11 @@ impl Token {
         let token = Token::with_state(client.clone(), grant);
         {
             let mut s = token.state();
-            s.username = file.username.or_else(|| file.access_token.as_ref().and_then(|a| jwt::username(a.secret())));
+            s.username = file.username.or_else(|| {
+                file.access_token
+                    .as_ref()
+                    .and_then(|a| jwt::username(a.secret()))
+            });
             s.access = file.access_token;
             s.expires_at = file.expires_at.map(from_unix);
         }
@@ -299,10 +309,8 @@ impl Token {
             let generation = {
                 let now = self.inner.client.now();
                 let s = self.state();
-                if !s.expired_at(now) {
-                    if let Some(at) = &s.access {
-                        return Ok(at.clone());
-                    }
+                if let (false, Some(at)) = (s.expired_at(now), &s.access) {
+                    return Ok(at.clone());
                 }
                 s.generation
             };
@@ -324,8 +332,10 @@ impl Token {
     /// The value of the `Authorization` header.
     pub async fn authorization(&self) -> Result<HeaderValue> {
         let at = self.access_token().await?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", at.secret()))
-            .map_err(|_| Error::Config("the access token contains characters not allowed in a header".into()))?;
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {}", at.secret())).map_err(|_| {
+                Error::Config("the access token contains characters not allowed in a header".into())
+            })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -396,19 +406,29 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
     use crate::clock::FakeClock;
     use crate::config::Config;
 
     fn client(clock: &FakeClock) -> Client {
-        Client::with_clock(Config::new("http://127.0.0.1:9", "r", "c"), Arc::new(clock.clone())).unwrap()
+        Client::with_clock(
+            Config::new("http://127.0.0.1:9", "r", "c"),
+            Arc::new(clock.clone()),
+        )
+        .unwrap()
     }
 
     fn check_expired(lifetime: u64, margin: u64, advance: u64, expired: bool) {
         let clock = FakeClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
         let expires = clock.now() + Duration::from_secs(lifetime);
-        let token = Token::from_access_token(&client(&clock), "at", Some(expires)).with_margin(Duration::from_secs(margin));
+        let token = Token::from_access_token(&client(&clock), "at", Some(expires))
+            .with_margin(Duration::from_secs(margin));
         clock.advance(Duration::from_secs(advance));
-        assert_eq!(token.has_expired(), expired, "lifetime {lifetime} margin {margin} after {advance}");
+        assert_eq!(
+            token.has_expired(),
+            expired,
+            "lifetime {lifetime} margin {margin} after {advance}"
+        );
     }
 
     #[test]
@@ -438,18 +458,28 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let back = Token::from_file(&client(&clock), &path).unwrap();
         assert_eq!(back.refresh_token().unwrap().secret(), "rt-1");
         assert_eq!(back.file().as_deref(), Some(path.as_path()));
 
-        std::fs::write(&path, "client_secret = \"S2zo0zW6QMy8ffcqCozYbHkj0JajcWtQ\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "client_secret = \"S2zo0zW6QMy8ffcqCozYbHkj0JajcWtQ\"\n",
+        )
+        .unwrap();
         let bot = Token::from_file(&client(&clock), &path).unwrap();
         assert!(bot.client_secret().is_some() && bot.refresh_token().is_none());
 
         std::fs::write(&path, "nothing = 1\n").unwrap();
-        assert!(matches!(Token::from_file(&client(&clock), &path), Err(Error::BadFile { .. })));
+        assert!(matches!(
+            Token::from_file(&client(&clock), &path),
+            Err(Error::BadFile { .. })
+        ));
         assert!(matches!(
             Token::from_file(&client(&clock), dir.path().join("missing.toml")),
             Err(Error::NotAuthenticated)
@@ -459,7 +489,10 @@ mod tests {
     #[test]
     fn debug_never_prints_secrets() {
         let clock = FakeClock::new(SystemTime::now());
-        let s = format!("{:?}", Token::from_refresh_token(&client(&clock), "rt-very-secret"));
+        let s = format!(
+            "{:?}",
+            Token::from_refresh_token(&client(&clock), "rt-very-secret")
+        );
         assert!(!s.contains("very-secret"), "{s}");
     }
 }

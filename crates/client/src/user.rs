@@ -22,14 +22,20 @@ impl User {
     pub fn from_claims(claims: &serde_json::Value) -> User {
         let s = |k: &str| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned);
         let list = |v: Option<&serde_json::Value>| -> Option<Vec<String>> {
-            v.and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+            v.and_then(|v| v.as_array()).map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
         };
         let roles = list(claims.get("roles"))
             .or_else(|| list(claims.get("realm_access").and_then(|r| r.get("roles"))))
             .unwrap_or_default();
         User {
-            name: s("preferred_username").or_else(|| s("name")).or_else(|| s("sub")).unwrap_or_default(),
+            name: s("preferred_username")
+                .or_else(|| s("name"))
+                .or_else(|| s("sub"))
+                .unwrap_or_default(),
             roles,
             sub: s("sub"),
             email: s("email"),
@@ -43,9 +49,19 @@ mod tests {
 
     #[test]
     fn roles_come_from_roles_or_realm_access() {
-        let u = User::from_claims(&serde_json::json!({"sub":"1","preferred_username":"alice","roles":["user"]}));
-        assert_eq!((u.name.as_str(), u.roles.as_slice()), ("alice", ["user".to_owned()].as_slice()));
-        let u = User::from_claims(&serde_json::json!({"sub":"1","name":"Bob","realm_access":{"roles":["admin"]}}));
-        assert_eq!((u.name.as_str(), u.roles.as_slice()), ("Bob", ["admin".to_owned()].as_slice()));
+        let u = User::from_claims(
+            &serde_json::json!({"sub":"1","preferred_username":"alice","roles":["user"]}),
+        );
+        assert_eq!(
+            (u.name.as_str(), u.roles.as_slice()),
+            ("alice", ["user".to_owned()].as_slice())
+        );
+        let u = User::from_claims(
+            &serde_json::json!({"sub":"1","name":"Bob","realm_access":{"roles":["admin"]}}),
+        );
+        assert_eq!(
+            (u.name.as_str(), u.roles.as_slice()),
+            ("Bob", ["admin".to_owned()].as_slice())
+        );
     }
 }
