@@ -1,0 +1,46 @@
+//! The `keyport` binary: `serve` runs the server; the other subcommands are the client CLI.
+
+mod common;
+mod login;
+mod logout;
+mod serve;
+mod status;
+mod token;
+mod whoami;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "keyport", version, about = "Keycloak-compatible OAuth 2.0 / OIDC server and client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (SQLite by default; prints the URLs when ready).
+    Serve(serve::ServeArgs),
+    /// Log in with the device flow: shows a code, opens the browser, stores the token.
+    Login(login::LoginArgs),
+    /// Show who the stored token belongs to (asks the server).
+    Whoami(whoami::WhoamiArgs),
+    /// Print a fresh access token, e.g. `curl -H "Authorization: Bearer $(keyport token)" …`.
+    Token(token::TokenArgs),
+    /// Show the saved servers and tokens (no request is made).
+    Status(status::StatusArgs),
+    /// End the session on the server and delete the stored token.
+    Logout(logout::LogoutArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Login(args) => common::run(login::run(args)),
+        Command::Whoami(args) => common::run(whoami::run(args)),
+        Command::Token(args) => common::run(token::run(args)),
+        Command::Status(args) => common::run(status::run(args)),
+        Command::Logout(args) => common::run(logout::run(args)),
+    }
+}
