@@ -1,0 +1,90 @@
+//! `keyport serve`: loads the configuration (file < `KEYPORT_*` env < flags), starts the server, prints where it
+//! listens, and runs until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use keyport_server::clock::SystemClock;
+use keyport_server::config::{Config, Overrides};
+use keyport_server::setup::{ADMIN_USER, CLI_CLIENT, MASTER};
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "KEYPORT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory of the SQLite database.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Public base URL used in issuer and endpoint URLs.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Path prefix for every endpoint, e.g. `/auth`.
+    #[arg(long)]
+    base_path: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEYPORT_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let overrides = Overrides {
+        listen: args.listen,
+        public_url: args.public_url,
+        base_path: args.base_path,
+        data_dir: args.data_dir,
+    };
+    let config = match Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("keyport: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keyport: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match keyport_server::server::start(config, Arc::new(SystemClock)).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("keyport: cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("keyport listening on http://{}", running.addr);
+        let master = running.issuer(MASTER);
+        println!("  realm {MASTER}: issuer {master}");
+        println!("    discovery  {master}/.well-known/openid-configuration");
+        println!("    device     {master}/device  (client `{CLI_CLIENT}`)");
+        let mut others: Vec<&String> = running.state.realms.keys().filter(|r| *r != MASTER).collect();
+        others.sort();
+        for realm in others {
+            println!("  realm {realm}: issuer {}", running.issuer(realm));
+        }
+        if let Some(password) = &running.report.generated_admin_password {
+            println!("  bootstrap admin: user `{ADMIN_USER}` in realm `{MASTER}`, password {password}");
+            println!("  (shown once; set KEYPORT_ADMIN_PASSWORD to choose it)");
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        match running.until_signal().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("keyport: server error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

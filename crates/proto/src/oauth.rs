@@ -1,0 +1,215 @@
+//! OAuth 2.0 / OpenID Connect request and response bodies, in Keycloak's shapes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Grant type names of the token endpoint.
+pub mod grant_type {
+    pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+    pub const REFRESH_TOKEN: &str = "refresh_token";
+    pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+    pub const PASSWORD: &str = "password";
+    pub const AUTHORIZATION_CODE: &str = "authorization_code";
+}
+
+/// A successful token endpoint response (RFC 6749 §5.1), with Keycloak's extra fields.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Seconds until the refresh token expires; 0 when there is none. Some Keycloak SDKs fail without it.
+    #[serde(default)]
+    pub refresh_expires_in: u64,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_state: Option<String>,
+    #[serde(rename = "not-before-policy", default)]
+    pub not_before_policy: i64,
+}
+
+/// The device authorization response (RFC 8628 §3.2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceAuthorizationResponse {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: String,
+    pub expires_in: u64,
+    pub interval: u64,
+}
+
+/// Keycloak's `realm_access` claim.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealmAccess {
+    pub roles: Vec<String>,
+}
+
+/// The claims of a keyport access token (a JWT).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub azp: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub scope: String,
+    pub typ: String,
+    pub preferred_username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub realm_access: RealmAccess,
+}
+
+/// The claims of an ID token (OpenID Connect Core §2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub azp: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub typ: String,
+    pub preferred_username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// An RFC 7662 introspection response. Inactive tokens are `{"active": false}` and nothing else.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm_access: Option<RealmAccess>,
+}
+
+impl IntrospectionResponse {
+    pub fn inactive() -> Self {
+        IntrospectionResponse::default()
+    }
+}
+
+/// The userinfo response (OpenID Connect Core §5.3).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub sub: String,
+    pub preferred_username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Keycloak's shape of the roles.
+    #[serde(default)]
+    pub realm_access: RealmAccess,
+    /// The same roles as a flat list, for clients that do not know Keycloak's shape.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// OpenID Connect Discovery metadata (with the RFC 8414 / 8628 / 7662 / 7009 additions).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProviderMetadata {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub introspection_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub end_session_endpoint: String,
+    pub jwks_uri: String,
+    pub device_authorization_endpoint: String,
+    pub revocation_endpoint: String,
+    pub grant_types_supported: Vec<String>,
+    pub response_types_supported: Vec<String>,
+    pub subject_types_supported: Vec<String>,
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub scopes_supported: Vec<String>,
+    pub claims_supported: Vec<String>,
+    pub code_challenge_methods_supported: Vec<String>,
+}
+
+/// One JSON Web Key (RFC 7517) of a public signing key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kid: String,
+    pub kty: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// Key-type specific members (`n`/`e`, `crv`/`x`/`y`, `crv`/`x`).
+    #[serde(flatten)]
+    pub params: BTreeMap<String, Value>,
+}
+
+/// A JSON Web Key Set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// Keycloak's realm document at `GET /realms/{realm}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RealmInfo {
+    pub realm: String,
+    /// Base64 DER SubjectPublicKeyInfo of the realm's current RS256 key.
+    pub public_key: String,
+    #[serde(rename = "token-service")]
+    pub token_service: String,
+    #[serde(rename = "account-service")]
+    pub account_service: String,
+    #[serde(rename = "tokens-not-before")]
+    pub tokens_not_before: i64,
+}

@@ -1,0 +1,599 @@
+//! The configuration: one serde struct, read from a TOML file, then `KEYPORT_*` environment variables, then flags
+//! (file < env < flags), validated once at start with messages that name the bad key.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listener, URLs and storage.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Realms declared in the file; `master` always exists in addition.
+    #[serde(default)]
+    pub realms: Vec<RealmConfig>,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// Base of every issuer URL, e.g. `https://auth.example.org`. Default: `http://` + the bound address.
+    pub public_url: Option<String>,
+    /// Path prefix for every endpoint, e.g. `/auth` (Keycloak before version 17). Empty for none.
+    pub base_path: String,
+    /// Directory holding the SQLite database. Created when missing.
+    pub data_dir: PathBuf,
+    /// Password of the bootstrap `admin` user of realm `master`. When unset and the user does not exist yet, a
+    /// random password is generated and printed once.
+    pub admin_password: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Wrong user codes accepted per browser session and per IP address per minute on the device page.
+    pub user_code_attempts_per_minute: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            base_path: String::new(),
+            data_dir: PathBuf::from("./keyport-data"),
+            admin_password: None,
+            max_body_bytes: 64 * 1024,
+            user_code_attempts_per_minute: 5,
+        }
+    }
+}
+
+/// `[[realms]]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealmConfig {
+    /// The realm's name, the `{realm}` in every URL.
+    pub name: String,
+    /// Lifetime of access tokens, e.g. `"5m"`.
+    #[serde(default = "defaults::access_token_lifetime", with = "humantime_serde")]
+    pub access_token_lifetime: Duration,
+    /// Lifetime of refresh tokens (sliding: each refresh starts it again), e.g. `"30d"`.
+    #[serde(default = "defaults::refresh_token_lifetime", with = "humantime_serde")]
+    pub refresh_token_lifetime: Duration,
+    /// How long a device code may be used, e.g. `"10m"`.
+    #[serde(default = "defaults::device_code_lifetime", with = "humantime_serde")]
+    pub device_code_lifetime: Duration,
+    /// The polling interval the device endpoint asks for, e.g. `"5s"`.
+    #[serde(default = "defaults::device_poll_interval", with = "humantime_serde")]
+    pub device_poll_interval: Duration,
+    /// Signing algorithm of access tokens: `ES256` (default), `RS256` or `EdDSA`.
+    #[serde(default)]
+    pub access_token_algorithm: SigningAlg,
+    /// Scopes granted when a request names none.
+    #[serde(default = "defaults::default_scopes")]
+    pub default_scopes: Vec<String>,
+    /// Further scopes clients may ask for, besides `openid profile email offline_access roles`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+impl RealmConfig {
+    pub fn named(name: &str) -> Self {
+        RealmConfig {
+            name: name.to_owned(),
+            access_token_lifetime: defaults::access_token_lifetime(),
+            refresh_token_lifetime: defaults::refresh_token_lifetime(),
+            device_code_lifetime: defaults::device_code_lifetime(),
+            device_poll_interval: defaults::device_poll_interval(),
+            access_token_algorithm: SigningAlg::default(),
+            default_scopes: defaults::default_scopes(),
+            scopes: Vec::new(),
+            clients: Vec::new(),
+            users: Vec::new(),
+        }
+    }
+}
+
+/// `[[realms.clients]]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    /// A public client has no secret (CLIs, notebooks, browsers).
+    #[serde(default)]
+    pub public: bool,
+    /// The secret of a confidential client. Prefer `secret_file` or `secret_env`; only its hash is stored.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// A file whose content (trimmed) is the secret.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// An environment variable holding the secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Grants the client may use: `device_code`, `refresh_token`, `client_credentials`, `password`.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+    /// Realm roles of the client's service account (client credentials).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// `strict` (default): each refresh returns a new refresh token and a replayed one ends the login;
+    /// `off` (Keycloak's default): refresh tokens stay valid until the session ends or they expire.
+    #[serde(default)]
+    pub refresh_token_rotation: Rotation,
+    /// Overrides the realm's access-token algorithm for this client.
+    #[serde(default)]
+    pub access_token_algorithm: Option<SigningAlg>,
+}
+
+/// `[[realms.users]]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub username: String,
+    /// Plain password (only its argon2id hash is stored). Prefer `password_env`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// An environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    #[default]
+    ES256,
+    RS256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ES256" => Some(SigningAlg::ES256),
+            "RS256" => Some(SigningAlg::RS256),
+            "EdDSA" => Some(SigningAlg::EdDSA),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    DeviceCode,
+    RefreshToken,
+    ClientCredentials,
+    Password,
+    AuthorizationCode,
+}
+
+impl Grant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grant::DeviceCode => "device_code",
+            Grant::RefreshToken => "refresh_token",
+            Grant::ClientCredentials => "client_credentials",
+            Grant::Password => "password",
+            Grant::AuthorizationCode => "authorization_code",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rotation {
+    #[default]
+    Strict,
+    Off,
+}
+
+impl Rotation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rotation::Strict => "strict",
+            Rotation::Off => "off",
+        }
+    }
+}
+
+mod defaults {
+    use std::time::Duration;
+
+    pub fn access_token_lifetime() -> Duration {
+        Duration::from_secs(5 * 60)
+    }
+    pub fn refresh_token_lifetime() -> Duration {
+        Duration::from_secs(30 * 24 * 3600)
+    }
+    pub fn device_code_lifetime() -> Duration {
+        Duration::from_secs(10 * 60)
+    }
+    pub fn device_poll_interval() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn default_scopes() -> Vec<String> {
+        vec!["openid".into(), "profile".into(), "email".into()]
+    }
+}
+
+/// Durations written the human way (`"5m"`, `"30d"`).
+mod humantime_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration like \"5m\" or \"30d\": {e}"
+            ))
+        })
+    }
+}
+
+/// Settings given on the command line; they override the file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub base_path: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Parses a TOML document.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Loads the configuration: the file (if any), then `KEYPORT_*` variables from `env`, then `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        overrides: Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Config::from_toml(&text, path)?
+            }
+            None => Config::default(),
+        };
+        let s = &mut config.server;
+        if let Some(v) = env("KEYPORT_LISTEN") {
+            s.listen = v;
+        }
+        if let Some(v) = env("KEYPORT_PUBLIC_URL") {
+            s.public_url = Some(v);
+        }
+        if let Some(v) = env("KEYPORT_BASE_PATH") {
+            s.base_path = v;
+        }
+        if let Some(v) = env("KEYPORT_DATA_DIR") {
+            s.data_dir = v.into();
+        }
+        if let Some(v) = env("KEYPORT_ADMIN_PASSWORD") {
+            s.admin_password = Some(v);
+        }
+        if let Some(v) = overrides.listen {
+            s.listen = v;
+        }
+        if let Some(v) = overrides.public_url {
+            s.public_url = Some(v);
+        }
+        if let Some(v) = overrides.base_path {
+            s.base_path = v;
+        }
+        if let Some(v) = overrides.data_dir {
+            s.data_dir = v;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value once, naming the bad key; normalises `base_path` and `public_url`.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        let s = &mut self.server;
+        s.listen
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("server.listen", format!("`{}`: {e}", s.listen)))?;
+        let bp = s.base_path.trim_end_matches('/').to_owned();
+        if !bp.is_empty() && (!bp.starts_with('/') || bp.contains(['?', '#', ' '])) {
+            return Err(invalid(
+                "server.base_path",
+                format!("`{}` must look like `/auth`", s.base_path),
+            ));
+        }
+        s.base_path = bp;
+        if let Some(url) = &s.public_url {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| invalid("server.public_url", format!("`{url}`: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(invalid(
+                    "server.public_url",
+                    format!("`{url}` must be an http(s) URL"),
+                ));
+            }
+            s.public_url = Some(url.trim_end_matches('/').to_owned());
+        }
+        if s.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, realm) in self.realms.iter().enumerate() {
+            let key = format!("realms[{i}]");
+            check_name(&format!("{key}.name"), &realm.name)?;
+            if !names.insert(realm.name.as_str()) {
+                return Err(invalid(
+                    format!("{key}.name"),
+                    format!("realm `{}` is declared twice", realm.name),
+                ));
+            }
+            for (field, d) in [
+                ("access_token_lifetime", realm.access_token_lifetime),
+                ("refresh_token_lifetime", realm.refresh_token_lifetime),
+                ("device_code_lifetime", realm.device_code_lifetime),
+                ("device_poll_interval", realm.device_poll_interval),
+            ] {
+                if d.as_secs() == 0 {
+                    return Err(invalid(
+                        format!("{key}.{field}"),
+                        "must be at least one second",
+                    ));
+                }
+            }
+            let mut ids = std::collections::HashSet::new();
+            for (j, client) in realm.clients.iter().enumerate() {
+                let ckey = format!("{key}.clients[{j}]");
+                check_name(&format!("{ckey}.client_id"), &client.client_id)?;
+                if !ids.insert(client.client_id.as_str()) {
+                    return Err(invalid(
+                        ckey,
+                        format!("client `{}` is declared twice", client.client_id),
+                    ));
+                }
+                let sources = [
+                    client.secret.is_some(),
+                    client.secret_file.is_some(),
+                    client.secret_env.is_some(),
+                ];
+                let n = sources.iter().filter(|b| **b).count();
+                if client.public && n > 0 {
+                    return Err(invalid(ckey, "a public client has no secret"));
+                }
+                if !client.public && n != 1 {
+                    return Err(invalid(
+                        ckey,
+                        "a confidential client needs exactly one of `secret`, `secret_file`, `secret_env` (or `public = true`)",
+                    ));
+                }
+                if client.public && client.grants.contains(&Grant::ClientCredentials) {
+                    return Err(invalid(
+                        ckey,
+                        "a public client cannot use client_credentials",
+                    ));
+                }
+            }
+            let mut users = std::collections::HashSet::new();
+            for (j, user) in realm.users.iter().enumerate() {
+                let ukey = format!("{key}.users[{j}]");
+                check_name(&format!("{ukey}.username"), &user.username)?;
+                if !users.insert(user.username.to_lowercase()) {
+                    return Err(invalid(
+                        ukey,
+                        format!("user `{}` is declared twice", user.username),
+                    ));
+                }
+                if user.password.is_some() && user.password_env.is_some() {
+                    return Err(invalid(
+                        ukey,
+                        "give either `password` or `password_env`, not both",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Names in URLs and tokens: 1–64 characters of letters, digits, `-`, `_`, `.`, `@`.
+pub fn check_name(key: &str, name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("`{name}` must be 1-64 letters, digits, `-`, `_`, `.` or `@`"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080/"
+base_path = "/auth/"
+data_dir = "./keyport-data"
+
+[[realms]]
+name = "aiod"
+access_token_lifetime = "5m"
+refresh_token_lifetime = "30d"
+device_code_lifetime = "10m"
+device_poll_interval = "5s"
+
+[[realms.clients]]
+client_id = "aiod-sdk"
+public = true
+grants = ["device_code", "refresh_token"]
+
+[[realms.clients]]
+client_id = "pipeline-bot"
+secret = "from-a-file-or-env"
+grants = ["client_credentials"]
+roles = ["bot"]
+
+[[realms.users]]
+username = "alice"
+password = "..."
+email = "alice@example.org"
+roles = ["user", "admin"]
+"#;
+
+    fn load(text: &str, env: &[(&str, &str)], overrides: Overrides) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyport.toml");
+        std::fs::write(&path, text).unwrap();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(
+            Some(&path),
+            |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            overrides,
+        )
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = load(EXAMPLE, &[], Overrides::default()).unwrap();
+        assert_eq!(c.server.base_path, "/auth");
+        assert_eq!(
+            c.server.public_url.as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        let realm = &c.realms[0];
+        assert_eq!(
+            realm.refresh_token_lifetime,
+            Duration::from_secs(30 * 86400)
+        );
+        assert_eq!(realm.device_poll_interval, Duration::from_secs(5));
+        assert_eq!(realm.clients[1].grants, vec![Grant::ClientCredentials]);
+        assert_eq!(realm.clients[0].refresh_token_rotation, Rotation::Strict);
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let env = [
+            ("KEYPORT_LISTEN", "127.0.0.1:9000"),
+            ("KEYPORT_BASE_PATH", "/env"),
+        ];
+        let c = load(EXAMPLE, &env, Overrides::default()).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:9000");
+        assert_eq!(c.server.base_path, "/env");
+        let flags = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        };
+        let c = load(EXAMPLE, &env, flags).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:0");
+        assert_eq!(c.server.base_path, "/env");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            (EXAMPLE.replace("\"5s\"", "\"soon\""), "not a duration"),
+            (
+                EXAMPLE.replace("listen = \"127.0.0.1:8080\"", "listen = \"nowhere\""),
+                "server.listen",
+            ),
+            (
+                EXAMPLE.replace("base_path = \"/auth/\"", "base_path = \"auth\""),
+                "server.base_path",
+            ),
+            (
+                EXAMPLE.replace("public = true", "public = true\nsecret = \"x\""),
+                "realms[0].clients[0]",
+            ),
+            (
+                EXAMPLE.replace("secret = \"from-a-file-or-env\"", ""),
+                "realms[0].clients[1]",
+            ),
+            (
+                EXAMPLE.replace("name = \"aiod\"", "name = \"a/b\""),
+                "realms[0].name",
+            ),
+            (
+                EXAMPLE.replace("roles = [\"bot\"]", "rolez = [\"bot\"]"),
+                "rolez",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = load(&text, &[], Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "expected `{needle}` in: {err}");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Random secrets, hashes and password hashing. The only place that knows how secrets are made and stored.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
+
+/// `bytes` of OS randomness, base64url without padding (32 bytes → 43 characters, 256 bits).
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A random id for sessions, token ids and users (a UUIDv4).
+pub fn random_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// `len` characters drawn uniformly from `alphabet` (rejection sampling, no modulo bias).
+pub fn random_from_alphabet(alphabet: &[u8], len: usize) -> String {
+    let limit = 256 - (256 % alphabet.len());
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 32];
+    while out.len() < len {
+        OsRng.fill_bytes(&mut buf);
+        for &b in &buf {
+            if (b as usize) < limit && out.len() < len {
+                out.push(alphabet[b as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+/// SHA-256 of a high-entropy secret (refresh tokens, device codes, client secrets), hex-encoded: what is stored.
+pub fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// SHA-256, base64url: for CSRF tokens derived from a session secret.
+pub fn sha256_b64(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+fn argon2() -> Argon2<'static> {
+    // OWASP: argon2id, m = 19 MiB, t = 2, p = 1.
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// argon2id PHC string of a password. CPU-heavy: call from `spawn_blocking`.
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing cannot fail with valid params")
+        .to_string()
+}
+
+/// Checks a password against a PHC string. CPU-heavy: call from `spawn_blocking`.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(hash) => argon2().verify_password(password.as_bytes(), &hash).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A PHC string for a password nobody knows: verifying against it costs the same as a real one, so an unknown
+/// username takes as long as a wrong password.
+pub fn dummy_password_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_token(16)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_tokens_carry_256_bits_and_differ() {
+        let a = random_token(32);
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, random_token(32));
+    }
+
+    #[test]
+    fn alphabet_sampling_stays_in_the_alphabet() {
+        let code = random_from_alphabet(b"BCDFGHJKLMNPQRSTVWXZ", 1000);
+        assert_eq!(code.len(), 1000);
+        assert!(code.bytes().all(|b| b"BCDFGHJKLMNPQRSTVWXZ".contains(&b)));
+    }
+
+    #[test]
+    fn password_hash_round_trip() {
+        let phc = hash_password("correct horse");
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password("correct horse", &phc));
+        assert!(!verify_password("wrong", &phc));
+        assert!(!verify_password("x", "not a phc string"));
+    }
+}

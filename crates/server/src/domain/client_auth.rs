@@ -1,0 +1,96 @@
+//! Client authentication at the token, device, introspection, revocation and logout endpoints.
+
+use keyport_proto::{ErrorCode, Secret, constant_time_eq};
+
+use super::{Result, invalid_request, oauth};
+use crate::config::Grant;
+use crate::crypto::sha256_hex;
+use crate::state::{AppState, Realm};
+use crate::store::Client;
+
+/// How the client presented itself, as parsed from the request by the HTTP layer.
+#[derive(Debug, Default)]
+pub struct Presented {
+    /// From `Authorization: Basic` (client_secret_basic).
+    pub basic: Option<(String, Secret)>,
+    /// `client_id` form parameter.
+    pub client_id: Option<String>,
+    /// `client_secret` form parameter (client_secret_post).
+    pub client_secret: Option<Secret>,
+}
+
+fn invalid_client(description: &str) -> super::Error {
+    oauth(ErrorCode::InvalidClient, description)
+}
+
+/// Authenticates a client: confidential clients must prove their secret, public clients name themselves.
+pub async fn authenticate(app: &AppState, realm: &Realm, presented: Presented) -> Result<Client> {
+    let (client_id, secret) = match (presented.basic, presented.client_secret) {
+        (Some(_), Some(_)) => {
+            return Err(invalid_request(
+                "use one client authentication method, not both Basic and client_secret",
+            ));
+        }
+        (Some((id, secret)), None) => {
+            if let Some(form_id) = &presented.client_id
+                && form_id != &id
+            {
+                return Err(invalid_request(
+                    "client_id does not match the Authorization header",
+                ));
+            }
+            (id, Some(secret))
+        }
+        (None, secret) => {
+            let id = presented
+                .client_id
+                .ok_or_else(|| invalid_client("client_id is missing"))?;
+            (id, secret)
+        }
+    };
+    let client = app
+        .store
+        .client(&realm.name, &client_id)
+        .await?
+        .ok_or_else(|| invalid_client("Invalid client or Invalid client credentials"))?;
+    if client.public {
+        return Ok(client);
+    }
+    let secret = secret
+        .ok_or_else(|| invalid_client("client authentication required: send the client secret"))?;
+    let expected = client.secret_hash.as_deref().unwrap_or("");
+    if !constant_time_eq(sha256_hex(secret.expose()).as_bytes(), expected.as_bytes()) {
+        return Err(invalid_client(
+            "Invalid client or Invalid client credentials",
+        ));
+    }
+    Ok(client)
+}
+
+/// `unauthorized_client` unless the client may use `grant`.
+pub fn require_grant(client: &Client, grant: Grant) -> Result<()> {
+    if client.grants.contains(&grant) {
+        Ok(())
+    } else {
+        Err(oauth(
+            ErrorCode::UnauthorizedClient,
+            format!(
+                "client `{}` is not allowed to use the {} grant",
+                client.client_id,
+                grant.as_str()
+            ),
+        ))
+    }
+}
+
+/// Introspection is for confidential clients (resource servers), as in Keycloak.
+pub fn require_confidential(client: &Client) -> Result<()> {
+    if client.public {
+        Err(oauth(
+            ErrorCode::InvalidClient,
+            "public clients may not introspect tokens",
+        ))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! The client credentials grant (RFC 6749 §4.4): a bot's access token, no refresh token.
+
+use keyport_proto::oauth::TokenResponse;
+
+use super::tokens::{self, Subject};
+use super::{Result, client_auth, scope};
+use crate::config::Grant;
+use crate::state::{AppState, Realm};
+use crate::store::Client;
+
+pub fn grant(
+    app: &AppState,
+    realm: &Realm,
+    client: &Client,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse> {
+    client_auth::require_grant(client, Grant::ClientCredentials)?;
+    let scope = scope::resolve(realm, requested_scope)?;
+    Ok(tokens::respond(
+        app,
+        tokens::Grant {
+            realm,
+            client,
+            subject: Subject::service_account(client),
+            session_id: None,
+            auth_time: app.now(),
+            scope,
+            refresh: None,
+        },
+    ))
+}

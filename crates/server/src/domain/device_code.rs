@@ -1,0 +1,218 @@
+//! The device authorization grant (RFC 8628): starting a flow, polling, and the user's decision.
+
+use keyport_proto::oauth::{DeviceAuthorizationResponse, TokenResponse};
+use keyport_proto::{ErrorCode, user_code};
+
+use super::tokens::{self, Subject};
+use super::{Error, Result, client_auth, invalid_grant, oauth, scope};
+use crate::config::Grant;
+use crate::crypto::{random_from_alphabet, random_id, random_token, sha256_hex};
+use crate::state::{AppState, Realm};
+use crate::store::{Client, DeviceGrant, DeviceStatus, Session, StoreError, User};
+
+/// RFC 8628 §3.5: after `slow_down` the interval grows by 5 seconds.
+pub const SLOW_DOWN_STEP: i64 = 5;
+
+/// §3.1–3.2: a new device code and user code.
+pub async fn authorize(
+    app: &AppState,
+    realm: &Realm,
+    client: &Client,
+    requested_scope: Option<&str>,
+) -> Result<DeviceAuthorizationResponse> {
+    client_auth::require_grant(client, Grant::DeviceCode)?;
+    let scope = scope::resolve(realm, requested_scope)?;
+    let now = app.now();
+    let lifetime = realm.config.device_code_lifetime.as_secs() as i64;
+    let interval = realm.config.device_poll_interval.as_secs() as i64;
+    let device_code = random_token(32);
+    for _ in 0..5 {
+        let code = random_from_alphabet(user_code::ALPHABET, user_code::LENGTH);
+        let grant = DeviceGrant {
+            device_code_hash: sha256_hex(&device_code),
+            user_code: code.clone(),
+            realm: realm.name.clone(),
+            client_id: client.client_id.clone(),
+            scope: scope.clone(),
+            created_at: now,
+            expires_at: now + lifetime,
+            interval_secs: interval,
+            last_poll_at: None,
+            status: DeviceStatus::Pending,
+            user_id: None,
+        };
+        match app.store.insert_device_grant(&grant).await {
+            Ok(()) => {
+                let shown = user_code::display(&code);
+                let verification_uri = realm.verification_uri();
+                return Ok(DeviceAuthorizationResponse {
+                    device_code,
+                    verification_uri_complete: format!("{verification_uri}?user_code={shown}"),
+                    user_code: shown,
+                    verification_uri,
+                    expires_in: lifetime as u64,
+                    interval: interval as u64,
+                });
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Internal(
+        "could not find a free user code after 5 tries".into(),
+    ))
+}
+
+/// §3.4–3.5: one poll of the token endpoint.
+pub async fn poll(
+    app: &AppState,
+    realm: &Realm,
+    client: &Client,
+    device_code: &str,
+) -> Result<TokenResponse> {
+    client_auth::require_grant(client, Grant::DeviceCode)?;
+    let hash = sha256_hex(device_code);
+    let grant = app
+        .store
+        .device_grant(&hash)
+        .await?
+        .filter(|g| g.realm == realm.name)
+        .ok_or_else(|| invalid_grant("Device code not valid"))?;
+    if grant.client_id != client.client_id {
+        return Err(invalid_grant("Device code was issued to another client"));
+    }
+    let now = app.now();
+    match grant.status {
+        DeviceStatus::Redeemed => Err(invalid_grant("Device code has already been used")),
+        _ if grant.expires_at <= now => Err(oauth(
+            ErrorCode::ExpiredToken,
+            "The device code has expired; start the login again",
+        )),
+        DeviceStatus::Denied => Err(oauth(
+            ErrorCode::AccessDenied,
+            "The user denied the authorization request",
+        )),
+        DeviceStatus::Pending => {
+            if let Some(last) = grant.last_poll_at
+                && now - last < grant.interval_secs
+            {
+                let interval = grant.interval_secs + SLOW_DOWN_STEP;
+                app.store.record_device_poll(&hash, now, interval).await?;
+                return Err(oauth(
+                    ErrorCode::SlowDown,
+                    format!("Polling too fast; wait at least {interval} seconds between requests"),
+                ));
+            }
+            app.store
+                .record_device_poll(&hash, now, grant.interval_secs)
+                .await?;
+            Err(oauth(
+                ErrorCode::AuthorizationPending,
+                "The authorization request is still pending",
+            ))
+        }
+        DeviceStatus::Approved => redeem(app, realm, client, &grant).await,
+    }
+}
+
+async fn redeem(
+    app: &AppState,
+    realm: &Realm,
+    client: &Client,
+    grant: &DeviceGrant,
+) -> Result<TokenResponse> {
+    let user_id = grant
+        .user_id
+        .as_deref()
+        .ok_or_else(|| Error::Internal("approved grant without a user".into()))?;
+    let user = app
+        .store
+        .user(&realm.name, user_id)
+        .await?
+        .filter(|u| u.enabled)
+        .ok_or_else(|| invalid_grant("The user who approved this login no longer exists"))?;
+    let now = app.now();
+    let session = Session {
+        id: random_id(),
+        realm: realm.name.clone(),
+        user_id: user.id.clone(),
+        client_id: client.client_id.clone(),
+        scope: grant.scope.clone(),
+        created_at: now,
+        ended_at: None,
+    };
+    let (secret, row) = tokens::new_refresh_token(app, realm, client, &session.id);
+    if !app
+        .store
+        .redeem_device_grant(&grant.device_code_hash, &session, &row)
+        .await?
+    {
+        return Err(invalid_grant("Device code has already been used"));
+    }
+    let refresh = client
+        .grants
+        .contains(&Grant::RefreshToken)
+        .then_some((secret, &row));
+    Ok(tokens::respond(
+        app,
+        tokens::Grant {
+            realm,
+            client,
+            subject: Subject::user(&user),
+            session_id: Some(&session.id),
+            auth_time: now,
+            scope: grant.scope.clone(),
+            refresh,
+        },
+    ))
+}
+
+/// What the verification page needs to know about a pending flow.
+pub struct PendingFlow {
+    pub device_code_hash: String,
+    pub user_code: String,
+    pub client_id: String,
+    pub scope: String,
+}
+
+/// Finds the pending, unexpired flow a person typed the code of. `None` for a malformed, unknown, expired or
+/// already decided code.
+pub async fn find_pending(
+    app: &AppState,
+    realm: &Realm,
+    typed: &str,
+) -> Result<Option<PendingFlow>> {
+    let Some(code) = user_code::normalize(typed) else {
+        return Ok(None);
+    };
+    let now = app.now();
+    Ok(app
+        .store
+        .device_grant_by_user_code(&realm.name, &code)
+        .await?
+        .filter(|g| g.status == DeviceStatus::Pending && g.expires_at > now)
+        .map(|g| PendingFlow {
+            device_code_hash: g.device_code_hash,
+            user_code: user_code::display(&g.user_code),
+            client_id: g.client_id,
+            scope: g.scope,
+        }))
+}
+
+/// Records the signed-in user's Approve or Deny. False when the flow is no longer pending.
+pub async fn decide(
+    app: &AppState,
+    flow: &PendingFlow,
+    user: &User,
+    approve: bool,
+) -> Result<bool> {
+    let status = if approve {
+        DeviceStatus::Approved
+    } else {
+        DeviceStatus::Denied
+    };
+    Ok(app
+        .store
+        .decide_device_grant(&flow.device_code_hash, status, &user.id, app.now())
+        .await?)
+}

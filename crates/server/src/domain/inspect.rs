@@ -1,0 +1,220 @@
+//! Checking tokens that come back: userinfo, introspection (RFC 7662), revocation (RFC 7009) and logout.
+
+use keyport_proto::ErrorCode;
+use keyport_proto::oauth::{AccessTokenClaims, IntrospectionResponse, RealmAccess, UserInfo};
+
+use super::{Result, invalid_grant, invalid_request, oauth};
+use crate::crypto::sha256_hex;
+use crate::state::{AppState, Realm};
+use crate::store::{Client, RefreshToken};
+
+/// Verifies an access token of `realm`: signature, issuer, expiry, not revoked, its login session still active.
+/// `None` means inactive, whatever the reason (the reason is not the caller's business).
+pub async fn active_access_token(
+    app: &AppState,
+    realm: &Realm,
+    token: &str,
+) -> Result<Option<AccessTokenClaims>> {
+    let Ok(claims) = app
+        .keys
+        .verify::<AccessTokenClaims>(token, &realm.issuer, app.now())
+    else {
+        return Ok(None);
+    };
+    if claims.typ != "Bearer" || app.store.is_jti_revoked(&claims.jti).await? {
+        return Ok(None);
+    }
+    if let Some(sid) = &claims.sid {
+        let active = app
+            .store
+            .session(sid)
+            .await?
+            .is_some_and(|s| s.ended_at.is_none() && s.realm == realm.name);
+        if !active {
+            return Ok(None);
+        }
+    }
+    Ok(Some(claims))
+}
+
+/// A refresh token of `realm` that can still be used.
+async fn active_refresh_token(
+    app: &AppState,
+    realm: &Realm,
+    token: &str,
+) -> Result<Option<RefreshToken>> {
+    let now = app.now();
+    let Some(rt) = app
+        .store
+        .refresh_token(&sha256_hex(token))
+        .await?
+        .filter(|t| t.realm == realm.name)
+    else {
+        return Ok(None);
+    };
+    if rt.expires_at <= now || rt.used_at.is_some() {
+        return Ok(None);
+    }
+    let session_active = app
+        .store
+        .session(&rt.session_id)
+        .await?
+        .is_some_and(|s| s.ended_at.is_none());
+    Ok(session_active.then_some(rt))
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// RFC 7662 for any token of the realm: JWT access tokens and refresh tokens.
+pub async fn introspect(
+    app: &AppState,
+    realm: &Realm,
+    token: &str,
+) -> Result<IntrospectionResponse> {
+    if looks_like_jwt(token) {
+        return Ok(match active_access_token(app, realm, token).await? {
+            Some(c) => IntrospectionResponse {
+                active: true,
+                scope: Some(c.scope),
+                client_id: Some(c.azp),
+                username: Some(c.preferred_username.clone()),
+                token_type: Some("Bearer".into()),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                sub: Some(c.sub),
+                aud: Some(c.aud),
+                iss: Some(c.iss),
+                jti: Some(c.jti),
+                sid: c.sid,
+                typ: Some(c.typ),
+                preferred_username: Some(c.preferred_username),
+                email: c.email,
+                realm_access: Some(c.realm_access),
+            },
+            None => IntrospectionResponse::inactive(),
+        });
+    }
+    let Some(rt) = active_refresh_token(app, realm, token).await? else {
+        return Ok(IntrospectionResponse::inactive());
+    };
+    let Some(session) = app.store.session(&rt.session_id).await? else {
+        return Ok(IntrospectionResponse::inactive());
+    };
+    let user = app.store.user(&realm.name, &session.user_id).await?;
+    Ok(IntrospectionResponse {
+        active: true,
+        scope: Some(session.scope),
+        client_id: Some(rt.client_id),
+        username: user.as_ref().map(|u| u.username.clone()),
+        token_type: Some("Refresh".into()),
+        exp: Some(rt.expires_at),
+        iat: Some(rt.created_at),
+        sub: Some(session.user_id),
+        iss: Some(realm.issuer.clone()),
+        sid: Some(session.id),
+        typ: Some("Refresh".into()),
+        preferred_username: user.as_ref().map(|u| u.username.clone()),
+        email: user.as_ref().and_then(|u| u.email.clone()),
+        realm_access: user.map(|u| RealmAccess { roles: u.roles }),
+        ..Default::default()
+    })
+}
+
+/// RFC 7009. Unknown or already invalid tokens succeed silently (§2.2); a token of another client is refused.
+pub async fn revoke(app: &AppState, realm: &Realm, client: &Client, token: &str) -> Result<()> {
+    let now = app.now();
+    if looks_like_jwt(token) {
+        if let Ok(claims) = app
+            .keys
+            .verify::<AccessTokenClaims>(token, &realm.issuer, now)
+        {
+            if claims.azp != client.client_id {
+                return Err(oauth(
+                    ErrorCode::UnauthorizedClient,
+                    "the token was issued to another client",
+                ));
+            }
+            app.store
+                .revoke_jti(&realm.name, &claims.jti, claims.exp)
+                .await?;
+        }
+        return Ok(());
+    }
+    if let Some(rt) = app
+        .store
+        .refresh_token(&sha256_hex(token))
+        .await?
+        .filter(|t| t.realm == realm.name)
+    {
+        if rt.client_id != client.client_id {
+            return Err(oauth(
+                ErrorCode::UnauthorizedClient,
+                "the token was issued to another client",
+            ));
+        }
+        app.store.end_session(&rt.session_id, now).await?;
+    }
+    Ok(())
+}
+
+/// Keycloak's back-channel logout: ends the login session of a refresh token.
+pub async fn logout(
+    app: &AppState,
+    realm: &Realm,
+    client: &Client,
+    refresh_token: Option<&str>,
+) -> Result<()> {
+    let token = refresh_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid_request("refresh_token is missing"))?;
+    let rt = active_refresh_token(app, realm, token)
+        .await?
+        .ok_or_else(|| invalid_grant("Invalid refresh token"))?;
+    if rt.client_id != client.client_id {
+        return Err(invalid_grant(
+            "Invalid refresh token: it was issued to another client",
+        ));
+    }
+    app.store.end_session(&rt.session_id, app.now()).await?;
+    Ok(())
+}
+
+/// OpenID Connect userinfo for a bearer access token; `invalid_token` when it is not active.
+pub async fn userinfo(app: &AppState, realm: &Realm, token: &str) -> Result<UserInfo> {
+    let claims = active_access_token(app, realm, token)
+        .await?
+        .ok_or_else(|| {
+            oauth(
+                ErrorCode::InvalidToken,
+                "the access token is invalid, expired or revoked",
+            )
+        })?;
+    let user = match claims.sid {
+        Some(_) => app.store.user(&realm.name, &claims.sub).await?,
+        None => None,
+    };
+    Ok(match user {
+        Some(u) => UserInfo {
+            sub: u.id,
+            preferred_username: u.username,
+            email_verified: u.email.as_ref().map(|_| false),
+            email: u.email,
+            name: u.name,
+            realm_access: RealmAccess {
+                roles: u.roles.clone(),
+            },
+            roles: u.roles,
+        },
+        None => UserInfo {
+            sub: claims.sub,
+            preferred_username: claims.preferred_username,
+            email_verified: None,
+            email: claims.email,
+            name: claims.name,
+            roles: claims.realm_access.roles.clone(),
+            realm_access: claims.realm_access,
+        },
+    })
+}

@@ -1,0 +1,88 @@
+//! The refresh token grant (RFC 6749 §6) with per-client rotation and replay detection (RFC 9700 §4.14).
+
+use keyport_proto::oauth::TokenResponse;
+
+use super::tokens::{self, Subject};
+use super::{Result, client_auth, invalid_grant, scope};
+use crate::config::{Grant, Rotation};
+use crate::crypto::sha256_hex;
+use crate::state::{AppState, Realm};
+use crate::store::{Client, Rotated};
+
+const REPLAY: &str =
+    "Refresh token was already used; the login session has been ended for safety. Log in again";
+
+pub async fn refresh(
+    app: &AppState,
+    realm: &Realm,
+    client: &Client,
+    token: &str,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse> {
+    client_auth::require_grant(client, Grant::RefreshToken)?;
+    let hash = sha256_hex(token);
+    let now = app.now();
+    let old = app
+        .store
+        .refresh_token(&hash)
+        .await?
+        .filter(|t| t.realm == realm.name)
+        .ok_or_else(|| invalid_grant("Invalid refresh token"))?;
+    if old.client_id != client.client_id {
+        return Err(invalid_grant(
+            "Invalid refresh token: it was issued to another client",
+        ));
+    }
+    let session = app
+        .store
+        .session(&old.session_id)
+        .await?
+        .filter(|s| s.ended_at.is_none())
+        .ok_or_else(|| invalid_grant("Session not active"))?;
+    if old.used_at.is_some() && client.rotation == Rotation::Strict {
+        end_family(app, &session.id, now).await?;
+        return Err(invalid_grant(REPLAY));
+    }
+    if old.expires_at <= now {
+        return Err(invalid_grant("Refresh token expired"));
+    }
+    let scope = scope::narrow(&session.scope, requested_scope)?;
+    let user = app
+        .store
+        .user(&realm.name, &session.user_id)
+        .await?
+        .filter(|u| u.enabled)
+        .ok_or_else(|| invalid_grant("User not found or disabled"))?;
+    let (secret, row) = tokens::new_refresh_token(app, realm, client, &session.id);
+    match client.rotation {
+        Rotation::Strict => {
+            if app.store.rotate_refresh_token(&hash, &row, now).await? == Rotated::AlreadyUsed {
+                end_family(app, &session.id, now).await?;
+                return Err(invalid_grant(REPLAY));
+            }
+        }
+        Rotation::Off => app.store.insert_refresh_token(&row).await?,
+    }
+    Ok(tokens::respond(
+        app,
+        tokens::Grant {
+            realm,
+            client,
+            subject: Subject::user(&user),
+            session_id: Some(&session.id),
+            auth_time: session.created_at,
+            scope,
+            refresh: Some((secret, &row)),
+        },
+    ))
+}
+
+async fn end_family(app: &AppState, session_id: &str, now: i64) -> Result<()> {
+    if app.store.end_session(session_id, now).await? {
+        tracing::warn!(
+            session_id,
+            "refresh token replay detected; login session ended"
+        );
+    }
+    Ok(())
+}

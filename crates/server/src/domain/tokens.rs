@@ -1,0 +1,139 @@
+//! Minting access tokens, ID tokens and refresh tokens, and the token response.
+
+use keyport_proto::oauth::{AccessTokenClaims, IdTokenClaims, RealmAccess, TokenResponse};
+
+use super::scope;
+use crate::config::SigningAlg;
+use crate::crypto::{random_id, random_token, sha256_hex};
+use crate::state::{AppState, Realm};
+use crate::store::{Client, RefreshToken, User};
+
+/// Who a token is about: a user, or a client's service account.
+pub struct Subject {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+}
+
+impl Subject {
+    pub fn user(user: &User) -> Subject {
+        Subject {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            roles: user.roles.clone(),
+        }
+    }
+
+    /// Keycloak names a client's service account `service-account-{client_id}`.
+    pub fn service_account(client: &Client) -> Subject {
+        let name = format!("service-account-{}", client.client_id);
+        Subject {
+            id: name.clone(),
+            username: name,
+            email: None,
+            name: None,
+            roles: client.roles.clone(),
+        }
+    }
+}
+
+/// A new refresh token: the secret for the client and the row (holding only its hash) for the store.
+pub fn new_refresh_token(
+    app: &AppState,
+    realm: &Realm,
+    client: &Client,
+    session_id: &str,
+) -> (String, RefreshToken) {
+    let secret = random_token(32);
+    let now = app.now();
+    let row = RefreshToken {
+        token_hash: sha256_hex(&secret),
+        session_id: session_id.to_owned(),
+        realm: realm.name.clone(),
+        client_id: client.client_id.clone(),
+        created_at: now,
+        expires_at: now + realm.config.refresh_token_lifetime.as_secs() as i64,
+        used_at: None,
+    };
+    (secret, row)
+}
+
+/// Everything a token response is made of.
+pub struct Grant<'a> {
+    pub realm: &'a Realm,
+    pub client: &'a Client,
+    pub subject: Subject,
+    pub session_id: Option<&'a str>,
+    pub auth_time: i64,
+    pub scope: String,
+    /// The refresh token secret and its row, when one is issued.
+    pub refresh: Option<(String, &'a RefreshToken)>,
+}
+
+/// Signs the access token (and an ID token when `openid` was asked) and builds the response.
+pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
+    let now = app.now();
+    let lifetime = g.realm.config.access_token_lifetime.as_secs() as i64;
+    let alg = g
+        .client
+        .access_token_alg
+        .unwrap_or(g.realm.config.access_token_algorithm);
+    let claims = AccessTokenClaims {
+        iss: g.realm.issuer.clone(),
+        sub: g.subject.id.clone(),
+        aud: "account".into(),
+        azp: g.client.client_id.clone(),
+        exp: now + lifetime,
+        iat: now,
+        jti: random_id(),
+        sid: g.session_id.map(str::to_owned),
+        scope: g.scope.clone(),
+        typ: "Bearer".into(),
+        preferred_username: g.subject.username.clone(),
+        email: g.subject.email.clone(),
+        name: g.subject.name.clone(),
+        realm_access: RealmAccess {
+            roles: g.subject.roles.clone(),
+        },
+    };
+    let access_token = app.keys.sign(alg, &claims);
+    let id_token = scope::contains(&g.scope, "openid").then(|| {
+        let id = IdTokenClaims {
+            iss: g.realm.issuer.clone(),
+            sub: g.subject.id.clone(),
+            aud: g.client.client_id.clone(),
+            azp: g.client.client_id.clone(),
+            exp: now + lifetime,
+            iat: now,
+            auth_time: g.auth_time,
+            jti: random_id(),
+            sid: g.session_id.map(str::to_owned),
+            typ: "ID".into(),
+            preferred_username: g.subject.username.clone(),
+            email: g.subject.email.clone(),
+            name: g.subject.name.clone(),
+            nonce: None,
+        };
+        // ID tokens default to RS256 (OpenID Connect Registration §2).
+        app.keys.sign(SigningAlg::RS256, &id)
+    });
+    let (refresh_token, refresh_expires_in) = match g.refresh {
+        Some((secret, row)) => (Some(secret), (row.expires_at - now).max(0) as u64),
+        None => (None, 0),
+    };
+    TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: lifetime as u64,
+        refresh_token,
+        refresh_expires_in,
+        scope: g.scope,
+        id_token,
+        session_state: g.session_id.map(str::to_owned),
+        not_before_policy: 0,
+    }
+}

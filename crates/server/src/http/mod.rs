@@ -1,0 +1,149 @@
+//! HTTP: routes, extractors and the mapping of domain errors to status codes. Handlers are thin: extract, call a
+//! domain function, map the result. Only this module knows status codes and headers.
+
+mod cookies;
+mod discovery;
+mod form;
+mod health;
+mod pages;
+mod protocol;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use keyport_proto::{ErrorBody, ErrorCode};
+
+use crate::domain::Error;
+use crate::state::{AppState, Realm};
+
+pub use form::Form;
+
+/// The whole application: health at the root, everything else under the base path.
+pub fn router(app: AppState) -> Router {
+    let realms = Router::new()
+        .merge(discovery::router())
+        .merge(protocol::router())
+        .merge(pages::router())
+        .merge(health::router())
+        .fallback(not_found);
+    let base = app.settings.base_path.clone();
+    let routed = if base.is_empty() {
+        realms
+    } else {
+        Router::new()
+            .nest(&base, realms)
+            .merge(health::router())
+            .fallback(not_found)
+    };
+    routed
+        .layer(DefaultBodyLimit::max(app.settings.max_body_bytes))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint",
+    )
+}
+
+/// Looks up the realm of a path, or answers 404.
+pub fn realm<'a>(app: &'a AppState, name: &str) -> Result<&'a Realm, ApiError> {
+    app.realm(name)
+        .ok_or_else(|| Error::RealmNotFound(name.to_owned()).into())
+}
+
+/// An error response: an RFC 6749 §5.2 body with its status and, for 401s, `WWW-Authenticate`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, description: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody::new(code, description),
+        }
+    }
+}
+
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        match e {
+            Error::OAuth { code, description } => ApiError::new(status_of(code), code, description),
+            Error::RealmNotFound(name) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                format!("Realm `{name}` does not exist"),
+            ),
+            Error::Store(e) => {
+                tracing::error!(error = %e, "storage failure");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable,
+                    "the database is unavailable; try again shortly",
+                )
+            }
+            Error::Internal(message) => {
+                tracing::error!(%message, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::ServerError,
+                    "internal server error",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let challenge = match self.body.code() {
+            Some(ErrorCode::InvalidClient) => Some(r#"Basic realm="keyport""#.to_owned()),
+            Some(ErrorCode::InvalidToken) => Some(format!(
+                r#"Bearer error="invalid_token", error_description="{}""#,
+                self.body
+                    .error_description
+                    .as_deref()
+                    .unwrap_or("")
+                    .replace('"', "'")
+            )),
+            _ => None,
+        };
+        let mut response = (self.status, Json(self.body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// A JSON answer that must not be cached (tokens, introspection).
+pub fn no_store<T: serde::Serialize>(body: T) -> Response {
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -1,0 +1,225 @@
+//! The OpenID Connect protocol endpoints under `/realms/{realm}/protocol/openid-connect/`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use keyport_proto::oauth::grant_type;
+use keyport_proto::{ErrorCode, Secret};
+
+use super::{ApiError, Form, no_store, realm};
+use crate::domain::client_auth::{self, Presented};
+use crate::domain::{client_credentials, device_code, inspect, password, refresh_token};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    let p = "/realms/{realm}/protocol/openid-connect";
+    Router::new()
+        .route(&format!("{p}/token"), post(token))
+        .route(&format!("{p}/auth/device"), post(device_authorization))
+        .route(&format!("{p}/token/introspect"), post(introspect))
+        .route(&format!("{p}/revoke"), post(revoke))
+        .route(&format!("{p}/logout"), post(logout))
+        .route(
+            &format!("{p}/userinfo"),
+            get(userinfo_get).post(userinfo_post),
+        )
+        .route(&format!("{p}/auth"), get(authorization))
+}
+
+fn bad(code: ErrorCode, description: &str) -> ApiError {
+    let status = if code == ErrorCode::InvalidClient {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError::new(status, code, description)
+}
+
+/// Client credentials from `Authorization: Basic` (RFC 6749 §2.3.1: both parts form-urlencoded) and the form.
+fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented, ApiError> {
+    let basic = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(value) if value.len() > 6 && value[..6].eq_ignore_ascii_case("basic ") => {
+            let malformed = || bad(ErrorCode::InvalidClient, "malformed Basic credentials");
+            let decoded = STANDARD
+                .decode(value[6..].trim())
+                .map_err(|_| malformed())?;
+            let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+            let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+            let unescape = |s: &str| {
+                form_urlencoded_decode(s)
+                    .ok_or_else(|| bad(ErrorCode::InvalidClient, "malformed Basic credentials"))
+            };
+            Some((unescape(id)?, Secret::new(unescape(secret)?)))
+        }
+        _ => None,
+    };
+    Ok(Presented {
+        basic,
+        client_id: form.get("client_id").map(str::to_owned),
+        client_secret: form.get("client_secret").map(Secret::from),
+    })
+}
+
+fn form_urlencoded_decode(s: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={s}")).ok()?;
+    pairs.into_iter().next().map(|(_, v)| v)
+}
+
+const KNOWN_GRANTS: [&str; 5] = [
+    grant_type::DEVICE_CODE,
+    grant_type::REFRESH_TOKEN,
+    grant_type::CLIENT_CREDENTIALS,
+    grant_type::PASSWORD,
+    grant_type::AUTHORIZATION_CODE,
+];
+
+async fn token(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, ApiError> {
+    let realm = realm(&app, &name)?;
+    let grant = form.required("grant_type")?;
+    if !KNOWN_GRANTS.contains(&grant) {
+        return Err(bad(
+            ErrorCode::UnsupportedGrantType,
+            &format!("grant type `{grant}` is not supported"),
+        ));
+    }
+    let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
+    let scope = form.get("scope");
+    let response = match grant {
+        grant_type::DEVICE_CODE => {
+            device_code::poll(&app, realm, &client, form.required("device_code")?).await?
+        }
+        grant_type::REFRESH_TOKEN => {
+            refresh_token::refresh(&app, realm, &client, form.required("refresh_token")?, scope)
+                .await?
+        }
+        grant_type::CLIENT_CREDENTIALS => client_credentials::grant(&app, realm, &client, scope)?,
+        grant_type::PASSWORD => {
+            password::grant(
+                &app,
+                realm,
+                &client,
+                form.get("username"),
+                form.get("password"),
+                scope,
+            )
+            .await?
+        }
+        _ => {
+            return Err(bad(
+                ErrorCode::UnsupportedGrantType,
+                "the authorization code grant is not available on this server yet",
+            ));
+        }
+    };
+    Ok(no_store(response))
+}
+
+async fn device_authorization(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, ApiError> {
+    let realm = realm(&app, &name)?;
+    let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
+    let response = device_code::authorize(&app, realm, &client, form.get("scope")).await?;
+    Ok(no_store(response))
+}
+
+async fn introspect(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, ApiError> {
+    let realm = realm(&app, &name)?;
+    let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
+    client_auth::require_confidential(&client)?;
+    let response = inspect::introspect(&app, realm, form.required("token")?).await?;
+    Ok(no_store(response))
+}
+
+async fn revoke(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, ApiError> {
+    let realm = realm(&app, &name)?;
+    let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
+    inspect::revoke(&app, realm, &client, form.required("token")?).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn logout(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, ApiError> {
+    let realm = realm(&app, &name)?;
+    let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
+    inspect::logout(&app, realm, &client, form.get("refresh_token")).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    (value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ")).then(|| value[7..].trim())
+}
+
+async fn userinfo(app: &AppState, name: &str, token: Option<&str>) -> Result<Response, ApiError> {
+    let realm = realm(app, name)?;
+    let token = token.ok_or_else(|| {
+        bad(
+            ErrorCode::InvalidToken,
+            "send the access token as `Authorization: Bearer`",
+        )
+    })?;
+    Ok(no_store(inspect::userinfo(app, realm, token).await?))
+}
+
+async fn userinfo_get(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    userinfo(&app, &name, bearer(&headers)).await
+}
+
+async fn userinfo_post(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    // RFC 6750 §2.2 also allows the token as a form parameter of a POST.
+    let form_token = Form::parse(&body)
+        .ok()
+        .and_then(|f| f.get("access_token").map(str::to_owned));
+    let token = bearer(&headers).map(str::to_owned).or(form_token);
+    userinfo(&app, &name, token.as_deref()).await
+}
+
+async fn authorization(
+    Path(name): Path<String>,
+    State(app): State<AppState>,
+) -> Result<Json<()>, ApiError> {
+    realm(&app, &name)?;
+    Err(bad(
+        ErrorCode::UnsupportedResponseType,
+        "the authorization code flow is not available on this server yet; use the device flow",
+    ))
+}

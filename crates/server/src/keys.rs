@@ -1,0 +1,321 @@
+//! Signing keys: one RS256, one ES256 and one EdDSA key per deployment, generated at first start and kept in the
+//! store, so every replica and every restart signs and verifies with the same keys.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use keyport_proto::oauth::{Jwk, Jwks};
+use rand::rngs::OsRng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+use crate::config::SigningAlg;
+
+/// A stored private key: what the store keeps.
+#[derive(Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    /// PKCS#8 PEM. Signing keys are the one secret that cannot be stored as a hash.
+    pub private_pem: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("stored {alg:?} key {kid} is unreadable: {message}")]
+    Corrupt {
+        kid: String,
+        alg: SigningAlg,
+        message: String,
+    },
+}
+
+struct LoadedKey {
+    kid: String,
+    alg: SigningAlg,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Jwk,
+}
+
+/// The keys in memory, ready to sign and verify.
+pub struct KeySet {
+    keys: Vec<LoadedKey>,
+    rsa_spki_b64: String,
+}
+
+/// Makes a new private key.
+pub fn generate(alg: SigningAlg, now: i64) -> StoredKey {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let private_pem = match alg {
+        SigningAlg::RS256 => {
+            let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).expect("RSA key generation");
+            key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+                .expect("RSA PEM")
+                .to_string()
+        }
+        SigningAlg::ES256 => {
+            let key = p256::SecretKey::random(&mut OsRng);
+            key.to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+                .expect("P-256 PEM")
+                .to_string()
+        }
+        SigningAlg::EdDSA => {
+            let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
+            key.to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+                .expect("Ed25519 PEM")
+                .to_string()
+        }
+    };
+    StoredKey {
+        kid: crate::crypto::random_token(12),
+        alg,
+        private_pem,
+        created_at: now,
+    }
+}
+
+fn b64u(bytes: &[u8]) -> serde_json::Value {
+    json!(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn load(key: &StoredKey) -> Result<(LoadedKey, Option<String>), KeyError> {
+    let corrupt = |message: String| KeyError::Corrupt {
+        kid: key.kid.clone(),
+        alg: key.alg,
+        message,
+    };
+    let mut params = BTreeMap::new();
+    let mut spki = None;
+    let (kty, encoding, decoding) = match key.alg {
+        SigningAlg::RS256 => {
+            use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+            use rsa::traits::PublicKeyParts;
+            let private = rsa::RsaPrivateKey::from_pkcs8_pem(&key.private_pem)
+                .map_err(|e| corrupt(e.to_string()))?;
+            let public = private.to_public_key();
+            let n = public.n().to_bytes_be();
+            let e = public.e().to_bytes_be();
+            params.insert("n".into(), b64u(&n));
+            params.insert("e".into(), b64u(&e));
+            let der = public
+                .to_public_key_der()
+                .map_err(|e| corrupt(e.to_string()))?;
+            spki = Some(STANDARD.encode(der.as_bytes()));
+            let encoding = EncodingKey::from_rsa_pem(key.private_pem.as_bytes())
+                .map_err(|e| corrupt(e.to_string()))?;
+            let decoding = DecodingKey::from_rsa_raw_components(&n, &e);
+            ("RSA", encoding, decoding)
+        }
+        SigningAlg::ES256 => {
+            use p256::elliptic_curve::sec1::ToEncodedPoint;
+            use p256::pkcs8::DecodePrivateKey;
+            let private = p256::SecretKey::from_pkcs8_pem(&key.private_pem)
+                .map_err(|e| corrupt(e.to_string()))?;
+            let point = private.public_key().to_encoded_point(false);
+            let (x, y) = (
+                point.x().expect("uncompressed point"),
+                point.y().expect("uncompressed point"),
+            );
+            params.insert("crv".into(), json!("P-256"));
+            params.insert("x".into(), b64u(x));
+            params.insert("y".into(), b64u(y));
+            let encoding = EncodingKey::from_ec_pem(key.private_pem.as_bytes())
+                .map_err(|e| corrupt(e.to_string()))?;
+            let decoding = DecodingKey::from_ec_components(
+                &URL_SAFE_NO_PAD.encode(x),
+                &URL_SAFE_NO_PAD.encode(y),
+            )
+            .map_err(|e| corrupt(e.to_string()))?;
+            ("EC", encoding, decoding)
+        }
+        SigningAlg::EdDSA => {
+            use ed25519_dalek::pkcs8::DecodePrivateKey;
+            let private = ed25519_dalek::SigningKey::from_pkcs8_pem(&key.private_pem)
+                .map_err(|e| corrupt(e.to_string()))?;
+            let x = private.verifying_key().to_bytes();
+            params.insert("crv".into(), json!("Ed25519"));
+            params.insert("x".into(), b64u(&x));
+            let encoding = EncodingKey::from_ed_pem(key.private_pem.as_bytes())
+                .map_err(|e| corrupt(e.to_string()))?;
+            let decoding = DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(x))
+                .map_err(|e| corrupt(e.to_string()))?;
+            ("OKP", encoding, decoding)
+        }
+    };
+    let jwk = Jwk {
+        kid: key.kid.clone(),
+        kty: kty.into(),
+        alg: key.alg.as_str().into(),
+        use_: "sig".into(),
+        params,
+    };
+    Ok((
+        LoadedKey {
+            kid: key.kid.clone(),
+            alg: key.alg,
+            encoding,
+            decoding,
+            jwk,
+        },
+        spki,
+    ))
+}
+
+fn jwt_alg(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::ES256 => Algorithm::ES256,
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::EdDSA => Algorithm::EdDSA,
+    }
+}
+
+/// Why a JWT was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the token is not a JWT signed by this server")]
+    Unknown,
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+}
+
+impl KeySet {
+    /// Loads stored keys; the newest of each algorithm signs, all of them verify.
+    pub fn new(stored: &[StoredKey]) -> Result<KeySet, KeyError> {
+        let mut sorted: Vec<&StoredKey> = stored.iter().collect();
+        sorted.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        let mut keys = Vec::new();
+        let mut rsa_spki_b64 = String::new();
+        for key in sorted {
+            let (loaded, spki) = load(key)?;
+            if let Some(spki) = spki
+                && rsa_spki_b64.is_empty()
+            {
+                rsa_spki_b64 = spki;
+            }
+            keys.push(loaded);
+        }
+        Ok(KeySet { keys, rsa_spki_b64 })
+    }
+
+    /// The algorithms a key set must hold.
+    pub const REQUIRED: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+
+    fn current(&self, alg: SigningAlg) -> &LoadedKey {
+        self.keys
+            .iter()
+            .find(|k| k.alg == alg)
+            .expect("a key of every algorithm is generated at start")
+    }
+
+    /// Signs claims with the current key of `alg`.
+    pub fn sign<T: Serialize>(&self, alg: SigningAlg, claims: &T) -> String {
+        let key = self.current(alg);
+        let mut header = Header::new(jwt_alg(alg));
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".into());
+        jsonwebtoken::encode(&header, claims, &key.encoding)
+            .expect("signing with a loaded key cannot fail")
+    }
+
+    /// Verifies the signature, `exp` (no leeway: the server's own clock) and `iss`. Audience is not checked here.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Result<T, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Unknown)?;
+        let kid = header.kid.ok_or(VerifyError::Unknown)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(VerifyError::Unknown)?;
+        if jwt_alg(key.alg) != header.alg {
+            return Err(VerifyError::Invalid(
+                "algorithm does not match the key".into(),
+            ));
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let exp = data.claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+        if exp <= now {
+            return Err(VerifyError::Invalid("the token has expired".into()));
+        }
+        serde_json::from_value(data.claims).map_err(|e| VerifyError::Invalid(e.to_string()))
+    }
+
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: self.keys.iter().map(|k| k.jwk.clone()).collect(),
+        }
+    }
+
+    /// Base64 DER SubjectPublicKeyInfo of the current RS256 key (Keycloak's realm `public_key`).
+    pub fn rsa_public_key_b64(&self) -> &str {
+        &self.rsa_spki_b64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_signs_and_verifies_and_publishes_a_jwk() {
+        let stored: Vec<StoredKey> = KeySet::REQUIRED.iter().map(|a| generate(*a, 1)).collect();
+        let keys = KeySet::new(&stored).unwrap();
+        let now = 1_000;
+        for alg in KeySet::REQUIRED {
+            let claims = json!({"iss": "https://i", "sub": "s", "exp": now + 60});
+            let jwt = keys.sign(alg, &claims);
+            let back: serde_json::Value = keys.verify(&jwt, "https://i", now).unwrap();
+            assert_eq!(back["sub"], "s");
+            assert!(
+                keys.verify::<serde_json::Value>(&jwt, "https://other", now)
+                    .is_err()
+            );
+            assert!(
+                keys.verify::<serde_json::Value>(&jwt, "https://i", now + 60)
+                    .is_err(),
+                "expired"
+            );
+        }
+        let jwks = keys.jwks();
+        assert_eq!(jwks.keys.len(), 3);
+        assert!(
+            jwks.keys
+                .iter()
+                .all(|k| k.use_ == "sig" && !k.kid.is_empty())
+        );
+        assert!(!keys.rsa_public_key_b64().is_empty());
+        let forged = keys.sign(
+            SigningAlg::ES256,
+            &json!({"iss": "https://i", "sub": "s", "exp": now + 60}),
+        );
+        let other = KeySet::new(&[generate(SigningAlg::ES256, 2)]).unwrap();
+        assert!(
+            other
+                .verify::<serde_json::Value>(&forged, "https://i", now)
+                .is_err()
+        );
+    }
+}

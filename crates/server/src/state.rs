@@ -1,0 +1,85 @@
+//! [`AppState`]: everything a request needs, passed through axum's `State`. No globals, so a test can run
+//! several servers in one process.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::{RealmConfig, ServerConfig};
+use crate::keys::KeySet;
+use crate::store::Store;
+
+/// Scopes every realm knows.
+pub const STANDARD_SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "roles"];
+
+/// A realm at run time.
+pub struct Realm {
+    pub name: String,
+    /// `{public_url}{base_path}/realms/{name}`.
+    pub issuer: String,
+    pub config: RealmConfig,
+    pub allowed_scopes: HashSet<String>,
+}
+
+impl Realm {
+    pub fn new(config: RealmConfig, public_url: &str, base_path: &str) -> Realm {
+        let issuer = format!("{public_url}{base_path}/realms/{}", config.name);
+        let allowed_scopes = STANDARD_SCOPES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(config.scopes.iter().cloned())
+            .chain(config.default_scopes.iter().cloned())
+            .collect();
+        Realm {
+            name: config.name.clone(),
+            issuer,
+            config,
+            allowed_scopes,
+        }
+    }
+
+    /// `{issuer}/protocol/openid-connect/{path}`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}/protocol/openid-connect/{path}", self.issuer)
+    }
+
+    /// The device verification page.
+    pub fn verification_uri(&self) -> String {
+        format!("{}/device", self.issuer)
+    }
+}
+
+pub struct Inner {
+    pub settings: ServerConfig,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub realms: HashMap<String, Realm>,
+    pub store: Arc<dyn Store>,
+    pub keys: KeySet,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn realm(&self, name: &str) -> Option<&Realm> {
+        self.realms.get(name)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Cookies get the `Secure` flag when the public URL is HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}

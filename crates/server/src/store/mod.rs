@@ -1,0 +1,253 @@
+//! Storage: the only module with SQL. Domain code talks to the [`Store`] trait; each backend implements it.
+//!
+//! Everything a flow needs between two requests lives here, so replicas share no memory. Secrets appear only as
+//! hashes (refresh tokens, device codes, client secrets, browser-session ids) or argon2id strings (passwords).
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+use crate::config::{Grant, Rotation, SigningAlg};
+use crate::keys::StoredKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint was violated (e.g. a user code collision).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub realm: String,
+    pub client_id: String,
+    /// SHA-256 (hex) of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub public: bool,
+    pub grants: Vec<Grant>,
+    pub roles: Vec<String>,
+    pub rotation: Rotation,
+    pub access_token_alg: Option<SigningAlg>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserType {
+    Person,
+    Machine,
+}
+
+impl UserType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::Person => "person",
+            UserType::Machine => "machine",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct User {
+    pub id: String,
+    pub realm: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: Option<String>,
+    pub roles: Vec<String>,
+    pub user_type: UserType,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceStatus {
+    Pending,
+    Approved,
+    Denied,
+    Redeemed,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+            DeviceStatus::Redeemed => "redeemed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "pending" => DeviceStatus::Pending,
+            "approved" => DeviceStatus::Approved,
+            "denied" => DeviceStatus::Denied,
+            "redeemed" => DeviceStatus::Redeemed,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "device grant status `{other}`"
+                )));
+            }
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DeviceGrant {
+    pub device_code_hash: String,
+    /// Normalised (no dash, upper case).
+    pub user_code: String,
+    pub realm: String,
+    pub client_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub interval_secs: i64,
+    pub last_poll_at: Option<i64>,
+    pub status: DeviceStatus,
+    pub user_id: Option<String>,
+}
+
+/// A login session: one sign-in of a user through one client; its refresh tokens form one family.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: String,
+    pub realm: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub session_id: String,
+    pub realm: String,
+    pub client_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set when the token was rotated (strict rotation); presenting it again is a replay.
+    pub used_at: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BrowserSession {
+    pub id_hash: String,
+    pub realm: String,
+    pub user_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What happened when a refresh token was exchanged for a new one.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotated {
+    /// The old token is now used and the new one stored.
+    Done,
+    /// The old token had been used already: a replay.
+    AlreadyUsed,
+}
+
+/// Every storage operation keyport needs. Implementations must make each method atomic.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip, for `/health/ready`.
+    async fn ping(&self) -> Result<()>;
+
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<()>;
+
+    /// Inserts or replaces a client (declarative config).
+    async fn upsert_client(&self, client: &Client) -> Result<()>;
+    async fn client(&self, realm: &str, client_id: &str) -> Result<Option<Client>>;
+
+    /// Inserts a user, or updates the one with the same realm and username (keeping its id). A `None`
+    /// password hash keeps the stored one. Returns the stored user.
+    async fn upsert_user(&self, user: &User) -> Result<User>;
+    async fn user(&self, realm: &str, id: &str) -> Result<Option<User>>;
+    async fn user_by_username(&self, realm: &str, username: &str) -> Result<Option<User>>;
+
+    /// Fails with [`StoreError::Conflict`] when the user code is taken.
+    async fn insert_device_grant(&self, grant: &DeviceGrant) -> Result<()>;
+    async fn device_grant(&self, device_code_hash: &str) -> Result<Option<DeviceGrant>>;
+    async fn device_grant_by_user_code(
+        &self,
+        realm: &str,
+        user_code: &str,
+    ) -> Result<Option<DeviceGrant>>;
+    /// Records a poll and the (possibly increased) interval.
+    async fn record_device_poll(
+        &self,
+        device_code_hash: &str,
+        now: i64,
+        interval_secs: i64,
+    ) -> Result<()>;
+    /// Approves or denies a pending, unexpired grant. Returns false when it was not pending any more.
+    async fn decide_device_grant(
+        &self,
+        device_code_hash: &str,
+        status: DeviceStatus,
+        user_id: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Atomically marks an approved grant redeemed and creates the session and its first refresh token.
+    /// Returns false (and writes nothing) when the grant was not in the approved state.
+    async fn redeem_device_grant(
+        &self,
+        device_code_hash: &str,
+        session: &Session,
+        refresh: &RefreshToken,
+    ) -> Result<bool>;
+
+    /// Creates a session with its first refresh token, in one transaction.
+    async fn create_session(&self, session: &Session, refresh: Option<&RefreshToken>)
+    -> Result<()>;
+    async fn session(&self, id: &str) -> Result<Option<Session>>;
+    /// Ends a session; its refresh tokens stop working. Returns false if it had ended already.
+    async fn end_session(&self, id: &str, now: i64) -> Result<bool>;
+
+    async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
+    /// Strict rotation: marks `old_hash` used and stores `new`, atomically; a second caller gets `AlreadyUsed`.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshToken,
+        now: i64,
+    ) -> Result<Rotated>;
+    /// Rotation off: stores another refresh token of the same session.
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+
+    /// Marks an access token (by `jti`) revoked until it expires.
+    async fn revoke_jti(&self, realm: &str, jti: &str, expires_at: i64) -> Result<()>;
+    async fn is_jti_revoked(&self, jti: &str) -> Result<bool>;
+
+    async fn insert_browser_session(&self, session: &BrowserSession) -> Result<()>;
+    async fn browser_session(&self, id_hash: &str, now: i64) -> Result<Option<BrowserSession>>;
+    async fn delete_browser_session(&self, id_hash: &str) -> Result<()>;
+
+    /// Counts failures of `key` since `since`, after recording one more at `now` when `record` is set.
+    async fn failed_attempts(&self, key: &str, record: bool, now: i64, since: i64) -> Result<u64>;
+
+    /// Deletes expired rows (device grants, refresh tokens, revocations, browser sessions, attempts).
+    async fn purge_expired(&self, now: i64) -> Result<u64>;
+}
