@@ -29,15 +29,26 @@ impl TestServer {
 
     /// Starts a server on an existing data directory (to test restarts).
     pub async fn start_in(dir: tempfile::TempDir, toml: &str) -> TestServer {
-        let mut config = Config::from_toml(toml, std::path::Path::new("test.toml")).expect("test config parses");
+        let mut config =
+            Config::from_toml(toml, std::path::Path::new("test.toml")).expect("test config parses");
         config.server.listen = "127.0.0.1:0".into();
         config.server.data_dir = dir.path().join("data");
-        config.server.admin_password.get_or_insert_with(|| ADMIN_PASSWORD.into());
+        config
+            .server
+            .admin_password
+            .get_or_insert_with(|| ADMIN_PASSWORD.into());
         config.validate().expect("test config is valid");
         let clock = FakeClock::new();
-        let running = server::start(config, Arc::new(clock.clone())).await.expect("test server starts");
+        let running = server::start(config, Arc::new(clock.clone()))
+            .await
+            .expect("test server starts");
         let url = format!("{}{}", running.public_url, running.state.settings.base_path);
-        TestServer { running, clock, url, dir }
+        TestServer {
+            running,
+            clock,
+            url,
+            dir,
+        }
     }
 
     /// `{url}/realms/{realm}`.
@@ -67,7 +78,9 @@ impl Page {
     /// The value of the hidden CSRF field of the page's form.
     pub fn csrf(&self) -> String {
         let re = regex::Regex::new(r#"name="csrf" value="([^"]+)""#).unwrap();
-        re.captures(&self.html).unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.html))[1].to_owned()
+        re.captures(&self.html)
+            .unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.html))[1]
+            .to_owned()
     }
 
     pub fn contains(&self, text: &str) -> bool {
@@ -89,32 +102,67 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Browser { http, issuer: issuer.to_owned() }
+        Browser {
+            http,
+            issuer: issuer.to_owned(),
+        }
     }
 
     pub async fn get(&self, path_and_query: &str) -> Page {
-        let r = self.http.get(format!("{}{path_and_query}", self.issuer)).send().await.expect("GET");
-        Page { status: r.status().as_u16(), html: r.text().await.expect("body") }
+        let r = self
+            .http
+            .get(format!("{}{path_and_query}", self.issuer))
+            .send()
+            .await
+            .expect("GET");
+        Page {
+            status: r.status().as_u16(),
+            html: r.text().await.expect("body"),
+        }
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let r = self.http.post(format!("{}{path}", self.issuer)).form(form).send().await.expect("POST");
-        Page { status: r.status().as_u16(), html: r.text().await.expect("body") }
+        let r = self
+            .http
+            .post(format!("{}{path}", self.issuer))
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        Page {
+            status: r.status().as_u16(),
+            html: r.text().await.expect("body"),
+        }
     }
 
     /// Opens the verification page, enters the code: the login form (or consent page, if signed in).
     pub async fn enter_code(&self, user_code: &str) -> Page {
         let page = self.get(&format!("/device?user_code={user_code}")).await;
         assert_eq!(page.status, 200, "{}", page.html);
-        self.post("/device", &[("csrf", &page.csrf()), ("user_code", user_code)]).await
+        self.post(
+            "/device",
+            &[("csrf", &page.csrf()), ("user_code", user_code)],
+        )
+        .await
     }
 
     /// Signs in on a login form: the consent page on success.
-    pub async fn sign_in(&self, login_form: &Page, user_code: &str, username: &str, password: &str) -> Page {
+    pub async fn sign_in(
+        &self,
+        login_form: &Page,
+        user_code: &str,
+        username: &str,
+        password: &str,
+    ) -> Page {
         let csrf = login_form.csrf();
         self.post(
             "/device/login",
-            &[("csrf", &csrf), ("user_code", user_code), ("username", username), ("password", password)],
+            &[
+                ("csrf", &csrf),
+                ("user_code", user_code),
+                ("username", username),
+                ("password", password),
+            ],
         )
         .await
     }
@@ -122,12 +170,25 @@ impl Browser {
     /// Presses Approve or Deny on a consent page: the result page.
     pub async fn decide(&self, consent: &Page, user_code: &str, approve: bool) -> Page {
         let decision = if approve { "approve" } else { "deny" };
-        self.post("/device/decision", &[("csrf", &consent.csrf()), ("user_code", user_code), ("decision", decision)])
-            .await
+        self.post(
+            "/device/decision",
+            &[
+                ("csrf", &consent.csrf()),
+                ("user_code", user_code),
+                ("decision", decision),
+            ],
+        )
+        .await
     }
 
     /// The whole approval: enter the code, sign in, approve (or deny). Panics on any unexpected page.
-    pub async fn approve_device(&self, user_code: &str, username: &str, password: &str, approve: bool) -> Page {
+    pub async fn approve_device(
+        &self,
+        user_code: &str,
+        username: &str,
+        password: &str,
+        approve: bool,
+    ) -> Page {
         let login = self.enter_code(user_code).await;
         assert_eq!(login.status, 200, "code page: {}", login.html);
         let consent = if login.contains("name=\"password\"") {
@@ -136,7 +197,11 @@ impl Browser {
             login
         };
         assert_eq!(consent.status, 200, "sign-in: {}", consent.html);
-        assert!(consent.contains("id=\"approve\""), "expected the consent page: {}", consent.html);
+        assert!(
+            consent.contains("id=\"approve\""),
+            "expected the consent page: {}",
+            consent.html
+        );
         let result = self.decide(&consent, user_code, approve).await;
         assert_eq!(result.status, 200, "decision: {}", result.html);
         result

@@ -1,0 +1,371 @@
+//! The device flow over HTTP, driven like a browser: code → pending → sign in → approve → tokens, and every
+//! error of RFC 8628 §3.5.
+
+mod common;
+
+use common::*;
+use keyport_testkit::Browser;
+
+#[tokio::test]
+async fn device_login_then_refresh_rotation_replay_and_logout() {
+    let s = server().await;
+    let start = start_device(&s, "aiod-sdk", None).await;
+    let device_code = start.str("device_code");
+    let user_code = start.str("user_code");
+    assert!(device_code.len() >= 43, "device code carries >= 256 bits");
+    assert!(
+        regex::Regex::new("^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")
+            .unwrap()
+            .is_match(&user_code)
+    );
+    assert_eq!(
+        start.str("verification_uri"),
+        format!("{}/device", s.issuer("aiod"))
+    );
+    assert_eq!(
+        start.str("verification_uri_complete"),
+        format!("{}/device?user_code={user_code}", s.issuer("aiod"))
+    );
+    assert_eq!(start.json["expires_in"], 600);
+    assert_eq!(start.json["interval"], 5);
+
+    poll(&s, "aiod-sdk", &device_code)
+        .await
+        .assert_error(400, "authorization_pending");
+
+    // The browser types the code in lower case without the dash.
+    let browser = Browser::new(&s.issuer("aiod"));
+    let typed = user_code.replace('-', "").to_lowercase();
+    let login = browser.enter_code(&typed).await;
+    assert_eq!(login.status, 200, "{}", login.html);
+    assert!(
+        login.contains("<label for=\"username\">") && login.contains("<label for=\"password\">")
+    );
+    let consent = browser
+        .sign_in(&login, &user_code, "alice", "alice-password-1")
+        .await;
+    assert_eq!(consent.status, 200, "{}", consent.html);
+    assert!(consent.contains("aiod-sdk"), "consent names the client");
+    assert!(
+        consent.contains("<li>openid</li>") && consent.contains("<li>email</li>"),
+        "default scopes listed"
+    );
+    let result = browser.decide(&consent, &user_code, true).await;
+    assert!(result.contains("Device connected"), "{}", result.html);
+
+    s.clock.advance(5);
+    let tokens = poll(&s, "aiod-sdk", &device_code).await;
+    assert_eq!(tokens.status, 200, "{tokens:?}");
+    assert_eq!(tokens.headers["cache-control"], "no-store");
+    assert_eq!(tokens.str("token_type"), "Bearer");
+    assert_eq!(tokens.json["expires_in"], 300);
+    assert_eq!(tokens.json["refresh_expires_in"], 30 * 86400);
+    assert_eq!(tokens.str("scope"), "openid profile email");
+    let access = tokens.str("access_token");
+    let claims = verify_with_jwks(&s, "aiod", &access).await;
+    assert_eq!(claims["preferred_username"], "alice");
+    assert_eq!(claims["azp"], "aiod-sdk");
+    assert_eq!(claims["typ"], "Bearer");
+    assert_eq!(
+        claims["realm_access"]["roles"],
+        serde_json::json!(["user", "admin"])
+    );
+    for claim in [
+        "iss", "sub", "aud", "exp", "iat", "jti", "sid", "scope", "email",
+    ] {
+        assert!(!claims[claim].is_null(), "claim {claim} missing: {claims}");
+    }
+    let header = jsonwebtoken::decode_header(&access).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let id_claims = verify_with_jwks(&s, "aiod", &tokens.str("id_token")).await;
+    assert_eq!(id_claims["aud"], "aiod-sdk");
+    assert_eq!(
+        jsonwebtoken::decode_header(&tokens.str("id_token"))
+            .unwrap()
+            .alg,
+        jsonwebtoken::Algorithm::RS256
+    );
+
+    let me = get_bearer(&s.endpoint("aiod", "userinfo"), &access).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.json["preferred_username"], "alice");
+    assert_eq!(me.json["email"], "alice@example.org");
+    assert_eq!(me.json["name"], "Alice Example");
+    assert_eq!(me.json["sub"], claims["sub"]);
+    assert_eq!(
+        me.json["realm_access"]["roles"],
+        serde_json::json!(["user", "admin"])
+    );
+
+    // The device code cannot be redeemed twice.
+    poll(&s, "aiod-sdk", &device_code)
+        .await
+        .assert_error(400, "invalid_grant");
+
+    // Refresh rotates.
+    let first = tokens.str("refresh_token");
+    let rotated = refresh(&s, "aiod-sdk", &first).await;
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    let second = rotated.str("refresh_token");
+    assert_ne!(first, second);
+    assert!(rotated.json["refresh_expires_in"].as_u64().unwrap() > 0);
+    // Replaying the rotated token fails and kills the family: the new token dies too.
+    refresh(&s, "aiod-sdk", &first)
+        .await
+        .assert_error(400, "invalid_grant");
+    refresh(&s, "aiod-sdk", &second)
+        .await
+        .assert_error(400, "invalid_grant");
+    let after = introspect(&s, "aiod", RS, &rotated.str("access_token")).await;
+    assert_eq!(after.json, serde_json::json!({"active": false}));
+
+    // A second login, ended by logout (python-keycloak's form).
+    let tokens = device_login(&s, "aiod-sdk", "alice", "alice-password-1").await;
+    let rt = tokens.str("refresh_token");
+    assert_eq!(
+        introspect(&s, "aiod", RS, &tokens.str("access_token"))
+            .await
+            .json["active"],
+        true
+    );
+    let out = post(
+        &s.endpoint("aiod", "logout"),
+        &[("client_id", "aiod-sdk"), ("refresh_token", &rt)],
+    )
+    .await;
+    assert_eq!(out.status, 204, "{out:?}");
+    refresh(&s, "aiod-sdk", &rt)
+        .await
+        .assert_error(400, "invalid_grant");
+    assert_eq!(
+        introspect(&s, "aiod", RS, &tokens.str("access_token"))
+            .await
+            .json["active"],
+        false
+    );
+    get_bearer(&s.endpoint("aiod", "userinfo"), &tokens.str("access_token"))
+        .await
+        .assert_error(401, "invalid_token");
+    // Logging out twice is an error the SDK can see.
+    post(
+        &s.endpoint("aiod", "logout"),
+        &[("client_id", "aiod-sdk"), ("refresh_token", &rt)],
+    )
+    .await
+    .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn rotation_off_keeps_refresh_tokens_valid() {
+    let s = server().await;
+    let tokens = device_login(&s, "loose-sdk", "bob", "bob-password-1").await;
+    let rt = tokens.str("refresh_token");
+    for _ in 0..3 {
+        let r = refresh(&s, "loose-sdk", &rt).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(
+            r.json["refresh_token"].is_string(),
+            "refresh responses always carry a refresh token"
+        );
+    }
+}
+
+#[tokio::test]
+async fn polling_too_fast_slows_down_by_five_seconds() {
+    let s = server().await;
+    let start = start_device(&s, "aiod-sdk", None).await;
+    let code = start.str("device_code");
+    poll(&s, "aiod-sdk", &code)
+        .await
+        .assert_error(400, "authorization_pending");
+    poll(&s, "aiod-sdk", &code)
+        .await
+        .assert_error(400, "slow_down");
+    // The interval is now 10 s: 6 s later is still too fast (and it grows to 15 s).
+    s.clock.advance(6);
+    poll(&s, "aiod-sdk", &code)
+        .await
+        .assert_error(400, "slow_down");
+    s.clock.advance(14);
+    poll(&s, "aiod-sdk", &code)
+        .await
+        .assert_error(400, "slow_down");
+    // Now 20 s; waiting that long is fine.
+    s.clock.advance(20);
+    poll(&s, "aiod-sdk", &code)
+        .await
+        .assert_error(400, "authorization_pending");
+}
+
+#[tokio::test]
+async fn deny_gives_access_denied() {
+    let s = server().await;
+    let start = start_device(&s, "aiod-sdk", None).await;
+    let result = Browser::new(&s.issuer("aiod"))
+        .approve_device(&start.str("user_code"), "bob", "bob-password-1", false)
+        .await;
+    assert!(result.contains("Access denied"), "{}", result.html);
+    poll(&s, "aiod-sdk", &start.str("device_code"))
+        .await
+        .assert_error(400, "access_denied");
+    s.clock.advance(5);
+    poll(&s, "aiod-sdk", &start.str("device_code"))
+        .await
+        .assert_error(400, "access_denied");
+}
+
+#[tokio::test]
+async fn expired_device_code() {
+    let s = server().await;
+    let start = start_device(&s, "aiod-sdk", None).await;
+    s.clock.advance(601);
+    poll(&s, "aiod-sdk", &start.str("device_code"))
+        .await
+        .assert_error(400, "expired_token");
+    let page = Browser::new(&s.issuer("aiod"))
+        .enter_code(&start.str("user_code"))
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.contains("not valid or has expired"), "{}", page.html);
+}
+
+#[tokio::test]
+async fn device_code_of_another_client_or_unknown_is_invalid_grant() {
+    let s = server().await;
+    let start = start_device(&s, "aiod-sdk", None).await;
+    poll(&s, "loose-sdk", &start.str("device_code"))
+        .await
+        .assert_error(400, "invalid_grant");
+    poll(&s, "aiod-sdk", "made-up-device-code")
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn device_authorization_scopes_and_client_checks() {
+    let s = server().await;
+    let r = start_device(&s, "aiod-sdk", Some("")).await;
+    assert!(r.json["user_code"].is_string());
+    let url = s.endpoint("aiod", "auth/device");
+    post(
+        &url,
+        &[
+            ("client_id", "aiod-sdk"),
+            ("scope", "openid admin:everything"),
+        ],
+    )
+    .await
+    .assert_error(400, "invalid_scope");
+    post(&url, &[("client_id", "nobody")])
+        .await
+        .assert_error(401, "invalid_client");
+    post(&url, &[]).await.assert_error(401, "invalid_client");
+    // A bot without the device grant may not start a device flow.
+    post_basic(&url, BOT, &[])
+        .await
+        .assert_error(400, "unauthorized_client");
+    // Asked scopes are shown on the consent page and land in the token.
+    let start = start_device(&s, "aiod-sdk", Some("openid models:read")).await;
+    let browser = Browser::new(&s.issuer("aiod"));
+    let login = browser.enter_code(&start.str("user_code")).await;
+    let consent = browser
+        .sign_in(&login, &start.str("user_code"), "alice", "alice-password-1")
+        .await;
+    assert!(consent.contains("<li>models:read</li>"), "{}", consent.html);
+    browser
+        .decide(&consent, &start.str("user_code"), true)
+        .await;
+    let tokens = poll(&s, "aiod-sdk", &start.str("device_code")).await;
+    assert_eq!(tokens.str("scope"), "openid models:read");
+}
+
+#[tokio::test]
+async fn verification_page_security() {
+    let s = server().await;
+    let issuer = s.issuer("aiod");
+    let r = http()
+        .get(format!("{issuer}/device?user_code=BCDF-GHJK"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(cookie.contains("Path=/realms/aiod/"), "{cookie}");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("value=\"BCDF-GHJK\""),
+        "the code is prefilled"
+    );
+    assert!(html.contains("<label for=\"user_code\">"));
+
+    // A form without the CSRF token of its session is refused.
+    let browser = Browser::new(&issuer);
+    browser.get("/device").await;
+    let start = start_device(&s, "aiod-sdk", None).await;
+    let forged = browser
+        .post(
+            "/device",
+            &[("csrf", "forged"), ("user_code", &start.str("user_code"))],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.html);
+    // A post without any session cookie starts over.
+    let stranger = Browser::new(&issuer);
+    let page = stranger
+        .post(
+            "/device",
+            &[("csrf", "x"), ("user_code", &start.str("user_code"))],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.contains("session expired"), "{}", page.html);
+
+    // A wrong password is answered clearly and nothing is approved.
+    let login = browser.enter_code(&start.str("user_code")).await;
+    let wrong = browser
+        .sign_in(&login, &start.str("user_code"), "alice", "nope")
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.contains("Invalid username or password."));
+    poll(&s, "aiod-sdk", &start.str("device_code"))
+        .await
+        .assert_error(400, "authorization_pending");
+}
+
+#[tokio::test]
+async fn guessing_user_codes_is_bounded_per_session_and_ip() {
+    let s = server().await;
+    let start = start_device(&s, "aiod-sdk", None).await;
+    let browser = Browser::new(&s.issuer("aiod"));
+    for guess in [
+        "BBBB-BBBB",
+        "CCCC-CCCC",
+        "DDDD-DDDD",
+        "FFFF-FFFF",
+        "GGGG-GGGG",
+    ] {
+        let page = browser.enter_code(guess).await;
+        assert_eq!(page.status, 400, "{}", page.html);
+        assert!(page.contains("not valid or has expired"));
+    }
+    // The budget is spent: even the right code is refused for a minute, from this session and this IP.
+    let page = browser.enter_code(&start.str("user_code")).await;
+    assert_eq!(page.status, 429, "{}", page.html);
+    assert!(page.contains("Too many wrong codes"));
+    let other = Browser::new(&s.issuer("aiod"));
+    assert_eq!(other.enter_code(&start.str("user_code")).await.status, 429);
+    s.clock.advance(61);
+    let page = other.enter_code(&start.str("user_code")).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+}
