@@ -121,8 +121,11 @@ impl PendingLogin {
     }
 }
 
+/// A callback that shows a started login to the person (see [`LoginOptions::on_instructions`]).
+pub type InstructionsCallback = std::sync::Arc<dyn Fn(&PendingLogin) + Send + Sync>;
+
 /// Options of a device login: AIoD's `create_token(timeout_seconds, write_to_file, use_in_requests)`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LoginOptions {
     /// How long to wait for the approval (must be positive). Default 300 seconds.
     pub timeout: Duration,
@@ -133,6 +136,20 @@ pub struct LoginOptions {
     /// Print the instructions to stdout. Default true; turn off to show your own with a
     /// [`PendingLogin`] from [`Client::start_device_login`].
     pub print_instructions: bool,
+    /// Called with the started login, after the instructions are printed (to show a QR code, open a browser, …).
+    pub on_instructions: Option<InstructionsCallback>,
+}
+
+impl fmt::Debug for LoginOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginOptions")
+            .field("timeout", &self.timeout)
+            .field("write_to_file", &self.write_to_file)
+            .field("use_in_requests", &self.use_in_requests)
+            .field("print_instructions", &self.print_instructions)
+            .field("on_instructions", &self.on_instructions.is_some())
+            .finish()
+    }
 }
 
 impl Default for LoginOptions {
@@ -142,6 +159,7 @@ impl Default for LoginOptions {
             write_to_file: None,
             use_in_requests: true,
             print_instructions: true,
+            on_instructions: None,
         }
     }
 }
@@ -166,6 +184,12 @@ impl LoginOptions {
         self
     }
 
+    /// Calls `show` with the started login (for example to show it in a GUI, or to open a browser).
+    pub fn on_instructions(mut self, show: impl Fn(&PendingLogin) + Send + Sync + 'static) -> Self {
+        self.on_instructions = Some(std::sync::Arc::new(show));
+        self
+    }
+
     /// Whether to print the instructions.
     pub fn print_instructions(mut self, yes: bool) -> Self {
         self.print_instructions = yes;
@@ -183,6 +207,9 @@ impl Client {
         let pending = self.start_device_login().await?;
         if options.print_instructions {
             println!("{}", pending.instructions(options.timeout));
+        }
+        if let Some(show) = &options.on_instructions {
+            show(&pending);
         }
         let token = pending.wait(options.timeout).await?;
         if let Some(path) = &options.write_to_file {

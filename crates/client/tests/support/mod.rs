@@ -1,0 +1,274 @@
+//! Test support shared by the SDK's and the CLI's end-to-end tests: a real keyport server with a realm for the
+//! SDK, a clock adapter so the SDK sees the server's fake time, a ticker that moves that time, and a browser
+//! that approves (or denies) a device login through the HTML pages, with cookies and CSRF tokens.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use keyport_testkit::TestServer;
+
+/// The realm every end-to-end test uses.
+pub const REALM: &str = "sdk";
+pub const PUBLIC_CLIENT: &str = "sdk-cli";
+pub const KEEP_CLIENT: &str = "sdk-keep";
+pub const BOT_CLIENT: &str = "pipeline-bot";
+pub const BOT_SECRET: &str = "bot-secret-4f1c2a9e7b3d5f60a8c1e2d4b6f8a0c2";
+pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
+pub const BOB: (&str, &str) = ("bob", "bob-password-22");
+
+pub fn config_toml(device_code_lifetime: &str) -> String {
+    format!(
+        r#"
+[[realms]]
+name = "{REALM}"
+access_token_lifetime = "5m"
+refresh_token_lifetime = "30d"
+device_code_lifetime = "{device_code_lifetime}"
+device_poll_interval = "1s"
+
+[[realms.clients]]
+client_id = "{PUBLIC_CLIENT}"
+public = true
+grants = ["device_code", "refresh_token", "password"]
+
+[[realms.clients]]
+client_id = "{KEEP_CLIENT}"
+public = true
+grants = ["device_code", "refresh_token"]
+refresh_token_rotation = "off"
+
+[[realms.clients]]
+client_id = "{BOT_CLIENT}"
+secret = "{BOT_SECRET}"
+grants = ["client_credentials"]
+roles = ["bot"]
+
+[[realms.users]]
+username = "{alice}"
+password = "{alice_pw}"
+email = "alice@example.org"
+roles = ["user", "admin"]
+
+[[realms.users]]
+username = "{bob}"
+password = "{bob_pw}"
+email = "bob@example.org"
+roles = ["user"]
+"#,
+        alice = ALICE.0,
+        alice_pw = ALICE.1,
+        bob = BOB.0,
+        bob_pw = BOB.1,
+    )
+}
+
+/// A running server plus a task moving its clock 1 s every 250 ms, so that polling at the 1 s interval is
+/// never "too fast" and nothing waits for real minutes.
+pub struct Server {
+    pub server: TestServer,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.ticker.abort();
+    }
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(&config_toml("10m")).await
+    }
+
+    pub async fn start_with(toml: &str) -> Server {
+        let server = TestServer::start(toml).await;
+        let clock = server.clock.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                clock.advance(1);
+            }
+        });
+        Server { server, ticker }
+    }
+
+    /// A server whose clock does not move by itself.
+    pub async fn start_still(toml: &str) -> Server {
+        let server = TestServer::start(toml).await;
+        let ticker = tokio::spawn(async {});
+        Server { server, ticker }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.server.url
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.server.clock.advance(seconds);
+    }
+
+    pub fn config(&self, client_id: &str) -> keyport_client::Config {
+        keyport_client::Config::new(self.url(), REALM, client_id)
+    }
+
+    /// An SDK client that reads the server's (fake) clock.
+    pub fn client(&self, client_id: &str) -> keyport_client::Client {
+        keyport_client::Client::with_clock(
+            self.config(client_id),
+            Arc::new(ServerClock(self.server.clock.clone())),
+        )
+        .expect("client")
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        self.server.endpoint(REALM, path)
+    }
+}
+
+/// The server's fake clock, seen through the SDK's `Clock` trait.
+#[derive(Clone)]
+pub struct ServerClock(pub keyport_server::clock::FakeClock);
+
+impl std::fmt::Debug for ServerClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerClock")
+    }
+}
+
+impl keyport_client::Clock for ServerClock {
+    fn now(&self) -> SystemTime {
+        use keyport_server::clock::Clock as _;
+        SystemTime::UNIX_EPOCH + Duration::from_secs(self.0.now() as u64)
+    }
+}
+
+/// What the person does on the consent page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+/// One HTML form: where it posts, and its named inputs with their values.
+#[derive(Debug)]
+struct HtmlForm {
+    action: String,
+    fields: Vec<(String, String)>,
+    buttons: Vec<(String, String)>,
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let needle = format!("{name}=\"");
+    let start = tag.find(&needle)? + needle.len();
+    let end = tag[start..].find('"')? + start;
+    Some(
+        tag[start..end]
+            .replace("&amp;", "&")
+            .replace("&#x2F;", "/")
+            .replace("&quot;", "\""),
+    )
+}
+
+/// The first `<form method="post">` of a page.
+fn parse_form(html: &str) -> Option<HtmlForm> {
+    let start = html.find("<form")?;
+    let end = html[start..].find("</form>")? + start;
+    let form = &html[start..end];
+    let open_end = form.find('>')?;
+    let action = attr(&form[..open_end], "action")?;
+    let mut fields = Vec::new();
+    let mut buttons = Vec::new();
+    for (kind, list) in [("<input", &mut fields), ("<button", &mut buttons)] {
+        let mut rest = form;
+        while let Some(i) = rest.find(kind) {
+            let tag_end = rest[i..].find('>').map(|e| e + i).unwrap_or(rest.len());
+            let tag = &rest[i..tag_end];
+            if let Some(name) = attr(tag, "name") {
+                list.push((name, attr(tag, "value").unwrap_or_default()));
+            }
+            rest = &rest[tag_end..];
+        }
+    }
+    Some(HtmlForm {
+        action,
+        fields,
+        buttons,
+    })
+}
+
+/// Plays a person in a browser: opens `verification_uri_complete`, submits the code form, signs in, and
+/// clicks Approve or Deny. Returns the final page's HTML.
+pub async fn browser_decide(complete_url: &str, user: (&str, &str), decision: Decision) -> String {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .unwrap();
+    let origin = {
+        let u = reqwest::Url::parse(complete_url).unwrap();
+        format!("{}://{}", u.scheme(), u.authority())
+    };
+    let mut html = http
+        .get(complete_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for _step in 0..5 {
+        let Some(form) = parse_form(&html) else {
+            return html;
+        };
+        let mut body: Vec<(String, String)> = form.fields.clone();
+        let names: Vec<&str> = body.iter().map(|(n, _)| n.as_str()).collect();
+        if names.contains(&"password") {
+            for (n, v) in body.iter_mut() {
+                match n.as_str() {
+                    "username" => *v = user.0.to_owned(),
+                    "password" => *v = user.1.to_owned(),
+                    _ => {}
+                }
+            }
+        }
+        if let Some((name, value)) = form.buttons.iter().find(|(n, v)| {
+            n == "decision"
+                && (v
+                    == if decision == Decision::Approve {
+                        "approve"
+                    } else {
+                        "deny"
+                    })
+        }) {
+            body.push((name.clone(), value.clone()));
+        }
+        let action = if form.action.starts_with("http") {
+            form.action.clone()
+        } else {
+            format!("{origin}{}", form.action)
+        };
+        let resp = http.post(&action).form(&body).send().await.unwrap();
+        html = resp.text().await.unwrap();
+        if form.buttons.iter().any(|(n, _)| n == "decision") {
+            return html;
+        }
+    }
+    html
+}
+
+/// Approves (or denies) in the background, as soon as the instructions are known.
+pub fn decide_later(
+    complete_url: String,
+    user: (&'static str, &'static str),
+    decision: Decision,
+) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move { browser_decide(&complete_url, user, decision).await })
+}
+
+/// The mode bits of a file.
+#[cfg(unix)]
+pub fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
