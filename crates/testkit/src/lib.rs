@@ -14,7 +14,8 @@ pub const ADMIN_PASSWORD: &str = "admin-test-password";
 pub struct TestServer {
     pub running: Running,
     pub clock: FakeClock,
-    /// `http://127.0.0.1:PORT` plus the base path: prepend to `/realms/...`.
+    /// `http://127.0.0.1:PORT` plus the base path (the real address, even when `public_url` says otherwise):
+    /// prepend to `/realms/...`.
     pub url: String,
     pub dir: tempfile::TempDir,
 }
@@ -42,7 +43,10 @@ impl TestServer {
         let running = server::start(config, Arc::new(clock.clone()))
             .await
             .expect("test server starts");
-        let url = format!("{}{}", running.public_url, running.state.settings.base_path);
+        let url = format!(
+            "http://{}{}",
+            running.addr, running.state.settings.base_path
+        );
         TestServer {
             running,
             clock,
@@ -51,14 +55,19 @@ impl TestServer {
         }
     }
 
-    /// `{url}/realms/{realm}`.
+    /// The issuer of a realm: `{public_url}{base_path}/realms/{realm}`.
     pub fn issuer(&self, realm: &str) -> String {
         self.running.issuer(realm)
     }
 
-    /// `{issuer}/protocol/openid-connect/{path}`.
+    /// Where the realm is reachable: `{url}/realms/{realm}` (equal to the issuer unless `public_url` is set).
+    pub fn realm_url(&self, realm: &str) -> String {
+        format!("{}/realms/{realm}", self.url)
+    }
+
+    /// `{realm_url}/protocol/openid-connect/{path}`.
     pub fn endpoint(&self, realm: &str, path: &str) -> String {
-        format!("{}/protocol/openid-connect/{path}", self.issuer(realm))
+        format!("{}/protocol/openid-connect/{path}", self.realm_url(realm))
     }
 
     /// Stops the server and hands back its data directory.

@@ -230,6 +230,7 @@ impl Script {
             );
         };
         let stdout = self.seen.join("\n");
+        eprintln!("--- python3 aiod_sdk_login.py {mode} ({status}):\n{stdout}\n{stderr}");
         assert!(
             !stderr.contains("MISSING-DEPS") && !stdout.contains("MISSING-DEPS"),
             "{INSTALL_HINT}\n{stderr}"
@@ -259,11 +260,20 @@ fn assert_has(stdout: &str, lines: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aiod_sdk_logs_in_refreshes_and_logs_out() {
     let started = Instant::now();
-    let server = WallClockServer::start(CONFIG).await;
+    // Served under a base path, like the SDK's default `https://auth.aiodp.eu/aiod-auth/`.
+    let config = format!("[server]\nbase_path = \"/aiod-auth\"\n{CONFIG}");
+    let server = WallClockServer::start(&config).await;
+    assert!(
+        server.base_url().ends_with("/aiod-auth"),
+        "{}",
+        server.base_url()
+    );
     let issuer = server.running.issuer("aiod");
     let mut script = Script::spawn(&server, "login").await;
 
     let code = script.user_code().await;
+    // Let the SDK poll (every second) while nobody has approved yet: it must keep waiting on `authorization_pending`.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     // The SDK printed Keycloak's instructions with our URLs: verification_uri_complete and verification_uri.
     assert_has(
         &script.seen.join("\n"),
@@ -300,6 +310,19 @@ async fn aiod_sdk_logs_in_refreshes_and_logs_out() {
             "ok: introspect() after logout: inactive",
         ],
     );
+    let token_posts: Vec<&str> = stdout
+        .lines()
+        .take_while(|l| !l.starts_with("ok: create_token() returned"))
+        .filter(|l| l.contains("\"POST /realms/aiod/protocol/openid-connect/token HTTP/1.1\""))
+        .collect();
+    assert!(
+        token_posts.len() >= 2
+            && token_posts[..token_posts.len() - 1]
+                .iter()
+                .all(|l| l.contains("HTTP/1.1\" 400"))
+            && token_posts.last().unwrap().contains("HTTP/1.1\" 200"),
+        "expected polls answered 400 (authorization_pending), then 200:\n{stdout}"
+    );
     eprintln!("AIoD SDK login flow passed in {:?}", started.elapsed());
 }
 
@@ -325,6 +348,25 @@ async fn aiod_sdk_reports_a_denied_login() {
         ],
     );
     eprintln!("AIoD SDK denial passed in {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aiod_sdk_reports_an_expired_code() {
+    let started = Instant::now();
+    let config = CONFIG.replace(
+        "device_poll_interval = \"1s\"",
+        "device_poll_interval = \"1s\"\ndevice_code_lifetime = \"3s\"",
+    );
+    let server = WallClockServer::start(&config).await;
+    let mut script = Script::spawn(&server, "expire").await;
+    script.user_code().await;
+    // Nobody approves; the SDK polls until keyport answers `expired_token`.
+    let stdout = script.passes("expire").await;
+    assert_has(
+        &stdout,
+        &["ok: create_token() raised the SDK's expiry error"],
+    );
+    eprintln!("AIoD SDK expiry passed in {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,12 +31,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn bad(code: ErrorCode, description: &str) -> ApiError {
-    let status = if code == ErrorCode::InvalidClient {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    ApiError::new(status, code, description)
+    ApiError::new(super::status_of(code), code, description)
 }
 
 /// Client credentials from `Authorization: Basic` (RFC 6749 §2.3.1: both parts form-urlencoded) and the form.

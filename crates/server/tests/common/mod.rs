@@ -188,7 +188,7 @@ pub async fn device_login(
     password: &str,
 ) -> Reply {
     let start = start_device(s, client_id, Some("openid profile email")).await;
-    Browser::new(&s.issuer("aiod"))
+    Browser::new(&s.realm_url("aiod"))
         .approve_device(&start.str("user_code"), username, password, true)
         .await;
     let tokens = poll(s, client_id, &start.str("device_code")).await;
