@@ -80,7 +80,7 @@ async fn device_login_then_refresh_rotation_replay_and_logout() {
     let id_claims = verify_with_jwks(&s, "aiod", &tokens.str("id_token")).await;
     assert_eq!(id_claims["aud"], "aiod-sdk");
     assert_eq!(
-        jsonwebtoken::decode_header(&tokens.str("id_token"))
+        jsonwebtoken::decode_header(tokens.str("id_token"))
             .unwrap()
             .alg,
         jsonwebtoken::Algorithm::RS256

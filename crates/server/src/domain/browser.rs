@@ -89,7 +89,7 @@ pub async fn find_or_create(
 /// Outcome of a sign-in attempt.
 pub enum SignIn {
     /// A fresh session (new cookie, against fixation) for the user.
-    Ok(Browser),
+    Ok(Box<Browser>),
     WrongCredentials,
     TooManyAttempts,
 }
@@ -119,7 +119,7 @@ pub async fn sign_in(
     let mut fresh = create(app, realm, Some(user.id.clone())).await?;
     tracing::info!(realm = %realm.name, user_id = %user.id, "signed in on the device page");
     fresh.user = Some(user);
-    Ok(SignIn::Ok(fresh))
+    Ok(SignIn::Ok(Box::new(fresh)))
 }
 
 pub async fn sign_out(app: &AppState, browser: &Browser) -> Result<()> {

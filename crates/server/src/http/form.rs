@@ -1,7 +1,6 @@
 //! The form extractor of the OAuth endpoints: `application/x-www-form-urlencoded` only, bounded size, each
 //! parameter at most once (RFC 6749 §3.2), and every failure an RFC 6749 §5.2 JSON body.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use keyport_proto::ErrorCode;
@@ -81,6 +80,6 @@ impl FromRequest<AppState> for Form {
                     format!("the request body is larger than {limit} bytes"),
                 )
             })?;
-        Form::parse(&Bytes::from(body))
+        Form::parse(&body)
     }
 }
