@@ -155,10 +155,6 @@ impl Client {
     /// A client with an injected clock (tests move a [`FakeClock`](crate::FakeClock) instead of sleeping).
     pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         config.issuer_url()?;
-        #[cfg(feature = "tls")]
-        {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout())

@@ -1,0 +1,233 @@
+//! The `keyport` binary's client subcommands against a real server started by the test: `login --no-browser`
+//! (the person approves over HTTP as a browser would), then `whoami`, `token`, `status`, `logout`.
+
+#[path = "../../client/tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use support::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+fn keyport(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyport"));
+    cmd.env_clear()
+        .env("KEYPORT_HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    cmd.kill_on_drop(true);
+    cmd
+}
+
+async fn run(home: &Path, args: &[&str]) -> Output {
+    tokio::time::timeout(Duration::from_secs(60), keyport(home).args(args).output())
+        .await
+        .expect("keyport finished")
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `keyport login --no-browser …`, approves in the "browser" as `user`, returns the process output.
+async fn login(
+    server: &Server,
+    home: &Path,
+    extra: &[&str],
+    user: (&'static str, &'static str),
+    decision: Decision,
+) -> (Output, String) {
+    let mut child = keyport(home)
+        .args([
+            "login",
+            "--no-browser",
+            "--server",
+            server.url(),
+            "--realm",
+            REALM,
+            "--client-id",
+            PUBLIC_CLIENT,
+            "--timeout",
+            "60",
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("instructions")
+            .unwrap()
+            .expect("a line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.trim().strip_prefix("1. Navigate to ") {
+            break rest.to_owned();
+        }
+    };
+    browser_decide(&url, user, decision).await;
+    while let Ok(Some(line)) = lines.next_line().await {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("login ends")
+        .unwrap();
+    (output, seen)
+}
+
+#[tokio::test]
+async fn login_whoami_token_status_logout() {
+    let server = Server::start().await;
+    let home = tempfile::tempdir().unwrap();
+
+    let (out, printed) = login(&server, home.path(), &[], ALICE, Decision::Approve).await;
+    assert!(out.status.success(), "{printed}\n{}", stderr(&out));
+    assert!(
+        printed.contains("Please authenticate using one of two methods:"),
+        "{printed}"
+    );
+    assert!(printed.contains("and enter code "), "{printed}");
+    assert!(
+        printed.contains("This workflow will automatically abort after 60 seconds."),
+        "{printed}"
+    );
+    assert!(printed.contains("as alice"), "{printed}");
+    let token_file = home.path().join("tokens/default.toml");
+    #[cfg(unix)]
+    assert_eq!(mode(&token_file), 0o600);
+    assert!(home.path().join("config.toml").exists());
+
+    let who = run(home.path(), &["whoami"]).await;
+    assert!(who.status.success(), "{}", stderr(&who));
+    assert_eq!(stdout(&who).lines().next(), Some("alice"));
+    assert!(
+        stdout(&who).contains("roles: user, admin") || stdout(&who).contains("admin"),
+        "{}",
+        stdout(&who)
+    );
+
+    let tok = run(home.path(), &["token"]).await;
+    assert!(tok.status.success(), "{}", stderr(&tok));
+    let jwt = stdout(&tok);
+    assert_eq!(jwt.trim().split('.').count(), 3, "{jwt}");
+    assert_eq!(jwt.lines().count(), 1);
+
+    // An expired access token is refreshed by `token`, and the rotated refresh token saved.
+    // (The CLI reads the wall clock, so mark the cached access token as expired in the file.)
+    let before = std::fs::read_to_string(&token_file).unwrap();
+    let expired: String = before
+        .lines()
+        .map(|l| {
+            if l.starts_with("expires_at") {
+                "expires_at = 1\n".to_owned()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&token_file, expired).unwrap();
+    let tok2 = run(home.path(), &["token"]).await;
+    assert!(tok2.status.success(), "{}", stderr(&tok2));
+    assert_ne!(stdout(&tok2), jwt);
+    assert_ne!(std::fs::read_to_string(&token_file).unwrap(), before);
+    assert!(run(home.path(), &["whoami"]).await.status.success());
+
+    let status = run(home.path(), &["status"]).await;
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(
+        stdout(&status).contains("alice") && stdout(&status).contains(&format!("/realms/{REALM}")),
+        "{}",
+        stdout(&status)
+    );
+
+    let out = run(home.path(), &["logout"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!token_file.exists());
+
+    for cmd in ["whoami", "token"] {
+        let o = run(home.path(), &[cmd]).await;
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: ") && err.contains("keyport login"),
+            "{err}"
+        );
+    }
+    let st = run(home.path(), &["status"]).await;
+    assert!(!st.status.success());
+}
+
+#[tokio::test]
+async fn profiles_keep_servers_apart_and_a_denial_fails_cleanly() {
+    let server = Server::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let (out, printed) = login(
+        &server,
+        home.path(),
+        &["--profile", "work"],
+        BOB,
+        Decision::Approve,
+    )
+    .await;
+    assert!(out.status.success(), "{printed}\n{}", stderr(&out));
+
+    let who = run(home.path(), &["whoami", "--profile", "work"]).await;
+    assert_eq!(stdout(&who).lines().next(), Some("bob"));
+    let other = run(home.path(), &["whoami"]).await;
+    assert!(!other.status.success());
+    assert!(
+        stderr(&other).contains("keyport login"),
+        "{}",
+        stderr(&other)
+    );
+
+    let (out, _) = login(
+        &server,
+        home.path(),
+        &["--profile", "denied"],
+        ALICE,
+        Decision::Deny,
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.lines().last().unwrap_or("").starts_with("error: ") && err.contains("denied"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_one_line_with_advice() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "login",
+            "--no-browser",
+            "--server",
+            "http://127.0.0.1:9",
+            "--realm",
+            "x",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("check the server URL"), "{err}");
+}
