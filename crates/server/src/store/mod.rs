@@ -3,9 +3,14 @@
 //! Everything a flow needs between two requests lives here, so replicas share no memory. Secrets appear only as
 //! hashes (refresh tokens, device codes, client secrets, browser-session ids) or argon2id strings (passwords).
 
+mod postgres;
+mod sql;
 mod sqlite;
+mod tokens;
 
+pub use postgres::{PgSettings, PgStore};
 pub use sqlite::SqliteStore;
+pub use tokens::{ApiToken, AuditQuery, AuditRecord, TokenStore};
 
 use async_trait::async_trait;
 
@@ -24,6 +29,24 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Maps a driver error: unique-constraint violations become [`StoreError::Conflict`] (the one place that does).
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict(d.message().to_owned());
+    }
+    StoreError::Database(e.to_string())
+}
+
+pub(crate) fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).expect("lists serialise")
+}
+
+pub(crate) fn parse_list<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("list `{text}`: {e}")))
+}
 
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -170,7 +193,7 @@ pub enum Rotated {
 
 /// Every storage operation keyport needs. Implementations must make each method atomic.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: TokenStore + Send + Sync + 'static {
     /// Cheap round trip, for `/health/ready`.
     async fn ping(&self) -> Result<()>;
 

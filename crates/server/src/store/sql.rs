@@ -1,0 +1,531 @@
+//! The SQL shared by every backend. Queries use `$1`-style placeholders, which both SQLite and PostgreSQL accept,
+//! and column types both map to the same Rust types (TEXT ↔ String, INTEGER/BIGINT ↔ i64, BOOLEAN ↔ bool). The
+//! [`sql_store!`] macro instantiates the one implementation for each backend's pool and row type, so the backends
+//! cannot drift apart.
+
+/// Implements [`Store`](super::Store) for `$store` (a struct with a `pool` field) over database `$db`.
+macro_rules! sql_store {
+    ($store:ident, $row:ty, $db:ty) => {
+        fn client_from_row(row: &$row) -> Result<Client> {
+            let alg: Option<String> = row.get("access_token_alg");
+            let rotation: String = row.get("rotation");
+            Ok(Client {
+                realm: row.get("realm"),
+                client_id: row.get("client_id"),
+                secret_hash: row.get("secret_hash"),
+                public: row.get("public"),
+                grants: parse_list::<Grant>(row.get("grants"))?,
+                roles: parse_list(row.get("roles"))?,
+                rotation: if rotation == "off" {
+                    Rotation::Off
+                } else {
+                    Rotation::Strict
+                },
+                access_token_alg: alg.as_deref().and_then(SigningAlg::parse),
+            })
+        }
+
+        fn user_from_row(row: &$row) -> Result<User> {
+            let user_type: String = row.get("user_type");
+            Ok(User {
+                id: row.get("id"),
+                realm: row.get("realm"),
+                username: row.get("username"),
+                email: row.get("email"),
+                name: row.get("name"),
+                password_hash: row.get("password_hash"),
+                roles: parse_list(row.get("roles"))?,
+                user_type: if user_type == "machine" {
+                    UserType::Machine
+                } else {
+                    UserType::Person
+                },
+                enabled: row.get("enabled"),
+                created_at: row.get("created_at"),
+            })
+        }
+
+        fn device_from_row(row: &$row) -> Result<DeviceGrant> {
+            Ok(DeviceGrant {
+                device_code_hash: row.get("device_code_hash"),
+                user_code: row.get("user_code"),
+                realm: row.get("realm"),
+                client_id: row.get("client_id"),
+                scope: row.get("scope"),
+                created_at: row.get("created_at"),
+                expires_at: row.get("expires_at"),
+                interval_secs: row.get("interval_secs"),
+                last_poll_at: row.get("last_poll_at"),
+                status: DeviceStatus::parse(row.get("status"))?,
+                user_id: row.get("user_id"),
+            })
+        }
+
+        fn session_from_row(row: &$row) -> Session {
+            Session {
+                id: row.get("id"),
+                realm: row.get("realm"),
+                user_id: row.get("user_id"),
+                client_id: row.get("client_id"),
+                scope: row.get("scope"),
+                created_at: row.get("created_at"),
+                ended_at: row.get("ended_at"),
+            }
+        }
+
+        fn refresh_from_row(row: &$row) -> RefreshToken {
+            RefreshToken {
+                token_hash: row.get("token_hash"),
+                session_id: row.get("session_id"),
+                realm: row.get("realm"),
+                client_id: row.get("client_id"),
+                created_at: row.get("created_at"),
+                expires_at: row.get("expires_at"),
+                used_at: row.get("used_at"),
+            }
+        }
+
+        const INSERT_SESSION: &str = "INSERT INTO sessions (id, realm, user_id, client_id, scope, created_at, ended_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)";
+        const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens \
+             (token_hash, session_id, realm, client_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)";
+
+        fn insert_session_query(
+            s: &Session,
+        ) -> sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments<'_>> {
+            sqlx::query(INSERT_SESSION)
+                .bind(&s.id)
+                .bind(&s.realm)
+                .bind(&s.user_id)
+                .bind(&s.client_id)
+                .bind(&s.scope)
+                .bind(s.created_at)
+        }
+
+        fn insert_refresh_query(
+            r: &RefreshToken,
+        ) -> sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments<'_>> {
+            sqlx::query(INSERT_REFRESH)
+                .bind(&r.token_hash)
+                .bind(&r.session_id)
+                .bind(&r.realm)
+                .bind(&r.client_id)
+                .bind(r.created_at)
+                .bind(r.expires_at)
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
+                let rows = sqlx::query("SELECT kid, alg, private_pem, created_at FROM signing_keys")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                rows.iter()
+                    .map(|r| {
+                        let alg: String = r.get("alg");
+                        Ok(StoredKey {
+                            kid: r.get("kid"),
+                            alg: SigningAlg::parse(&alg)
+                                .ok_or_else(|| StoreError::Corrupt(format!("key algorithm {alg}")))?,
+                            private_pem: r.get("private_pem"),
+                            created_at: r.get("created_at"),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn insert_signing_key(&self, key: &StoredKey) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, private_pem, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&key.kid)
+                .bind(key.alg.as_str())
+                .bind(&key.private_pem)
+                .bind(key.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn upsert_client(&self, c: &Client) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (realm, client_id) DO UPDATE SET \
+                     secret_hash = excluded.secret_hash, public = excluded.public, grants = excluded.grants, \
+                     roles = excluded.roles, rotation = excluded.rotation, access_token_alg = excluded.access_token_alg",
+                )
+                .bind(&c.realm)
+                .bind(&c.client_id)
+                .bind(&c.secret_hash)
+                .bind(c.public)
+                .bind(json_list(&c.grants))
+                .bind(json_list(&c.roles))
+                .bind(c.rotation.as_str())
+                .bind(c.access_token_alg.map(|a| a.as_str()))
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn client(&self, realm: &str, client_id: &str) -> Result<Option<Client>> {
+                let row = sqlx::query("SELECT * FROM clients WHERE realm = $1 AND client_id = $2")
+                    .bind(realm)
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(client_from_row).transpose()
+            }
+
+            async fn upsert_user(&self, u: &User) -> Result<User> {
+                sqlx::query(
+                    "INSERT INTO users (id, realm, username, email, name, password_hash, roles, user_type, enabled, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (realm, username) DO UPDATE SET \
+                     email = excluded.email, name = excluded.name, roles = excluded.roles, enabled = excluded.enabled, \
+                     password_hash = COALESCE(excluded.password_hash, users.password_hash)",
+                )
+                .bind(&u.id)
+                .bind(&u.realm)
+                .bind(&u.username)
+                .bind(&u.email)
+                .bind(&u.name)
+                .bind(&u.password_hash)
+                .bind(json_list(&u.roles))
+                .bind(u.user_type.as_str())
+                .bind(u.enabled)
+                .bind(u.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                self.user_by_username(&u.realm, &u.username)
+                    .await?
+                    .ok_or_else(|| StoreError::Database("upserted user vanished".into()))
+            }
+
+            async fn user(&self, realm: &str, id: &str) -> Result<Option<User>> {
+                let row = sqlx::query("SELECT * FROM users WHERE realm = $1 AND id = $2")
+                    .bind(realm)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn user_by_username(&self, realm: &str, username: &str) -> Result<Option<User>> {
+                let row = sqlx::query("SELECT * FROM users WHERE realm = $1 AND username = $2")
+                    .bind(realm)
+                    .bind(username)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn insert_device_grant(&self, g: &DeviceGrant) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO device_grants (device_code_hash, user_code, realm, client_id, scope, created_at, \
+                     expires_at, interval_secs, last_poll_at, status, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&g.device_code_hash)
+                .bind(&g.user_code)
+                .bind(&g.realm)
+                .bind(&g.client_id)
+                .bind(&g.scope)
+                .bind(g.created_at)
+                .bind(g.expires_at)
+                .bind(g.interval_secs)
+                .bind(g.last_poll_at)
+                .bind(g.status.as_str())
+                .bind(&g.user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn device_grant(&self, device_code_hash: &str) -> Result<Option<DeviceGrant>> {
+                let row = sqlx::query("SELECT * FROM device_grants WHERE device_code_hash = $1")
+                    .bind(device_code_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(device_from_row).transpose()
+            }
+
+            async fn device_grant_by_user_code(
+                &self,
+                realm: &str,
+                user_code: &str,
+            ) -> Result<Option<DeviceGrant>> {
+                let row = sqlx::query("SELECT * FROM device_grants WHERE realm = $1 AND user_code = $2")
+                    .bind(realm)
+                    .bind(user_code)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(device_from_row).transpose()
+            }
+
+            async fn record_device_poll(
+                &self,
+                device_code_hash: &str,
+                now: i64,
+                interval_secs: i64,
+            ) -> Result<()> {
+                sqlx::query("UPDATE device_grants SET last_poll_at = $1, interval_secs = $2 WHERE device_code_hash = $3")
+                    .bind(now)
+                    .bind(interval_secs)
+                    .bind(device_code_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn decide_device_grant(
+                &self,
+                device_code_hash: &str,
+                status: DeviceStatus,
+                user_id: &str,
+                now: i64,
+            ) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE device_grants SET status = $1, user_id = $2 \
+                     WHERE device_code_hash = $3 AND status = 'pending' AND expires_at > $4",
+                )
+                .bind(status.as_str())
+                .bind(user_id)
+                .bind(device_code_hash)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn redeem_device_grant(
+                &self,
+                device_code_hash: &str,
+                session: &Session,
+                refresh: &RefreshToken,
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let done = sqlx::query(
+                    "UPDATE device_grants SET status = 'redeemed' WHERE device_code_hash = $1 AND status = 'approved'",
+                )
+                .bind(device_code_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_session_query(session)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                insert_refresh_query(refresh)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
+            }
+
+            async fn create_session(
+                &self,
+                session: &Session,
+                refresh: Option<&RefreshToken>,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                insert_session_query(session)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if let Some(r) = refresh {
+                    insert_refresh_query(r)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn session(&self, id: &str) -> Result<Option<Session>> {
+                let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(row.as_ref().map(session_from_row))
+            }
+
+            async fn end_session(&self, id: &str, now: i64) -> Result<bool> {
+                let done =
+                    sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>> {
+                let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(row.as_ref().map(refresh_from_row))
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                old_hash: &str,
+                new: &RefreshToken,
+                now: i64,
+            ) -> Result<Rotated> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let done = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                )
+                .bind(now)
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Ok(Rotated::AlreadyUsed);
+                }
+                insert_refresh_query(new)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Rotated::Done)
+            }
+
+            async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()> {
+                insert_refresh_query(token)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn revoke_jti(&self, realm: &str, jti: &str, expires_at: i64) -> Result<()> {
+                sqlx::query("INSERT INTO revoked_tokens (jti, realm, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(jti)
+                    .bind(realm)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
+                let row = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn insert_browser_session(&self, s: &BrowserSession) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO browser_sessions (id_hash, realm, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&s.id_hash)
+                .bind(&s.realm)
+                .bind(&s.user_id)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn browser_session(&self, id_hash: &str, now: i64) -> Result<Option<BrowserSession>> {
+                let row =
+                    sqlx::query("SELECT * FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2")
+                        .bind(id_hash)
+                        .bind(now)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                Ok(row.map(|r| BrowserSession {
+                    id_hash: r.get("id_hash"),
+                    realm: r.get("realm"),
+                    user_id: r.get("user_id"),
+                    created_at: r.get("created_at"),
+                    expires_at: r.get("expires_at"),
+                }))
+            }
+
+            async fn delete_browser_session(&self, id_hash: &str) -> Result<()> {
+                sqlx::query("DELETE FROM browser_sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn failed_attempts(&self, key: &str, record: bool, now: i64, since: i64) -> Result<u64> {
+                if record {
+                    sqlx::query("INSERT INTO failed_attempts (key, at) VALUES ($1, $2)")
+                        .bind(key)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                }
+                let n: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM failed_attempts WHERE key = $1 AND at > $2")
+                        .bind(key)
+                        .bind(since)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                Ok(n as u64)
+            }
+
+            async fn purge_expired(&self, now: i64) -> Result<u64> {
+                let mut total = 0;
+                for (sql, cutoff) in [
+                    ("DELETE FROM device_grants WHERE expires_at < $1", now - 3600),
+                    ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
+                    ("DELETE FROM revoked_tokens WHERE expires_at < $1", now),
+                    ("DELETE FROM browser_sessions WHERE expires_at < $1", now),
+                    ("DELETE FROM failed_attempts WHERE at < $1", now - 3600),
+                ] {
+                    total += sqlx::query(sql)
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .rows_affected();
+                }
+                Ok(total)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

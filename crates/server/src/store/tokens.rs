@@ -1,0 +1,386 @@
+//! Storage of issue 4: machine users, API tokens (personal/unscoped and scoped) and the audit log.
+//!
+//! [`TokenStore`] is a narrow trait that [`Store`](super::Store) extends, so domain code calls these methods on
+//! `app.store` like any other. The SQL is written once in [`token_store!`], with `$1` placeholders both SQLite and
+//! PostgreSQL accept, and instantiated by each backend next to its `sql_store!`. Tokens appear only as SHA-256
+//! hashes; audit entries never hold a secret.
+
+use async_trait::async_trait;
+
+use super::{Result, User};
+
+/// An API token row. `token_hash` is the SHA-256 (hex) of the whole `kp_…` string.
+#[derive(Clone, Debug)]
+pub struct ApiToken {
+    pub id: String,
+    pub realm: String,
+    pub token_hash: String,
+    /// The user the token acts as.
+    pub user_id: String,
+    pub name: Option<String>,
+    /// Empty for an unscoped token.
+    pub scopes: Vec<String>,
+    /// A personal token carrying all of its owner's rights.
+    pub unscoped: bool,
+    /// The user who created it.
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiToken {
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// One audit-log entry as stored. `id` is assigned by the store (0 when inserting).
+#[derive(Clone, Debug, Default)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: i64,
+    pub realm: String,
+    pub actor_user_id: Option<String>,
+    pub token_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// A filter over the audit log of one realm; `None` fields do not filter.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub realm: String,
+    pub actor_user_id: Option<String>,
+    pub token_id: Option<String>,
+    pub action: Option<String>,
+    /// Inclusive, Unix seconds.
+    pub since: Option<i64>,
+    /// Inclusive, Unix seconds.
+    pub until: Option<i64>,
+    pub first: i64,
+    pub max: i64,
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Inserts a new user; [`StoreError::Conflict`](super::StoreError::Conflict) when the username is taken.
+    async fn insert_user(&self, user: &User) -> Result<()>;
+    /// Users of a realm ordered by username, `max` from offset `first`.
+    async fn list_users(&self, realm: &str, first: i64, max: i64) -> Result<Vec<User>>;
+    /// Deletes a user and, in the same transaction, revokes every API token of theirs, ends every login session
+    /// (their refresh tokens and access tokens stop working), drops their browser sessions and any approved but
+    /// unredeemed device grant. Returns false when there was no such user.
+    async fn delete_user(&self, realm: &str, id: &str, now: i64) -> Result<bool>;
+
+    async fn insert_api_token(&self, token: &ApiToken) -> Result<()>;
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+    async fn api_token(&self, realm: &str, id: &str) -> Result<Option<ApiToken>>;
+    /// Tokens of a realm (of one user when `user_id` is set), newest first.
+    async fn list_api_tokens(
+        &self,
+        realm: &str,
+        user_id: Option<&str>,
+        first: i64,
+        max: i64,
+    ) -> Result<Vec<ApiToken>>;
+    /// Revokes an active token. Returns false when it did not exist or was revoked already.
+    async fn revoke_api_token(&self, realm: &str, id: &str, now: i64) -> Result<bool>;
+    /// Records a use of a token.
+    async fn touch_api_token(&self, id: &str, now: i64) -> Result<()>;
+
+    async fn insert_audit(&self, entry: &AuditRecord) -> Result<()>;
+    /// Matching entries, newest first.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+    /// Deletes entries older than `before`; returns how many.
+    async fn purge_audit(&self, before: i64) -> Result<u64>;
+}
+
+/// Implements [`TokenStore`] for `$store` (a struct with a `pool` field) over database `$db`. Invoke it in the
+/// backend's module, after `sql_store!` (it reuses that macro's `user_from_row`).
+macro_rules! token_store {
+    ($store:ident, $row:ty, $db:ty) => {
+        fn api_token_from_row(row: &$row) -> Result<ApiToken> {
+            Ok(ApiToken {
+                id: row.get("id"),
+                realm: row.get("realm"),
+                token_hash: row.get("token_hash"),
+                user_id: row.get("user_id"),
+                name: row.get("name"),
+                scopes: parse_list(row.get("scopes"))?,
+                unscoped: row.get("unscoped"),
+                created_by: row.get("created_by"),
+                created_at: row.get("created_at"),
+                expires_at: row.get("expires_at"),
+                last_used_at: row.get("last_used_at"),
+                revoked_at: row.get("revoked_at"),
+            })
+        }
+
+        fn audit_from_row(row: &$row) -> AuditRecord {
+            AuditRecord {
+                id: row.get("id"),
+                at: row.get("at"),
+                realm: row.get("realm"),
+                actor_user_id: row.get("actor_user_id"),
+                token_id: row.get("token_id"),
+                action: row.get("action"),
+                target: row.get("target"),
+                outcome: row.get("outcome"),
+                detail: row.get("detail"),
+            }
+        }
+
+        #[async_trait]
+        impl $crate::store::TokenStore for $store {
+            async fn insert_user(&self, u: &User) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO users (id, realm, username, email, name, password_hash, roles, user_type, enabled, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&u.id)
+                .bind(&u.realm)
+                .bind(&u.username)
+                .bind(&u.email)
+                .bind(&u.name)
+                .bind(&u.password_hash)
+                .bind(json_list(&u.roles))
+                .bind(u.user_type.as_str())
+                .bind(u.enabled)
+                .bind(u.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn list_users(&self, realm: &str, first: i64, max: i64) -> Result<Vec<User>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM users WHERE realm = $1 ORDER BY username LIMIT $2 OFFSET $3",
+                )
+                .bind(realm)
+                .bind(max)
+                .bind(first)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(user_from_row).collect()
+            }
+
+            async fn delete_user(&self, realm: &str, id: &str, now: i64) -> Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $1 \
+                     WHERE realm = $2 AND user_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(realm)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                sqlx::query(
+                    "UPDATE sessions SET ended_at = $1 WHERE realm = $2 AND user_id = $3 AND ended_at IS NULL",
+                )
+                .bind(now)
+                .bind(realm)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                sqlx::query("DELETE FROM browser_sessions WHERE realm = $1 AND user_id = $2")
+                    .bind(realm)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query(
+                    "DELETE FROM device_grants WHERE realm = $1 AND user_id = $2 AND status = 'approved'",
+                )
+                .bind(realm)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let done = sqlx::query("DELETE FROM users WHERE realm = $1 AND id = $2")
+                    .bind(realm)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_api_token(&self, t: &ApiToken) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO api_tokens (id, realm, token_hash, user_id, name, scopes, unscoped, created_by, \
+                     created_at, expires_at, last_used_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)",
+                )
+                .bind(&t.id)
+                .bind(&t.realm)
+                .bind(&t.token_hash)
+                .bind(&t.user_id)
+                .bind(&t.name)
+                .bind(json_list(&t.scopes))
+                .bind(t.unscoped)
+                .bind(&t.created_by)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+                let row = sqlx::query("SELECT * FROM api_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(api_token_from_row).transpose()
+            }
+
+            async fn api_token(&self, realm: &str, id: &str) -> Result<Option<ApiToken>> {
+                let row = sqlx::query("SELECT * FROM api_tokens WHERE realm = $1 AND id = $2")
+                    .bind(realm)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(api_token_from_row).transpose()
+            }
+
+            async fn list_api_tokens(
+                &self,
+                realm: &str,
+                user_id: Option<&str>,
+                first: i64,
+                max: i64,
+            ) -> Result<Vec<ApiToken>> {
+                let rows = match user_id {
+                    Some(user_id) => sqlx::query(
+                        "SELECT * FROM api_tokens WHERE realm = $1 AND user_id = $2 \
+                         ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
+                    )
+                    .bind(realm)
+                    .bind(user_id)
+                    .bind(max)
+                    .bind(first)
+                    .fetch_all(&self.pool)
+                    .await,
+                    None => sqlx::query(
+                        "SELECT * FROM api_tokens WHERE realm = $1 \
+                         ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
+                    )
+                    .bind(realm)
+                    .bind(max)
+                    .bind(first)
+                    .fetch_all(&self.pool)
+                    .await,
+                }
+                .map_err(db_err)?;
+                rows.iter().map(api_token_from_row).collect()
+            }
+
+            async fn revoke_api_token(&self, realm: &str, id: &str, now: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $1 WHERE realm = $2 AND id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(realm)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn touch_api_token(&self, id: &str, now: i64) -> Result<()> {
+                sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn insert_audit(&self, e: &AuditRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(e.at)
+                .bind(&e.realm)
+                .bind(&e.actor_user_id)
+                .bind(&e.token_id)
+                .bind(&e.action)
+                .bind(&e.target)
+                .bind(&e.outcome)
+                .bind(&e.detail)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+                // Only the filters that are set become conditions; values are always bound, never spliced.
+                let mut sql = String::from("SELECT * FROM audit_log WHERE realm = $1");
+                let mut n = 1;
+                let mut texts: Vec<&str> = Vec::new();
+                for (column, value) in [
+                    ("actor_user_id", &q.actor_user_id),
+                    ("token_id", &q.token_id),
+                    ("action", &q.action),
+                ] {
+                    if let Some(v) = value {
+                        n += 1;
+                        sql.push_str(&format!(" AND {column} = ${n}"));
+                        texts.push(v);
+                    }
+                }
+                let mut times: Vec<i64> = Vec::new();
+                for (op, value) in [(">=", q.since), ("<=", q.until)] {
+                    if let Some(v) = value {
+                        n += 1;
+                        sql.push_str(&format!(" AND at {op} ${n}"));
+                        times.push(v);
+                    }
+                }
+                sql.push_str(&format!(" ORDER BY at DESC, id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2));
+                let mut query = sqlx::query(&sql).bind(&q.realm);
+                for t in texts {
+                    query = query.bind(t);
+                }
+                for t in times {
+                    query = query.bind(t);
+                }
+                let rows = query
+                    .bind(q.max)
+                    .bind(q.first)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(rows.iter().map(audit_from_row).collect())
+            }
+
+            async fn purge_audit(&self, before: i64) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM audit_log WHERE at < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+pub(crate) use token_store;
