@@ -505,28 +505,40 @@ impl Client {
     }
 
     /// Revokes a refresh token (RFC 7009).
+    ///
+    /// Sent by hand rather than through `oauth2`, which refuses revocation endpoints that are not `https` (and so
+    /// every development server).
     pub async fn revoke(
         &self,
         refresh_token: &RefreshToken,
         secret: Option<&ClientSecret>,
     ) -> Result<()> {
-        let (oauth, ep) = self.oauth(secret).await?;
-        let url = ep.revocation_endpoint.clone().unwrap_or_default();
-        let http = self.oauth_http();
-        let token = StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
-            refresh_token.secret().to_owned(),
-        ));
-        oauth
-            .revoke_token(token)
-            .map_err(|_| Error::Discovery {
-                url: ep.issuer.clone(),
-                message: "the server has neither an end-session nor a revocation endpoint, so it cannot log out".into(),
-            })?
-            .request_async(&http)
+        let ep = self.endpoints().await?;
+        let url = ep.revocation_endpoint.clone().ok_or_else(|| Error::Discovery {
+            url: ep.issuer.clone(),
+            message: "the server has neither an end-session nor a revocation endpoint, so it cannot log out".into(),
+        })?;
+        let client_id = self.inner.config.client_id.as_str();
+        let mut form = vec![
+            ("token", refresh_token.secret()),
+            ("token_type_hint", "refresh_token"),
+        ];
+        let mut req = self.inner.http.post(&url);
+        match secret {
+            Some(s) => req = req.basic_auth(client_id, Some(s.secret())),
+            None => form.push(("client_id", client_id)),
+        }
+        let resp = req
+            .form(&form)
+            .send()
             .await
-            .map_err(|e| Self::map_request_error(Flow::Refresh, &url, &http.last, e, |b| {
-                (b.error().to_string(), b.error_description().cloned())
-            }))
+            .map_err(|e| Error::http(&url, e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(map_error_body(Flow::Refresh, &url, status.as_u16(), &body))
     }
 
     /// The OpenID Connect userinfo of the person an access token belongs to, as raw JSON claims.
@@ -569,7 +581,13 @@ impl Client {
             let body = resp.bytes().await.unwrap_or_default();
             return Err(map_error_body(Flow::Fetch, url, status.as_u16(), &body));
         }
-        resp.json().await.map_err(|e| Error::http(url, e))
+        let body = resp.bytes().await.map_err(|e| Error::http(url, e))?;
+        serde_json::from_slice(&body).map_err(|e| Error::Server {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            error: None,
+            description: Some(format!("the answer is not JSON: {e}")),
+        })
     }
 }
 

@@ -245,7 +245,7 @@ impl DeviceCodeFlowHandler {
                 kind: "token",
                 message,
             })?;
-        token.to_file(&path)?;
+        token.keep_in(&path);
         Ok(Some(token))
     }
 

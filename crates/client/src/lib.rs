@@ -205,9 +205,10 @@
 //!
 //! ## How it is built
 //!
-//! Token requests (device authorization and polling, refresh, client credentials, password, revocation) go
+//! Token requests (device authorization and polling with `slow_down`, refresh, client credentials, password) go
 //! through the `oauth2` crate, driven by this crate's own `reqwest` client with redirects turned off. Discovery,
-//! userinfo and Keycloak's logout endpoint are plain `reqwest` calls: `oauth2` has none of them, and
+//! userinfo, Keycloak's logout endpoint and RFC 7009 revocation are plain `reqwest` calls: `oauth2` has none of
+//! the first three and refuses revocation endpoints that are not `https` (every development server), and
 //! `openidconnect`'s strict discovery and ID-token validation would add a second crypto stack for something the SDK
 //! never needs (it does not verify tokens; the server it sends them to does).
 

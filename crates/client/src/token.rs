@@ -236,6 +236,11 @@ impl Token {
         Ok(())
     }
 
+    /// Keeps the token in `path` from now on, without writing it now.
+    pub(crate) fn keep_in(&self, path: &Path) {
+        self.state().file = Some(path.to_path_buf());
+    }
+
     /// Sets the safety margin of [`has_expired`](Token::has_expired) (default [`DEFAULT_EXPIRY_MARGIN`]).
     pub fn with_margin(self, margin: Duration) -> Token {
         self.state().margin = margin;
