@@ -92,11 +92,31 @@ fn workspace_root() -> PathBuf {
 const INSTALL_HINT: &str =
     "run `bash scripts/install-test-deps.sh` (installs tests/python/requirements.txt)";
 
+/// Checks that every package of `tests/python/requirements.txt` is installed at its pinned version.
+const CHECK_PINS: &str = r##"
+import sys
+from importlib.metadata import PackageNotFoundError, version
+wrong = []
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if line:
+        name, pinned = line.split("==")
+        try:
+            found = version(name)
+        except PackageNotFoundError:
+            found = "missing"
+        if found != pinned:
+            wrong.append(f"{name}: want {pinned}, found {found}")
+if wrong:
+    sys.exit("; ".join(wrong))
+"##;
+
 /// Fails, never skips, when python3 or the pinned packages are missing.
 async fn require_python_deps() {
+    let requirements = workspace_root().join("tests/python/requirements.txt");
     let out = Command::new("python3")
-        .args(["-c", "import aiod, keycloak, jwcrypto"])
-        .env("HOME", std::env::temp_dir())
+        .args(["-c", CHECK_PINS])
+        .arg(&requirements)
         .output()
         .await
         .unwrap_or_else(|e| {
@@ -104,7 +124,7 @@ async fn require_python_deps() {
         });
     assert!(
         out.status.success(),
-        "the AIoD SDK test needs the Python packages aiondemand and python-keycloak: {INSTALL_HINT}\n{}",
+        "the AIoD SDK test needs the pinned Python packages: {INSTALL_HINT}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -313,7 +333,9 @@ async fn aiod_sdk_logs_in_refreshes_and_logs_out() {
     let token_posts: Vec<&str> = stdout
         .lines()
         .take_while(|l| !l.starts_with("ok: create_token() returned"))
-        .filter(|l| l.contains("\"POST /realms/aiod/protocol/openid-connect/token HTTP/1.1\""))
+        .filter(|l| {
+            l.contains("\"POST /aiod-auth/realms/aiod/protocol/openid-connect/token HTTP/1.1\"")
+        })
         .collect();
     assert!(
         token_posts.len() >= 2
