@@ -37,6 +37,24 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Wrong user codes accepted per browser session and per IP address per minute on the device page.
     pub user_code_attempts_per_minute: u32,
+    /// `postgres://…` selects PostgreSQL (several replicas may share it); unset means embedded SQLite in
+    /// `data_dir`.
+    pub database_url: Option<String>,
+    /// Connections per replica in the PostgreSQL pool.
+    pub database_max_connections: u32,
+    /// How long a request waits for a database connection before it is answered 503, e.g. `"5s"`.
+    #[serde(with = "humantime_serde")]
+    pub database_acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout` for every statement, e.g. `"10s"`.
+    #[serde(with = "humantime_serde")]
+    pub database_statement_timeout: Duration,
+    /// How long audit-log entries are kept, e.g. `"90d"`.
+    #[serde(with = "humantime_serde")]
+    pub audit_retention: Duration,
+    /// The `env` field of `token_info` (e.g. `prod`, `staging`).
+    pub environment: String,
+    /// The `customer` field of `token_info`; default: the realm's name.
+    pub customer: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +67,13 @@ impl Default for ServerConfig {
             admin_password: None,
             max_body_bytes: 64 * 1024,
             user_code_attempts_per_minute: 5,
+            database_url: None,
+            database_max_connections: 16,
+            database_acquire_timeout: Duration::from_secs(5),
+            database_statement_timeout: Duration::from_secs(10),
+            audit_retention: Duration::from_secs(90 * 86400),
+            environment: "prod".into(),
+            customer: None,
         }
     }
 }
@@ -84,6 +109,28 @@ pub struct RealmConfig {
     pub clients: Vec<ClientConfig>,
     #[serde(default)]
     pub users: Vec<UserConfig>,
+    /// The scopes API tokens may carry (name and description). Default: the ten scopes of seed 002
+    /// (`create_session`, `start_session`, …, `revoke_user_token`).
+    #[serde(default = "defaults::api_token_scopes")]
+    pub api_token_scopes: Vec<ApiScope>,
+    /// Lifespan of a scoped API token when the request names none, e.g. `"30d"`.
+    #[serde(default = "defaults::api_token_lifespan", with = "humantime_serde")]
+    pub api_token_default_lifespan: Duration,
+    /// The longest lifespan an API token may be given, e.g. `"30d"`.
+    #[serde(default = "defaults::api_token_lifespan", with = "humantime_serde")]
+    pub api_token_max_lifespan: Duration,
+    /// Domain of machine users' generated emails; default `<realm>.keyport`.
+    #[serde(default)]
+    pub machine_user_email_domain: Option<String>,
+}
+
+/// One scope of the API-token catalogue.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiScope {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
 }
 
 impl RealmConfig {
@@ -99,6 +146,10 @@ impl RealmConfig {
             scopes: Vec::new(),
             clients: Vec::new(),
             users: Vec::new(),
+            api_token_scopes: defaults::api_token_scopes(),
+            api_token_default_lifespan: defaults::api_token_lifespan(),
+            api_token_max_lifespan: defaults::api_token_lifespan(),
+            machine_user_email_domain: None,
         }
     }
 }
@@ -243,6 +294,30 @@ mod defaults {
     pub fn default_scopes() -> Vec<String> {
         vec!["openid".into(), "profile".into(), "email".into()]
     }
+    pub fn api_token_lifespan() -> Duration {
+        Duration::from_secs(30 * 24 * 3600)
+    }
+    /// Seed 002's catalogue.
+    pub fn api_token_scopes() -> Vec<super::ApiScope> {
+        [
+            ("create_session", "Allows a user to create a training session."),
+            ("start_session", "Allows a user to start a training session that they have created."),
+            ("custom_model", "Allows a user to upload and use a custom model."),
+            ("model_download", "Allows a user to download a trained model."),
+            ("cancel_user_session", "Allows a user to cancel a session that they have created, and no other user's."),
+            ("delete_user_session", "Allows a user to delete a session that they have created, and no other user's."),
+            ("read_user_session", "Allows a user to read a session that they have created, and no other user's."),
+            ("read_all_session", "Allows a user to read a session created by any user."),
+            ("cli", "Allows a user to list versions and install the SDK and docker images through the CLI."),
+            ("revoke_user_token", "Allows a user to revoke a token they have created."),
+        ]
+        .into_iter()
+        .map(|(name, description)| super::ApiScope {
+            name: name.into(),
+            description: description.into(),
+        })
+        .collect()
+    }
 }
 
 /// Durations written the human way (`"5m"`, `"30d"`).
@@ -271,6 +346,7 @@ pub struct Overrides {
     pub public_url: Option<String>,
     pub base_path: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
 }
 
 /// Why the configuration could not be used.
@@ -335,6 +411,9 @@ impl Config {
         if let Some(v) = env("KEYPORT_ADMIN_PASSWORD") {
             s.admin_password = Some(v);
         }
+        if let Some(v) = env("KEYPORT_DATABASE_URL") {
+            s.database_url = Some(v);
+        }
         if let Some(v) = overrides.listen {
             s.listen = v;
         }
@@ -346,6 +425,9 @@ impl Config {
         }
         if let Some(v) = overrides.data_dir {
             s.data_dir = v;
+        }
+        if let Some(v) = overrides.database_url {
+            s.database_url = Some(v);
         }
         config.validate()?;
         Ok(config)
@@ -376,6 +458,23 @@ impl Config {
             }
             s.public_url = Some(url.trim_end_matches('/').to_owned());
         }
+        if let Some(url) = s.database_url.as_deref().filter(|u| !u.is_empty())
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "server.database_url",
+                "must be a postgres:// URL (leave it unset for SQLite)",
+            ));
+        }
+        if s.database_url.as_deref() == Some("") {
+            s.database_url = None;
+        }
+        if s.database_max_connections == 0 {
+            return Err(invalid(
+                "server.database_max_connections",
+                "must be at least 1",
+            ));
+        }
         if s.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
         }
@@ -399,6 +498,37 @@ impl Config {
                     return Err(invalid(
                         format!("{key}.{field}"),
                         "must be at least one second",
+                    ));
+                }
+            }
+            if realm.api_token_max_lifespan.as_secs() < 86400 {
+                return Err(invalid(
+                    format!("{key}.api_token_max_lifespan"),
+                    "must be at least one day",
+                ));
+            }
+            if realm.api_token_default_lifespan > realm.api_token_max_lifespan
+                || realm.api_token_default_lifespan.as_secs() == 0
+            {
+                return Err(invalid(
+                    format!("{key}.api_token_default_lifespan"),
+                    "must be positive and at most api_token_max_lifespan",
+                ));
+            }
+            for (j, scope) in realm.api_token_scopes.iter().enumerate() {
+                let ok = !scope.name.is_empty()
+                    && scope.name.len() <= 64
+                    && scope
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'));
+                if !ok {
+                    return Err(invalid(
+                        format!("{key}.api_token_scopes[{j}].name"),
+                        format!(
+                            "`{}` must be 1-64 letters, digits, `_`, `-`, `:` or `.`",
+                            scope.name
+                        ),
                     ));
                 }
             }

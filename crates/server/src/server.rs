@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::setup::{self, Report, SetupError};
 use crate::state::{AppState, Inner, Realm};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{PgSettings, PgStore, SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -22,8 +22,12 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("cannot open the database in {dir}: {source}")]
-    Store { dir: String, source: StoreError },
+    #[error("cannot open the SQLite database in {dir}: {source}")]
+    Sqlite { dir: String, source: StoreError },
+    #[error(
+        "{source}. Check that PostgreSQL is running and reachable, and that the URL, user, password and database name are right"
+    )]
+    Postgres { source: StoreError },
     #[error(transparent)]
     Setup(#[from] SetupError),
 }
@@ -92,13 +96,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         addr: config.server.listen.clone(),
         source,
     })?;
-    let store = SqliteStore::open(&config.server.data_dir)
-        .await
-        .map_err(|source| StartError::Store {
-            dir: config.server.data_dir.display().to_string(),
-            source,
-        })?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store = open_store(&config).await?;
     let now = clock.now();
     let realm_configs = setup::realms_with_master(&config);
     let report = setup::apply(store.as_ref(), &config, &realm_configs, now).await?;
@@ -148,6 +146,36 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
     })
 }
 
+/// Opens the configured store and brings its schema up to date.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let s = &config.server;
+    Ok(match &s.database_url {
+        Some(url) => {
+            let settings = PgSettings {
+                url: url.clone(),
+                max_connections: s.database_max_connections,
+                acquire_timeout: s.database_acquire_timeout,
+                statement_timeout: s.database_statement_timeout,
+            };
+            Arc::new(
+                PgStore::connect(&settings)
+                    .await
+                    .map_err(|source| StartError::Postgres { source })?,
+            )
+        }
+        None => {
+            Arc::new(
+                SqliteStore::open(&s.data_dir)
+                    .await
+                    .map_err(|source| StartError::Sqlite {
+                        dir: s.data_dir.display().to_string(),
+                        source,
+                    })?,
+            )
+        }
+    })
+}
+
 /// Deletes expired rows every ten minutes.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -157,6 +185,11 @@ async fn housekeeping(state: AppState) {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+        match crate::domain::audit::purge(&state).await {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged old audit entries"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging old audit entries failed"),
         }
     }
 }
