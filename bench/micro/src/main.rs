@@ -1,0 +1,257 @@
+//! `keyport-bench`: the measuring tools `bench/run.sh` needs besides the HTTP load generator. Each prints one JSON
+//! object on stdout.
+//!
+//! ```text
+//! keyport-bench argon2-rate SECONDS
+//!     argon2id password verifications per second on this thread (the server's own `crypto::verify_password`)
+//! keyport-bench device-poll BASE_URL REALM CLIENT_ID COUNT SECONDS
+//!     starts COUNT device authorizations, then polls each one at its interval (plus a small margin) for
+//!     SECONDS; reports poll latency percentiles and every answer that is not `authorization_pending`
+//! keyport-bench cold-start URL TIMEOUT_MS -- COMMAND ARGS...
+//!     runs COMMAND and reports the milliseconds until URL first answers 200, then kills it
+//! ```
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("argon2-rate") => argon2_rate(&args[1..]),
+        Some("device-poll") => device_poll(&args[1..]),
+        Some("cold-start") => cold_start(&args[1..]),
+        _ => Err("usage: keyport-bench argon2-rate|device-poll|cold-start … (see the crate docs)".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyport-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize, name: &str) -> Result<T> {
+    args.get(i)
+        .ok_or_else(|| format!("missing {name}"))?
+        .parse()
+        .map_err(|_| format!("bad {name}: {}", args[i]))
+}
+
+fn argon2_rate(args: &[String]) -> Result<()> {
+    let seconds: f64 = arg(args, 0, "SECONDS")?;
+    let password = "correct horse battery staple";
+    let phc = keyport_server::crypto::hash_password(password);
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        assert!(keyport_server::crypto::verify_password(password, &phc));
+        n += 1;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"verify_per_s": n as f64 / elapsed, "verifications": n, "seconds": elapsed})
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn device_poll(args: &[String]) -> Result<()> {
+    let base: String = arg(args, 0, "BASE_URL")?;
+    let realm: String = arg(args, 1, "REALM")?;
+    let client_id: String = arg(args, 2, "CLIENT_ID")?;
+    let count: usize = arg(args, 3, "COUNT")?;
+    let seconds: u64 = arg(args, 4, "SECONDS")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(device_poll_async(base, realm, client_id, count, seconds))
+}
+
+async fn device_poll_async(
+    base: String,
+    realm: String,
+    client_id: String,
+    count: usize,
+    seconds: u64,
+) -> Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let oidc = format!("{base}/realms/{realm}/protocol/openid-connect");
+    let device_url = format!("{oidc}/auth/device");
+    let token_url = Arc::new(format!("{oidc}/token"));
+
+    // Start the authorizations, 64 at a time.
+    let created_at = Instant::now();
+    let gate = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut starts = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let permit = gate.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        let (http, url, client_id) = (http.clone(), device_url.clone(), client_id.clone());
+        starts.spawn(async move {
+            let _permit = permit;
+            let res = http
+                .post(&url)
+                .form(&[("client_id", client_id.as_str())])
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !res.status().is_success() {
+                return Err(format!("device authorization answered {}", res.status()));
+            }
+            let body: serde_json::Value =
+                serde_json::from_slice(&res.bytes().await.map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?;
+            let code = body["device_code"].as_str().ok_or("no device_code")?;
+            let interval = body["interval"].as_u64().ok_or("no interval")?;
+            Ok::<_, String>((code.to_owned(), interval))
+        });
+    }
+    let mut codes = Vec::with_capacity(count);
+    while let Some(joined) = starts.join_next().await {
+        codes.push(joined.map_err(|e| e.to_string())??);
+    }
+    let create_seconds = created_at.elapsed().as_secs_f64();
+
+    // Poll: device i first polls at i/count of its interval, then every interval plus a margin that absorbs the
+    // scheduling jitter of this client (the server answers `slow_down` to a poll that comes early).
+    let margin = Duration::from_millis(50);
+    let latencies = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let errors = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
+    let start = tokio::time::Instant::now();
+    let end = start + Duration::from_secs(seconds);
+    let mut pollers = tokio::task::JoinSet::new();
+    for (i, (code, interval)) in codes.into_iter().enumerate() {
+        let interval = Duration::from_secs(interval);
+        let first = start + interval.mul_f64(i as f64 / count as f64);
+        let (http, url, client_id) = (http.clone(), token_url.clone(), client_id.clone());
+        let (latencies, errors) = (latencies.clone(), errors.clone());
+        pollers.spawn(async move {
+            let mut next = first;
+            while next < end {
+                tokio::time::sleep_until(next).await;
+                let sent = tokio::time::Instant::now();
+                let res = http
+                    .post(url.as_str())
+                    .form(&[
+                        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                        ("device_code", code.as_str()),
+                        ("client_id", client_id.as_str()),
+                    ])
+                    .send()
+                    .await;
+                let outcome = match res {
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        let body = res.bytes().await.unwrap_or_default();
+                        let error = serde_json::from_slice::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|v| v["error"].as_str().map(str::to_owned));
+                        match (status, error.as_deref()) {
+                            (400, Some("authorization_pending")) => None,
+                            (s, e) => Some(format!("{s} {}", e.unwrap_or("-"))),
+                        }
+                    }
+                    Err(e) => Some(format!("transport: {e}")),
+                };
+                let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                latencies.lock().expect("not poisoned").push(micros);
+                if let Some(kind) = outcome {
+                    *errors.lock().expect("not poisoned").entry(kind).or_default() += 1;
+                }
+                next = sent + interval + margin;
+            }
+        });
+    }
+    while pollers.join_next().await.is_some() {}
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut l = latencies.lock().expect("not poisoned").clone();
+    l.sort_unstable();
+    let errors = errors.lock().expect("not poisoned").clone();
+    let error_count: u64 = errors.values().sum();
+    println!(
+        "{}",
+        json!({
+            "devices": count,
+            "create_seconds": create_seconds,
+            "polls": l.len(),
+            "polls_per_s": l.len() as f64 / elapsed,
+            "p50_ms": percentile(&l, 0.50),
+            "p99_ms": percentile(&l, 0.99),
+            "max_ms": percentile(&l, 1.0),
+            "errors": error_count,
+            "error_kinds": errors,
+        })
+    );
+    Ok(())
+}
+
+/// One `GET` over a fresh connection; true on a 200.
+fn ready(addr: SocketAddr, host: &str, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+fn cold_start(args: &[String]) -> Result<()> {
+    let url: String = arg(args, 0, "URL")?;
+    let timeout_ms: u64 = arg(args, 1, "TIMEOUT_MS")?;
+    if args.get(2).map(String::as_str) != Some("--") || args.len() < 4 {
+        return Err("usage: cold-start URL TIMEOUT_MS -- COMMAND ARGS...".into());
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("the URL must be http://HOST:PORT/PATH")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: SocketAddr = host.parse().map_err(|_| format!("bad host:port {host}"))?;
+    let path = if path.is_empty() { "/" } else { path };
+    let started = Instant::now();
+    let mut child = Command::new(&args[3])
+        .args(&args[4..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", args[3]))?;
+    let deadline = started + Duration::from_millis(timeout_ms);
+    let mut ms = None;
+    while Instant::now() < deadline {
+        if ready(addr, host, path) {
+            ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the server exited early: {status}"));
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let ms = ms.ok_or_else(|| format!("{url} did not answer 200 within {timeout_ms} ms"))?;
+    println!("{}", json!({ "ready_ms": ms }));
+    Ok(())
+}

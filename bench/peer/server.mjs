@@ -1,0 +1,123 @@
+// The peer for bench/run.sh: oidc-provider (the OpenID Certified Node.js server) with the clients of
+// bench/keyport.toml, its default in-memory adapter, and production settings.
+//
+//   PORT=8091 TOKENS_OUT=/tmp/peer-tokens.json node server.mjs
+//
+// - bench-bot / bench-bot-rs: client credentials; resource indicators give them JWT access tokens (ES256 / RS256).
+// - bench-bot-opaque: client credentials without a resource: opaque access tokens.
+// - bench-rs: a resource server that introspects (client_secret_basic).
+// - bench-legacy: refresh tokens with rotation. oidc-provider has no password grant, so at start-up this script
+//   mints, through the provider's own models, one grant for `alice` with 64 refresh tokens (the chains the
+//   load generator rotates) and one opaque access token with `openid` (for userinfo), and writes them to
+//   TOKENS_OUT.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT || 8091);
+const issuer = `http://127.0.0.1:${port}`;
+const chains = Number(process.env.CHAINS || 64);
+
+function privateJwk(options, kid, alg) {
+  const { privateKey } = crypto.generateKeyPairSync(options.type, options.params);
+  return { ...privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
+}
+
+const jwks = {
+  keys: [
+    privateJwk({ type: 'rsa', params: { modulusLength: 2048 } }, 'rs256', 'RS256'),
+    privateJwk({ type: 'ec', params: { namedCurve: 'P-256' } }, 'es256', 'ES256'),
+  ],
+};
+
+const resources = {
+  'bench-bot': { url: 'urn:bench:api:es256', alg: 'ES256' },
+  'bench-bot-rs': { url: 'urn:bench:api:rs256', alg: 'RS256' },
+};
+
+const accounts = {
+  alice: {
+    sub: 'alice', email: 'alice@example.org', email_verified: true, name: 'Alice Bench', preferred_username: 'alice',
+  },
+};
+
+const bot = (clientId, secret) => ({
+  client_id: clientId,
+  client_secret: secret,
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  token_endpoint_auth_method: 'client_secret_basic',
+});
+
+const provider = new Provider(issuer, {
+  clients: [
+    bot('bench-bot', 'bench-bot-secret-0123456789abcdef0123456789abcdef'),
+    bot('bench-bot-rs', 'bench-bot-rs-secret-0123456789abcdef0123456789abcdef'),
+    bot('bench-bot-opaque', 'bench-bot-opaque-secret-0123456789abcdef0123456789abcdef'),
+    bot('bench-rs', 'bench-rs-secret-0123456789abcdef0123456789abcdef'),
+    {
+      client_id: 'bench-legacy',
+      client_secret: 'bench-legacy-secret-0123456789abcdef0123456789abcdef',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/cb'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+  ],
+  jwks,
+  cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+  findAccount: async (_ctx, id) => (accounts[id] ? { accountId: id, claims: async () => accounts[id] } : undefined),
+  claims: {
+    openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'],
+  },
+  scopes: ['openid', 'offline_access', 'profile', 'email'],
+  rotateRefreshToken: true,
+  ttl: {
+    AccessToken: 3600, ClientCredentials: 3600, RefreshToken: 30 * 24 * 3600, Grant: 30 * 24 * 3600,
+  },
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (_ctx, client) => resources[client.clientId]?.url,
+      useGrantedResource: async () => false,
+      getResourceServerInfo: async (_ctx, resource, client) => {
+        const r = resources[client.clientId];
+        if (!r || r.url !== resource) throw new Provider.errors.InvalidTarget();
+        return {
+          scope: 'api', audience: resource, accessTokenTTL: 3600, accessTokenFormat: 'jwt', jwt: { sign: { alg: r.alg } },
+        };
+      },
+    },
+  },
+});
+provider.proxy = false;
+
+async function mintTokens() {
+  const client = await provider.Client.find('bench-legacy');
+  const grant = new provider.Grant({ accountId: 'alice', clientId: client.clientId });
+  grant.addOIDCScope('openid offline_access profile email');
+  const grantId = await grant.save();
+  const common = {
+    accountId: 'alice', client, grantId, scope: 'openid offline_access profile email', gty: 'authorization_code',
+  };
+  const refreshTokens = [];
+  for (let i = 0; i < chains; i += 1) {
+    refreshTokens.push(await new provider.RefreshToken({ ...common, authTime: Math.floor(Date.now() / 1000) }).save());
+  }
+  const accessToken = await new provider.AccessToken(common).save();
+  return { refresh_tokens: refreshTokens, userinfo_access_token: accessToken };
+}
+
+const server = provider.listen(port, '127.0.0.1', async () => {
+  if (process.env.TOKENS_OUT) {
+    fs.writeFileSync(process.env.TOKENS_OUT, JSON.stringify(await mintTokens()));
+  }
+  console.log(`oidc-provider listening on ${issuer}`);
+});
+server.keepAliveTimeout = 120_000;

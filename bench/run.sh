@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# keyport next to oidc-provider (the OpenID Certified Node.js server), in one run on one machine, and next to the
+# physical limit (Criterion micro-benchmarks of the server's own signing and hashing code).
+#
+#   bash bench/run.sh                      # the whole run, ~10 minutes; prints one table
+#   DURATION=5 DEVICES=2000 bash bench/run.sh   # a quicker, rougher run
+#
+# Each server runs pinned to one core (SERVER_CPU, default 0); wrk drives it from the other (LOAD_CPU, default 1)
+# with CONNS keep-alive connections over loopback. For every workload: a WARMUP-second run that is not counted,
+# then a DURATION-second run over which the server's utime+stime (from /proc/PID/stat) is divided by the
+# requests served: server CPU µs per request, which stays fair when the load generator is the bottleneck.
+# Needs: cargo, node + npm (oidc-provider is installed from npm into a temporary folder), wrk, taskset, python3.
+# Not part of the test suite; nothing here asserts. See BENCHMARKS.md for the figures and what limits them.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+CONNS=${CONNS:-64}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+DEVICES=${DEVICES:-10000}
+DEVICE_SECONDS=${DEVICE_SECONDS:-30}
+FIXED_RATE=${FIXED_RATE:-1000}
+PEER_VERSION=${PEER_VERSION:-9.13.3}
+KP_PORT=${KP_PORT:-18090}
+PEER_PORT=${PEER_PORT:-18091}
+START=$(date +%s)
+
+for tool in cargo node npm wrk taskset python3 curl; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (wrk: apt-get install wrk)" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/keyport-bench.XXXXXX)
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '[bench %4ss] %s\n' "$(($(date +%s) - START))" "$*" >&2; }
+record() { echo "$1" >>"$RESULTS"; }
+
+# --- build -------------------------------------------------------------------------------------------------------
+log "building keyport and the bench tools (release)"
+cd "$ROOT"
+timeout 900 cargo build --release --quiet -p keyport -p keyport-bench
+timeout 600 cargo bench --quiet --no-run -p keyport-bench --bench crypto 2>/dev/null
+TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+KEYPORT="$TARGET/release/keyport"
+KBENCH="$TARGET/release/keyport-bench"
+
+log "installing oidc-provider@$PEER_VERSION into $WORK/peer"
+mkdir -p "$WORK/peer"
+cp "$BENCH/peer/server.mjs" "$WORK/peer/"
+(cd "$WORK/peer" && echo '{"private":true,"type":"module"}' >package.json &&
+  timeout 300 npm install --silent --no-audit --no-fund "oidc-provider@$PEER_VERSION" >/dev/null 2>&1)
+
+# --- the physical limit ------------------------------------------------------------------------------------------
+log "criterion: ES256/RS256/EdDSA signing, ES256 verification, SHA-256, argon2id on core $SERVER_CPU"
+timeout 300 taskset -c "$SERVER_CPU" cargo bench --quiet -p keyport-bench --bench crypto -- --noplot >"$WORK/criterion.txt" 2>&1
+python3 - "$TARGET/criterion" >>"$RESULTS" <<'EOF'
+import json, os, sys
+root = sys.argv[1]
+for name in ["es256_sign", "rs256_sign", "eddsa_sign", "es256_verify", "sha256_token_hash", "slow/argon2id_verify"]:
+    with open(os.path.join(root, name, "new", "estimates.json")) as f:
+        ns = json.load(f)["mean"]["point_estimate"]
+    print(json.dumps({"kind": "limit", "name": name.split("/")[-1], "ns": ns, "per_s": 1e9 / ns}))
+EOF
+log "raw argon2id rate (keyport-bench argon2-rate, 5 s on core $SERVER_CPU)"
+record "$(taskset -c "$SERVER_CPU" "$KBENCH" argon2-rate 5 | python3 -c 'import json,sys; d=json.load(sys.stdin); d["kind"]="argon2"; print(json.dumps(d))')"
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+cpu_ticks() { # utime+stime of a process (all its threads), in clock ticks
+  local f
+  read -ra f <<<"$(cut -d')' -f2- "/proc/$1/stat")"
+  echo $((f[11] + f[12]))
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+HZ=$(getconf CLK_TCK)
+SERVER_PID=
+
+wait_for_line() { # wait_for_line FILE TEXT SECONDS
+  local i
+  for ((i = 0; i < $3 * 100; i++)); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.01
+  done
+  echo "bench: '$2' did not appear in $1:" >&2
+  cat "$1" >&2
+  exit 1
+}
+
+# warm URL [CONNS]: an uncounted WARMUP-second run (JIT, caches, connection set-up)
+warm() {
+  local conns=${2:-$CONNS}
+  if ((WARMUP > 0)); then
+    WRK_CONNS=$conns taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$BENCH/wrk.lua" "$1" >/dev/null
+  fi
+}
+
+# run_wrk SERVER WORKLOAD URL [CONNS]: a warm-up (unless NO_WARMUP), then the measured run; env WRK_* configures
+# the request (see wrk.lua)
+run_wrk() {
+  local server=$1 workload=$2 url=$3 conns=${4:-$CONNS} out c0 c1 rss
+  [[ -n "${NO_WARMUP:-}" ]] || warm "$url" "$conns"
+  c0=$(cpu_ticks "$SERVER_PID")
+  out=$(WRK_CONNS=$conns taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$url")
+  c1=$(cpu_ticks "$SERVER_PID")
+  rss=$(rss_kb "$SERVER_PID")
+  echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+server, workload, ticks, hz, rss, conns, rate = sys.argv[1:8]
+secs = d["duration_us"] / 1e6
+errors = sum(d["errors"].values())
+print(json.dumps({"kind": "load", "server": server, "workload": workload, "requests": d["requests"],
+  "rps": d["requests"] / secs, "p50_ms": d["p50_us"] / 1000, "p99_ms": d["p99_us"] / 1000,
+  "cpu_us": int(ticks) / int(hz) * 1e6 / max(d["requests"], 1), "errors": errors, "error_kinds": d["errors"],
+  "rss_mb": int(rss) / 1024, "conns": int(conns), "offered": float(rate) if rate else None}))
+' "$server" "$workload" $((c1 - c0)) "$HZ" "$rss" "$conns" "${WRK_RATE:-}" >>"$RESULTS"
+  log "  $server $workload: $(tail -1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"{d[\"rps\"]:.0f}/s p50 {d[\"p50_ms\"]:.2f} ms p99 {d[\"p99_ms\"]:.2f} ms {d[\"cpu_us\"]:.0f} µs CPU/req errors {d[\"errors\"]}")')"
+}
+
+basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
+json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+idle_rss() { sleep 1; record "{\"kind\":\"rss\",\"server\":\"$1\",\"what\":\"idle\",\"rss_mb\":$(($(rss_kb "$SERVER_PID") / 1024))}"; }
+
+BOT=$(basic bench-bot bench-bot-secret-0123456789abcdef0123456789abcdef)
+BOT_RS=$(basic bench-bot-rs bench-bot-rs-secret-0123456789abcdef0123456789abcdef)
+BOT_OPAQUE=$(basic bench-bot-opaque bench-bot-opaque-secret-0123456789abcdef0123456789abcdef)
+RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
+LEGACY=$(basic bench-legacy bench-legacy-secret-0123456789abcdef0123456789abcdef)
+CC="grant_type=client_credentials"
+
+# --- cold start --------------------------------------------------------------------------------------------------
+log "cold start to the first 200 (median of 5)"
+cold() { # cold NAME URL -- COMMAND...
+  local name=$1 url=$2 i
+  shift 3
+  for i in 1 2 3 4 5; do
+    [[ $name == keyport-first ]] && rm -rf "$WORK/kp-cold"
+    "$KBENCH" cold-start "$url" 10000 -- "$@"
+  done | python3 -c '
+import json, statistics, sys
+ms = [json.loads(l)["ready_ms"] for l in sys.stdin]
+print(json.dumps({"kind": "cold", "name": sys.argv[1], "median_ms": statistics.median(ms), "all_ms": ms}))' "$name" >>"$RESULTS"
+}
+export KEYPORT_LOG=warn
+cold keyport-first "http://127.0.0.1:$KP_PORT/health/ready" -- \
+  taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$KP_PORT" --data-dir "$WORK/kp-cold"
+cold keyport-restart "http://127.0.0.1:$KP_PORT/health/ready" -- \
+  taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$KP_PORT" --data-dir "$WORK/kp-cold"
+cold peer "http://127.0.0.1:$PEER_PORT/.well-known/openid-configuration" -- \
+  env NODE_ENV=production PORT="$PEER_PORT" taskset -c "$SERVER_CPU" node "$WORK/peer/server.mjs"
+
+# --- keyport -----------------------------------------------------------------------------------------------------
+log "keyport: starting on core $SERVER_CPU"
+KP="http://127.0.0.1:$KP_PORT"
+OIDC="$KP/realms/bench/protocol/openid-connect"
+taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$KP_PORT" \
+  --data-dir "$WORK/kp-data" >"$WORK/keyport.out" 2>"$WORK/keyport.err" &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+wait_for_line "$WORK/keyport.out" "keyport listening on" 30
+idle_rss keyport
+
+WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=$CC run_wrk keyport cc_es256 "$OIDC/token"
+WRK_METHOD=POST WRK_AUTH=$BOT_RS WRK_BODY=$CC run_wrk keyport cc_rs256 "$OIDC/token"
+WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=$CC WRK_RATE=$FIXED_RATE run_wrk keyport cc_es256_fixed "$OIDC/token" 16
+
+JWT=$(curl -sf -H "Authorization: $BOT" -d "$CC" "$OIDC/token" | json_field access_token)
+curl -sf -H "Authorization: $RS" --data-urlencode "token=$JWT" "$OIDC/token/introspect" | grep -q '"active":true'
+WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$JWT" run_wrk keyport introspect_jwt "$OIDC/token/introspect"
+# (slot) introspect_api_token: once API tokens land (scoped-token issue)
+
+USER_AT=$(curl -sf -H "Authorization: $LEGACY" -d 'grant_type=password&username=alice&password=bench-alice-password' \
+  "$OIDC/token" | json_field access_token)
+WRK_AUTH="Bearer $USER_AT" run_wrk keyport userinfo "$OIDC/userinfo"
+
+log "keyport: 3×$CONNS password logins for the refresh chains"
+for i in $(seq $((3 * CONNS))); do echo "$i"; done |
+  xargs -P 4 -I{} curl -sf -w '\n' -H "Authorization: $LEGACY" \
+    -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token" |
+  python3 -c 'import json,sys; [print(json.loads(l)["refresh_token"]) for l in sys.stdin if l.strip()]' >"$WORK/kp-chains"
+split -n "l/3" -d "$WORK/kp-chains" "$WORK/kp-chains."
+WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.00" warm "$OIDC/token"
+NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.01" run_wrk keyport refresh_rotate "$OIDC/token"
+NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.02" WRK_REFRESH_EXTRA='&scope=profile%20email' \
+  run_wrk keyport refresh_rotate_no_id_token "$OIDC/token"
+
+WRK_METHOD=POST WRK_AUTH=$LEGACY WRK_BODY='grant_type=password&username=alice&password=bench-alice-password' \
+  run_wrk keyport password "$OIDC/token" 4
+WRK_METHOD=GET run_wrk keyport discovery "$KP/realms/bench/.well-known/openid-configuration"
+
+log "keyport: $DEVICES pending device authorizations polling for ${DEVICE_SECONDS}s"
+c0=$(cpu_ticks "$SERVER_PID")
+taskset -c "$LOAD_CPU" "$KBENCH" device-poll "$KP" bench bench-cli "$DEVICES" "$DEVICE_SECONDS" >"$WORK/device.json"
+c1=$(cpu_ticks "$SERVER_PID")
+python3 - "$WORK/device.json" $((c1 - c0)) "$HZ" "$(rss_kb "$SERVER_PID")" >>"$RESULTS" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d.update(kind="device", server="keyport", rss_mb=int(sys.argv[4]) / 1024,
+         cpu_us_per_poll=int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / max(d["polls"], 1))
+print(json.dumps(d))
+EOF
+record "{\"kind\":\"rss\",\"server\":\"keyport\",\"what\":\"after load\",\"rss_mb\":$(($(rss_kb "$SERVER_PID") / 1024))}"
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+
+# --- the peer ----------------------------------------------------------------------------------------------------
+log "oidc-provider: starting on core $SERVER_CPU"
+PEER="http://127.0.0.1:$PEER_PORT"
+NODE_ENV=production PORT=$PEER_PORT TOKENS_OUT="$WORK/peer-tokens.json" CHAINS=$((3 * CONNS)) \
+  taskset -c "$SERVER_CPU" node "$WORK/peer/server.mjs" >"$WORK/peer.out" 2>"$WORK/peer.err" &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+wait_for_line "$WORK/peer.out" "oidc-provider listening on" 30
+idle_rss peer
+
+WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=$CC run_wrk peer cc_es256 "$PEER/token"
+WRK_METHOD=POST WRK_AUTH=$BOT_RS WRK_BODY=$CC run_wrk peer cc_rs256 "$PEER/token"
+WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=$CC WRK_RATE=$FIXED_RATE run_wrk peer cc_es256_fixed "$PEER/token" 16
+WRK_METHOD=POST WRK_AUTH=$BOT_OPAQUE WRK_BODY=$CC run_wrk peer cc_opaque "$PEER/token"
+
+OPAQUE=$(curl -sf -H "Authorization: $BOT_OPAQUE" -d "$CC" "$PEER/token" | json_field access_token)
+curl -sf -H "Authorization: $RS" --data-urlencode "token=$OPAQUE" "$PEER/token/introspection" | grep -q '"active":true'
+WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$OPAQUE" run_wrk peer introspect_opaque "$PEER/token/introspection"
+
+PEER_AT=$(json_field userinfo_access_token <"$WORK/peer-tokens.json")
+WRK_AUTH="Bearer $PEER_AT" run_wrk peer userinfo "$PEER/me"
+
+python3 -c 'import json,sys; [print(t) for t in json.load(open(sys.argv[1]))["refresh_tokens"]]' "$WORK/peer-tokens.json" >"$WORK/peer-chains"
+split -n "l/3" -d "$WORK/peer-chains" "$WORK/peer-chains."
+WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/peer-chains.00" warm "$PEER/token"
+NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/peer-chains.01" run_wrk peer refresh_rotate "$PEER/token"
+NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/peer-chains.02" WRK_REFRESH_EXTRA='&scope=profile%20email' \
+  run_wrk peer refresh_rotate_no_id_token "$PEER/token"
+WRK_METHOD=GET run_wrk peer discovery "$PEER/.well-known/openid-configuration"
+record "{\"kind\":\"rss\",\"server\":\"peer\",\"what\":\"after load\",\"rss_mb\":$(($(rss_kb "$SERVER_PID") / 1024))}"
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+
+# --- the table ---------------------------------------------------------------------------------------------------
+cp "$RESULTS" "$ROOT/target/bench-results.jsonl" 2>/dev/null || true
+log "done in $(($(date +%s) - START)) s; raw results: target/bench-results.jsonl"
+python3 "$BENCH/report.py" "$RESULTS"
