@@ -4,6 +4,7 @@
 //! use. Internal types of the server convert to and from these at the HTTP edge, so the JSON does not move when
 //! internals change. This crate depends on serde only: no web framework, no database, no HTTP client.
 
+pub mod admin;
 pub mod error;
 pub mod oauth;
 pub mod secret;

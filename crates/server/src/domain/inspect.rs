@@ -67,12 +67,15 @@ fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
-/// RFC 7662 for any token of the realm: JWT access tokens and refresh tokens.
+/// RFC 7662 for any token of the realm: JWT access tokens, refresh tokens and API tokens.
 pub async fn introspect(
     app: &AppState,
     realm: &Realm,
     token: &str,
 ) -> Result<IntrospectionResponse> {
+    if super::api_tokens::is_api_token(token) {
+        return super::api_tokens::introspect(app, realm, token).await;
+    }
     if looks_like_jwt(token) {
         return Ok(match active_access_token(app, realm, token).await? {
             Some(c) => IntrospectionResponse {
@@ -183,6 +186,9 @@ pub async fn logout(
 
 /// OpenID Connect userinfo for a bearer access token; `invalid_token` when it is not active.
 pub async fn userinfo(app: &AppState, realm: &Realm, token: &str) -> Result<UserInfo> {
+    if super::api_tokens::is_api_token(token) {
+        return super::api_tokens::userinfo(app, realm, token).await;
+    }
     let claims = active_access_token(app, realm, token)
         .await?
         .ok_or_else(|| {

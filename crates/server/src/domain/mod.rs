@@ -1,6 +1,9 @@
 //! The OAuth logic, one module per grant or operation. Knows nothing of HTTP: it takes parsed inputs and returns
 //! wire types from `keyport_proto` or a [`Error`] carrying an RFC error code.
 
+pub mod admin;
+pub mod api_tokens;
+pub mod audit;
 pub mod browser;
 pub mod client_auth;
 pub mod client_credentials;
@@ -29,6 +32,15 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The caller is known but may not do this (admin API: 403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The named resource does not exist (admin API: 404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The resource exists already (admin API: 409).
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -1,6 +1,7 @@
 //! HTTP: routes, extractors and the mapping of domain errors to status codes. Handlers are thin: extract, call a
 //! domain function, map the result. Only this module knows status codes and headers.
 
+pub mod admin;
 mod cookies;
 mod discovery;
 mod form;
@@ -23,6 +24,7 @@ pub use form::Form;
 pub fn router(app: AppState) -> Router {
     let realms = Router::new()
         .merge(discovery::router())
+        .merge(admin::router())
         .merge(protocol::router())
         .merge(pages::router())
         .merge(health::router())
@@ -99,6 +101,15 @@ impl From<Error> for ApiError {
                     ErrorCode::TemporarilyUnavailable,
                     "the database is unavailable; try again shortly",
                 )
+            }
+            Error::Forbidden(description) => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::AccessDenied, description)
+            }
+            Error::NotFound(description) => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, description)
+            }
+            Error::Conflict(description) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidRequest, description)
             }
             Error::Internal(message) => {
                 tracing::error!(%message, "internal error");

@@ -1,0 +1,283 @@
+//! API tokens: the `kp_` format, authenticating a presented token, and what userinfo, introspection (RFC 7662)
+//! and `token_info` say about one.
+//!
+//! Format: `kp_` + 43 base62 characters drawn uniformly from OS randomness (43 · log2 62 ≈ 256.03 bits) + a
+//! 6-character base62 checksum (the first four bytes of SHA-256 over the random part). The prefix lets secret
+//! scanners find leaked tokens; the checksum rejects a mistyped or truncated token without a database lookup.
+//! Only the SHA-256 (hex) of the whole string is stored.
+
+use keyport_proto::admin::TokenInfo;
+use keyport_proto::oauth::{IntrospectionResponse, RealmAccess, UserInfo};
+use keyport_proto::{ErrorCode, constant_time_eq};
+use sha2::{Digest, Sha256};
+
+use super::audit::{self, Entry};
+use super::{Result, oauth};
+use crate::crypto::{random_from_alphabet, sha256_hex};
+use crate::state::{AppState, Realm};
+use crate::store::{ApiToken, User, UserType};
+
+pub const PREFIX: &str = "kp_";
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const RANDOM_LEN: usize = 43;
+const CHECKSUM_LEN: usize = 6;
+/// Length of a whole token.
+pub const TOKEN_LEN: usize = PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
+
+fn checksum(random: &str) -> String {
+    let digest = Sha256::digest(random.as_bytes());
+    let mut n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) as u64;
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8(out.to_vec()).expect("base62 is ASCII")
+}
+
+/// A new token: the secret (shown once) and the hash to store.
+pub fn generate() -> (String, String) {
+    let random = random_from_alphabet(BASE62, RANDOM_LEN);
+    let token = format!("{PREFIX}{random}{}", checksum(&random));
+    let hash = sha256_hex(&token);
+    (token, hash)
+}
+
+/// Whether a presented bearer token claims to be an API token (as opposed to a JWT or a refresh token).
+pub fn is_api_token(token: &str) -> bool {
+    token.starts_with(PREFIX)
+}
+
+/// Why a presented string is not a well-formed API token. Checked before any database lookup.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Malformed {
+    Prefix,
+    Length,
+    Alphabet,
+    Checksum,
+}
+
+/// Checks prefix, length, alphabet and checksum: pure, no database.
+pub fn check_format(token: &str) -> std::result::Result<(), Malformed> {
+    let body = token.strip_prefix(PREFIX).ok_or(Malformed::Prefix)?;
+    if token.len() != TOKEN_LEN {
+        return Err(Malformed::Length);
+    }
+    if !body.bytes().all(|b| BASE62.contains(&b)) {
+        return Err(Malformed::Alphabet);
+    }
+    let (random, sum) = body.split_at(RANDOM_LEN);
+    if !constant_time_eq(checksum(random).as_bytes(), sum.as_bytes()) {
+        return Err(Malformed::Checksum);
+    }
+    Ok(())
+}
+
+fn invalid_token(description: &str) -> super::Error {
+    oauth(ErrorCode::InvalidToken, description)
+}
+
+/// A token that passed every check, with its user.
+pub struct Authenticated {
+    pub token: ApiToken,
+    pub user: User,
+}
+
+/// Finds an active API token and its (enabled) user. `realm` restricts the realm the token must belong to.
+/// Errors are `invalid_token` with a description that says what to do; a checksum mismatch never reaches the
+/// store. A successful use updates the token's `last_used_at`.
+pub async fn authenticate(
+    app: &AppState,
+    realms: &[&str],
+    presented: &str,
+) -> Result<Authenticated> {
+    if let Err(why) = check_format(presented) {
+        return Err(invalid_token(match why {
+            Malformed::Checksum => {
+                "the API token's checksum does not match: it was mistyped or truncated"
+            }
+            _ => "the API token is malformed: expected `kp_` followed by 49 letters and digits",
+        }));
+    }
+    let hash = sha256_hex(presented);
+    let inactive = || invalid_token("the API token is unknown, expired or revoked");
+    let token = app
+        .store
+        .api_token_by_hash(&hash)
+        .await?
+        .filter(|t| constant_time_eq(t.token_hash.as_bytes(), hash.as_bytes()))
+        .ok_or_else(inactive)?;
+    let now = app.now();
+    if !token.is_active(now) || !realms.contains(&token.realm.as_str()) {
+        return Err(inactive());
+    }
+    let user = app
+        .store
+        .user(&token.realm, &token.user_id)
+        .await?
+        .filter(|u| u.enabled)
+        .ok_or_else(inactive)?;
+    app.store.touch_api_token(&token.id, now).await?;
+    Ok(Authenticated { token, user })
+}
+
+/// The scopes a token carries: its own, or the realm's whole catalogue for an unscoped (personal) token.
+pub fn effective_scopes(realm: &Realm, token: &ApiToken) -> Vec<String> {
+    if token.unscoped {
+        realm
+            .config
+            .api_token_scopes
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    } else {
+        token.scopes.clone()
+    }
+}
+
+/// The audit entry of a token use (actor and token filled in).
+fn use_entry(realm: &Realm, a: &Authenticated, action: &str) -> Entry {
+    Entry::new(&realm.name, action)
+        .actor(&a.user.id)
+        .token(&a.token.id)
+        .target(&a.token.id)
+}
+
+/// RFC 7662 for an API token. `jti` is the token id, `typ` is `API-Token`, `scope` its effective scopes.
+pub async fn introspect(
+    app: &AppState,
+    realm: &Realm,
+    presented: &str,
+) -> Result<IntrospectionResponse> {
+    let a = match authenticate(app, &[&realm.name], presented).await {
+        Ok(a) => a,
+        Err(super::Error::OAuth { .. }) => return Ok(IntrospectionResponse::inactive()),
+        Err(e) => return Err(e),
+    };
+    audit::record(app, use_entry(realm, &a, "token.introspect")).await?;
+    Ok(IntrospectionResponse {
+        active: true,
+        scope: Some(effective_scopes(realm, &a.token).join(" ")),
+        client_id: None,
+        username: Some(a.user.username.clone()),
+        token_type: Some("api_token".into()),
+        exp: Some(a.token.expires_at),
+        iat: Some(a.token.created_at),
+        sub: Some(a.user.id.clone()),
+        aud: None,
+        iss: Some(realm.issuer.clone()),
+        jti: Some(a.token.id.clone()),
+        sid: None,
+        typ: Some("API-Token".into()),
+        preferred_username: Some(a.user.username),
+        email: a.user.email,
+        realm_access: Some(RealmAccess {
+            roles: a.user.roles,
+        }),
+    })
+}
+
+/// OpenID Connect userinfo for an API token presented as a bearer token.
+pub async fn userinfo(app: &AppState, realm: &Realm, presented: &str) -> Result<UserInfo> {
+    let a = authenticate(app, &[&realm.name], presented).await?;
+    audit::record(app, use_entry(realm, &a, "token.use").detail("userinfo")).await?;
+    Ok(UserInfo {
+        sub: a.user.id,
+        preferred_username: a.user.username,
+        email_verified: a.user.email.as_ref().map(|_| false),
+        email: a.user.email,
+        name: a.user.name,
+        realm_access: RealmAccess {
+            roles: a.user.roles.clone(),
+        },
+        roles: a.user.roles,
+    })
+}
+
+/// `token_info` of seed 002 for a token of `realm`; `{"active": false}` when it is unknown, expired or revoked.
+/// Returns the token row too, so the caller can decide whether the asker may see it.
+pub async fn info(
+    app: &AppState,
+    realm: &Realm,
+    presented: &str,
+) -> Result<(TokenInfo, Option<ApiToken>)> {
+    let a = match authenticate(app, &[&realm.name], presented).await {
+        Ok(a) => a,
+        Err(super::Error::OAuth { .. }) => return Ok((TokenInfo::default(), None)),
+        Err(e) => return Err(e),
+    };
+    let info = TokenInfo {
+        active: true,
+        customer: Some(
+            app.settings
+                .customer
+                .clone()
+                .unwrap_or_else(|| realm.name.clone()),
+        ),
+        email: a.user.email.clone(),
+        realm: Some(realm.name.clone()),
+        role: Some(if a.user.roles.iter().any(|r| r == "admin") {
+            "admin".into()
+        } else {
+            "user".into()
+        }),
+        env: Some(app.settings.environment.clone()),
+        token_id: Some(a.token.id.clone()),
+        iss: Some(realm.issuer.clone()),
+        iat: Some(a.token.created_at),
+        exp: Some(a.token.expires_at),
+        renewable: Some(false),
+        scope: Some(effective_scopes(realm, &a.token).join(" ")),
+        user_id: Some(a.user.username.clone()),
+        username: Some(a.user.username.clone()),
+        sub: Some(a.user.id.clone()),
+        user_type: Some(
+            match a.user.user_type {
+                UserType::Machine => "generated",
+                UserType::Person => "person",
+            }
+            .into(),
+        ),
+        unscoped: Some(a.token.unscoped),
+    };
+    Ok((info, Some(a.token)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_are_well_formed_and_distinct() {
+        let (a, hash) = generate();
+        let (b, _) = generate();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), TOKEN_LEN);
+        assert!(a.starts_with("kp_"));
+        assert_eq!(hash, sha256_hex(&a));
+        assert_eq!(check_format(&a), Ok(()));
+        // 43 base62 characters carry at least 256 bits.
+        assert!(RANDOM_LEN as f64 * 62f64.log2() >= 256.0);
+    }
+
+    #[test]
+    fn malformed_tokens_are_rejected_without_a_lookup() {
+        let (token, _) = generate();
+        let check = |t: &str, want: Malformed| assert_eq!(check_format(t), Err(want), "{t}");
+        // One character changed in the random part: the checksum catches it.
+        let mut typo = token.clone().into_bytes();
+        typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
+        check(std::str::from_utf8(&typo).unwrap(), Malformed::Checksum);
+        // Two neighbours swapped.
+        let mut swapped = token.clone().into_bytes();
+        let i = (3..TOKEN_LEN - 1)
+            .find(|&i| swapped[i] != swapped[i + 1])
+            .unwrap();
+        swapped.swap(i, i + 1);
+        check(std::str::from_utf8(&swapped).unwrap(), Malformed::Checksum);
+        check(&token[..TOKEN_LEN - 1], Malformed::Length);
+        check(&format!("{token}x"), Malformed::Length);
+        check(&token.replacen("kp_", "kq_", 1), Malformed::Prefix);
+        check(&format!("kp_{}", "-".repeat(49)), Malformed::Alphabet);
+    }
+}
