@@ -42,7 +42,9 @@ def parse_args() -> argparse.Namespace:
 
 
 ARGS = parse_args()
-# The SDK reads ~/.aiod/config.toml and ~/.aiod/token.toml when it is imported: isolate HOME first.
+# The SDK reads ~/.aiod/config.toml and ~/.aiod/token.toml when it is imported: isolate HOME first. Python has
+# already found its site directories (including a `pip install --user` one under the real HOME) at startup.
+REAL_HOME = os.environ.get("HOME")
 os.environ["HOME"] = ARGS.home
 if ARGS.mode != "session" and Path(ARGS.home, ".aiod").exists():
     sys.exit(f"{ARGS.home}/.aiod already exists; give a fresh --home")
@@ -192,7 +194,10 @@ def run_login() -> None:
     # --- a later Python session: the SDK loads ~/.aiod/token.toml when it is imported
     argv = [sys.executable, "-u", __file__, "session", "--server", ARGS.server, "--home", ARGS.home]
     argv += ["--realm", ARGS.realm, "--client-id", ARGS.client_id, "--username", ARGS.username]
-    later = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    env = {k: v for k, v in os.environ.items() if k != "HOME"}
+    if REAL_HOME is not None:
+        env["HOME"] = REAL_HOME  # so the new interpreter finds the same site directories; it sets --home itself
+    later = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
     for line in later.stdout.splitlines():
         if line.startswith("ok: "):
             print(f"ok: session: {line[4:]}", flush=True)

@@ -148,6 +148,8 @@ impl Script {
             .arg(&script)
             .arg(mode)
             .args(["--server", &server.base_url()])
+            // The script points HOME there itself before importing the SDK; the interpreter starts with the real
+            // HOME so that packages installed with `pip install --user` are found.
             .arg("--home")
             .arg(home.path())
             .args([
@@ -164,7 +166,6 @@ impl Script {
                 "--bot-secret",
                 BOT_SECRET,
             ])
-            .env("HOME", home.path())
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("no_proxy", "127.0.0.1,localhost")
             .stdin(Stdio::null())
