@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use keyport_client::{Client, Config, Error, Profiles, Token};
+use keyport_client::{Client, Config, Profiles, Token};
 
 /// The `--profile` option of every client subcommand.
 #[derive(Args, Debug, Clone)]
@@ -67,13 +67,11 @@ pub fn token_path(profile: &str) -> anyhow::Result<PathBuf> {
 /// The stored token of a profile (it writes rotated refresh tokens back to its file).
 pub fn load_token(profile: &str) -> anyhow::Result<Token> {
     let client = Client::new(profile_config(profile)?)?;
-    match Token::from_file(&client, token_path(profile)?) {
-        Ok(t) => Ok(t),
-        Err(Error::NotAuthenticated) => {
-            anyhow::bail!("not logged in (profile {profile:?}): run `keyport login` first")
-        }
-        Err(e) => Err(e.into()),
+    let path = token_path(profile)?;
+    if !path.exists() {
+        anyhow::bail!("not logged in (profile {profile:?}): run `keyport login` first");
     }
+    Ok(Token::from_file(&client, path)?)
 }
 
 /// `4m 10s`, `1h 2m`, `35s`.

@@ -231,3 +231,81 @@ async fn an_unreachable_server_is_one_line_with_advice() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("check the server URL"), "{err}");
 }
+
+/// `keyport login` in a pseudo-terminal (through util-linux `script`): the QR code and the spinner are drawn,
+/// no browser is opened without a display, and the login completes.
+#[tokio::test]
+async fn login_in_a_terminal_shows_a_qr_code() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let server = Server::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} login --server {} --realm {REALM} --client-id {PUBLIC_CLIENT} --timeout 60",
+        env!("CARGO_BIN_EXE_keyport"),
+        server.url()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .env("KEYPORT_HOME", home.path())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let url = loop {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::io::AsyncReadExt::read(&mut out, &mut buf),
+        )
+        .await
+        .expect("output")
+        .unwrap();
+        assert!(n > 0, "ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(i) = text.find("1. Navigate to ") {
+            let rest = &text[i + "1. Navigate to ".len()..];
+            if let Some(end) = rest.find(['\r', '\n']) {
+                break rest[..end].trim().to_owned();
+            }
+        }
+    };
+    browser_decide(&url, ALICE, Decision::Approve).await;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::io::AsyncReadExt::read_to_end(&mut out, &mut seen),
+    )
+    .await
+    .expect("login ends")
+    .unwrap();
+    let status = child.wait().await.unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(status.success(), "{text}");
+    assert!(text.contains("Or scan this code with your phone"), "{text}");
+    assert!(
+        text.contains('▀') || text.contains('█'),
+        "a QR code is drawn: {text}"
+    );
+    assert!(
+        text.contains("Waiting for you to approve in the browser"),
+        "the spinner: {text}"
+    );
+    assert!(
+        !text.contains("Opened "),
+        "no browser without a display: {text}"
+    );
+    assert!(text.contains("as alice"), "{text}");
+}

@@ -117,6 +117,9 @@ pub fn get_token() -> Result<Token> {
     }
     let client = client()?;
     let path = default_token_path()?;
+    if !path.exists() {
+        return Err(Error::NotAuthenticated);
+    }
     let token = Token::from_file(&client, &path)?;
     Ok(global().token.get_or_insert(token).clone())
 }

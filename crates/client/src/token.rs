@@ -179,7 +179,13 @@ impl Token {
     /// Reads a token file (see [`TokenFile`]) and remembers it: rotated refresh tokens are saved back.
     pub fn from_file(client: &Client, path: impl AsRef<Path>) -> Result<Token> {
         let path = path.as_ref();
-        let file = TokenFile::read(path)?.ok_or_else(|| Error::NotAuthenticated)?;
+        let file = TokenFile::read(path)?.ok_or_else(|| {
+            Error::io(
+                "read",
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            )
+        })?;
         let token = Token::from_token_file(client, file).map_err(|message| Error::BadFile {
             path: path.into(),
             kind: "token",
@@ -487,7 +493,7 @@ mod tests {
         ));
         assert!(matches!(
             Token::from_file(&client(&clock), dir.path().join("missing.toml")),
-            Err(Error::NotAuthenticated)
+            Err(Error::Io { .. })
         ));
     }
 
