@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run the server (SQLite by default; prints the URLs when ready).
     Serve(serve::ServeArgs),
+    /// Bring the database schema up to date and exit (SQLite, or PostgreSQL with --database-url).
+    Migrate(serve::MigrateArgs),
     /// Log in with the device flow: shows a code, opens the browser, stores the token.
     Login(login::LoginArgs),
     /// Show who the stored token belongs to (asks the server).
@@ -37,6 +39,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Migrate(args) => serve::migrate(args),
         Command::Login(args) => common::run(login::run(args)),
         Command::Whoami(args) => common::run(whoami::run(args)),
         Command::Token(args) => common::run(token::run(args)),

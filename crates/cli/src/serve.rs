@@ -26,6 +26,55 @@ pub struct ServeArgs {
     /// Path prefix for every endpoint, e.g. `/auth`.
     #[arg(long)]
     base_path: Option<String>,
+    /// `postgres://…` to use PostgreSQL instead of SQLite (several replicas may share it).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+/// `keyport migrate`: bring the database schema up to date and exit.
+#[derive(clap::Args, Debug)]
+pub struct MigrateArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "KEYPORT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the SQLite database.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` to migrate a PostgreSQL database.
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+pub fn migrate(args: MigrateArgs) -> ExitCode {
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        ..Default::default()
+    };
+    let config = match Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("keyport: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keyport: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(keyport_server::server::open_store(&config)) {
+        Ok(_) => {
+            println!("keyport: the database schema is up to date");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("keyport: migration failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -40,6 +89,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         public_url: args.public_url,
         base_path: args.base_path,
         data_dir: args.data_dir,
+        database_url: args.database_url,
     };
     let config = match Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), overrides) {
         Ok(c) => c,

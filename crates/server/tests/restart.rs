@@ -18,9 +18,9 @@ async fn restart_keeps_users_clients_keys_and_refresh_tokens() {
     assert_eq!(s.issuer("aiod"), "http://id.example.org/realms/aiod");
     let tokens = device_login(&s, "aiod-sdk", "alice", "alice-password-1").await;
     let jwks_before = get(&s.endpoint("aiod", "certs")).await.json;
-    let dir = s.stop().await;
+    let data = s.stop().await;
 
-    let s = TestServer::start_in(dir, &config).await;
+    let s = TestServer::start_in(data, &config).await;
     assert_eq!(
         get(&s.endpoint("aiod", "certs")).await.json,
         jwks_before,
@@ -58,12 +58,12 @@ async fn restart_keeps_users_clients_keys_and_refresh_tokens() {
 #[tokio::test]
 async fn config_changes_apply_at_the_next_start() {
     let s = server().await;
-    let dir = s.stop().await;
+    let data = s.stop().await;
     let changed = CONFIG.replace("bob-password-1", "bob-password-2").replace(
         "pipeline-bot-secret-0123456789-abcdef",
         "pipeline-bot-secret-rotated-0123456789",
     );
-    let s = TestServer::start_in(dir, &changed).await;
+    let s = TestServer::start_in(data, &changed).await;
     let url = s.endpoint("aiod", "token");
     let old = [
         ("grant_type", "password"),
