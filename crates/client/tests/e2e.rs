@@ -362,7 +362,14 @@ async fn password_grant_is_refused_for_clients_without_it() {
 #[tokio::test]
 async fn device_code_handler_keeps_one_file_per_username() {
     let server = Server::start().await;
-    let client = server.client(PUBLIC_CLIENT);
+    // The handler's default scopes (Bitfount's), offline_access included.
+    let client = Client::with_clock(
+        server
+            .config(PUBLIC_CLIENT)
+            .with_scope(DeviceCodeFlowHandler::DEFAULT_SCOPES),
+        Arc::new(ServerClock(server.server.clock.clone())),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
 
     // A first run logs in through the device flow (the person approves in the browser).
@@ -516,4 +523,21 @@ async fn unreachable_or_misconfigured_servers_say_what_to_check() {
     .unwrap();
     let err = nowhere.start_device_login().await.unwrap_err();
     assert!(matches!(err, Error::Http { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn keycloak_base_path_auth_works() {
+    let toml = format!("[server]\nbase_path = \"/auth\"\n{}", config_toml("10m"));
+    let server = Server::start_with(&toml).await;
+    assert!(server.url().ends_with("/auth"), "{}", server.url());
+    let client = server.client(PUBLIC_CLIENT);
+    let endpoints = client.endpoints().await.unwrap();
+    assert!(
+        endpoints
+            .token_endpoint
+            .contains("/auth/realms/sdk/protocol/openid-connect/token"),
+        "{endpoints:?}"
+    );
+    let token = device_login(&server, &client, ALICE).await;
+    assert_eq!(current_user(&token, None).await.unwrap().name, "alice");
 }

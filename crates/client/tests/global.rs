@@ -46,6 +46,11 @@ async fn process_wide_helpers_follow_the_aiod_sdk() {
         (user.name.as_str(), user.roles.contains(&"admin".to_owned())),
         ("alice", true)
     );
+    // Or from an API endpoint the caller names (here: one that answers userinfo-style JSON).
+    let from_api = keyport_client::get_current_user_from(&server.endpoint("userinfo"))
+        .await
+        .unwrap();
+    assert_eq!(from_api, user);
 
     // set_token with a refresh token string (not validated): the current one works, a made-up one does not.
     let current = get_token().unwrap().refresh_token().unwrap();
