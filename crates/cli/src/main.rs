@@ -11,7 +11,11 @@ mod whoami;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "keyport", version, about = "Keycloak-compatible OAuth 2.0 / OIDC server and client")]
+#[command(
+    name = "keyport",
+    version,
+    about = "Keycloak-compatible OAuth 2.0 / OIDC server and client"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
