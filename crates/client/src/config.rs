@@ -150,7 +150,9 @@ impl Config {
     pub fn merge_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |k: &str| lookup(k).filter(|v| !v.is_empty());
         if let Some(v) = get("KEYPORT_SERVER_URL") {
+            // A server named in the environment wins over an issuer from a file (unless one is named too).
             self.server_url = Some(v);
+            self.issuer = None;
         }
         if let Some(v) = get("KEYPORT_REALM") {
             self.realm = v;
@@ -291,6 +293,15 @@ mod tests {
         let bad =
             Config::default().merge_env(|k| (k == "KEYPORT_TIMEOUT").then(|| "soon".to_owned()));
         assert!(bad.unwrap_err().to_string().contains("KEYPORT_TIMEOUT"));
+    }
+
+    #[test]
+    fn a_server_from_the_environment_replaces_an_issuer_from_a_file() {
+        let file = Config::for_issuer("https://old.example.org/", "c");
+        let c = file
+            .merge_env(|k| (k == "KEYPORT_SERVER_URL").then(|| "http://new".to_owned()))
+            .unwrap();
+        assert_eq!(c.issuer_url().unwrap().as_str(), "http://new/realms/master");
     }
 
     #[test]
