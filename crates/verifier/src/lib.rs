@@ -291,12 +291,15 @@ struct JwksCache {
     fetched_at: Option<Instant>,
 }
 
+/// SHA-256 of a token → when keyport was asked, and its answer (`None`: inactive).
+type IntrospectionCache = HashMap<[u8; 32], (Instant, Option<Caller>)>;
+
 struct Inner {
     config: Config,
     http: reqwest::Client,
     jwks: RwLock<JwksCache>,
     /// SHA-256 of the token → (when it was asked, the answer). Never the token itself.
-    introspections: Mutex<HashMap<[u8; 32], (Instant, Option<Caller>)>>,
+    introspections: Mutex<IntrospectionCache>,
     jwks_fetches: AtomicU64,
     introspection_calls: AtomicU64,
 }
