@@ -541,3 +541,30 @@ async fn keycloak_base_path_auth_works() {
     let token = device_login(&server, &client, ALICE).await;
     assert_eq!(current_user(&token, None).await.unwrap().name, "alice");
 }
+
+#[tokio::test]
+async fn many_requests_noticing_expiry_at_once_refresh_once() {
+    let server = Server::start().await;
+    let client = server.client(PUBLIC_CLIENT);
+    let token = device_login(&server, &client, ALICE).await;
+    let first_rt = token.refresh_token().unwrap().secret().to_owned();
+    server.advance(301);
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let t = token.clone();
+            tokio::spawn(async move { t.access_token().await.map(|a| a.secret().to_owned()) })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for t in tasks {
+        seen.insert(
+            t.await
+                .unwrap()
+                .expect("every waiter gets a token under strict rotation"),
+        );
+    }
+    assert_eq!(seen.len(), 1, "one refresh served everyone");
+    // The refresh token rotated exactly once: the one we hold now is the second of the family, and works.
+    assert_ne!(token.refresh_token().unwrap().secret(), first_rt);
+    token.refresh().await.unwrap();
+}
