@@ -1,6 +1,10 @@
 //! Test support for every keyport crate: a real server on an ephemeral loopback port with a SQLite file in a
 //! temporary directory and a fake clock ([`TestServer`]), and a cookie-keeping HTTP client that drives the
 //! device verification pages the way a browser does ([`Browser`]).
+//!
+//! With `KEYPORT_TEST_BACKEND=postgres` every test server gets a fresh PostgreSQL database instead (created on
+//! `KEYPORT_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/test`, and dropped when the test ends), so
+//! the same suite runs against both backends.
 
 use std::sync::Arc;
 
@@ -11,29 +15,128 @@ use keyport_server::server::{self, Running};
 /// The bootstrap admin's password in every test server (realm `master`, user `admin`).
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 
+/// The persistent part of a test server: its data directory and, on PostgreSQL, its database.
+pub struct TestData {
+    pub dir: tempfile::TempDir,
+    pub database: Option<TestDatabase>,
+}
+
+impl TestData {
+    /// A new empty data directory, and a new database when the suite runs on PostgreSQL.
+    pub async fn new() -> TestData {
+        let database = match std::env::var("KEYPORT_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Some(TestDatabase::create().await),
+            Ok("sqlite") | Err(_) => None,
+            Ok(other) => {
+                panic!("KEYPORT_TEST_BACKEND must be `sqlite` or `postgres`, not `{other}`")
+            }
+        };
+        TestData {
+            dir: tempfile::tempdir().expect("temp dir"),
+            database,
+        }
+    }
+}
+
+/// A PostgreSQL database of one test, dropped (with its connections) when this is dropped.
+pub struct TestDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Where test databases are created: `KEYPORT_TEST_PG_URL`, default the machine's local PostgreSQL.
+    pub fn admin_url() -> String {
+        std::env::var("KEYPORT_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    pub async fn create() -> TestDatabase {
+        use sqlx::Connection;
+        let admin_url = Self::admin_url();
+        let name = format!("keyport_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin_url} is needed (set KEYPORT_TEST_PG_URL to point elsewhere): {e}")
+        });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = with_database(&admin_url, &name);
+        TestDatabase {
+            admin_url,
+            name,
+            url,
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let prefix = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    format!("{prefix}/{name}{query}")
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(&drop).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 pub struct TestServer {
     pub running: Running,
     pub clock: FakeClock,
     /// `http://127.0.0.1:PORT` plus the base path (the real address, even when `public_url` says otherwise):
     /// prepend to `/realms/...`.
     pub url: String,
-    pub dir: tempfile::TempDir,
+    pub data: TestData,
 }
 
 impl TestServer {
-    /// Starts a server from a TOML configuration (the `[server]` section may be omitted; its `listen` and
-    /// `data_dir` are replaced).
+    /// Starts a server from a TOML configuration (the `[server]` section may be omitted; its `listen`,
+    /// `data_dir` and `database_url` are replaced).
     pub async fn start(toml: &str) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        Self::start_in(dir, toml).await
+        Self::start_in(TestData::new().await, toml).await
     }
 
-    /// Starts a server on an existing data directory (to test restarts).
-    pub async fn start_in(dir: tempfile::TempDir, toml: &str) -> TestServer {
+    /// Starts a server on existing data (to test restarts).
+    pub async fn start_in(data: TestData, toml: &str) -> TestServer {
+        let database_url = data.database.as_ref().map(|d| d.url.clone());
+        Self::start_with(data, database_url, toml).await
+    }
+
+    /// Starts a server with data directory `data.dir` on database `database_url` (SQLite in the data directory
+    /// when `None`): several replicas may share one database.
+    pub async fn start_with(
+        data: TestData,
+        database_url: Option<String>,
+        toml: &str,
+    ) -> TestServer {
         let mut config =
             Config::from_toml(toml, std::path::Path::new("test.toml")).expect("test config parses");
         config.server.listen = "127.0.0.1:0".into();
-        config.server.data_dir = dir.path().join("data");
+        config.server.data_dir = data.dir.path().join("data");
+        config.server.database_url = database_url;
         config
             .server
             .admin_password
@@ -51,7 +154,7 @@ impl TestServer {
             running,
             clock,
             url,
-            dir,
+            data,
         }
     }
 
@@ -70,10 +173,10 @@ impl TestServer {
         format!("{}/protocol/openid-connect/{path}", self.realm_url(realm))
     }
 
-    /// Stops the server and hands back its data directory.
-    pub async fn stop(self) -> tempfile::TempDir {
+    /// Stops the server and hands back its data.
+    pub async fn stop(self) -> TestData {
         self.running.shutdown().await.expect("clean shutdown");
-        self.dir
+        self.data
     }
 }
 
