@@ -187,6 +187,9 @@ fn jwt_alg(alg: SigningAlg) -> Algorithm {
 pub enum VerifyError {
     #[error("the token is not a JWT signed by this server")]
     Unknown,
+    /// A well-formed JWT whose `kid` this key set does not hold (perhaps a key another replica just made).
+    #[error("the token was signed with an unknown key")]
+    UnknownKey,
     #[error("the token is invalid: {0}")]
     Invalid(String),
 }
@@ -195,7 +198,11 @@ impl KeySet {
     /// Loads stored keys; the newest of each algorithm signs, all of them verify.
     pub fn new(stored: &[StoredKey]) -> Result<KeySet, KeyError> {
         let mut sorted: Vec<&StoredKey> = stored.iter().collect();
-        sorted.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        sorted.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.kid.cmp(&a.kid))
+        });
         let mut keys = Vec::new();
         let mut rsa_spki_b64 = String::new();
         for key in sorted {
@@ -243,7 +250,7 @@ impl KeySet {
             .keys
             .iter()
             .find(|k| k.kid == kid)
-            .ok_or(VerifyError::Unknown)?;
+            .ok_or(VerifyError::UnknownKey)?;
         if jwt_alg(key.alg) != header.alg {
             return Err(VerifyError::Invalid(
                 "algorithm does not match the key".into(),
@@ -272,6 +279,86 @@ impl KeySet {
     /// Base64 DER SubjectPublicKeyInfo of the current RS256 key (Keycloak's realm `public_key`).
     pub fn rsa_public_key_b64(&self) -> &str {
         &self.rsa_spki_b64
+    }
+}
+
+/// The replica's current [`KeySet`], reloaded from the store when a token names an unknown `kid` (another
+/// replica rotated) and periodically (so this replica starts signing with rotated keys too).
+pub struct KeyRing {
+    current: std::sync::RwLock<std::sync::Arc<KeySet>>,
+    last_reload: std::sync::Mutex<std::time::Instant>,
+}
+
+/// Reloads triggered by unknown `kid`s happen at most this often (forged `kid`s cannot hammer the store).
+const MIN_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl KeyRing {
+    pub fn new(keys: KeySet) -> KeyRing {
+        KeyRing {
+            current: std::sync::RwLock::new(std::sync::Arc::new(keys)),
+            last_reload: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    pub fn get(&self) -> std::sync::Arc<KeySet> {
+        self.current.read().expect("key ring lock").clone()
+    }
+
+    /// Loads every stored key again.
+    pub async fn reload(
+        &self,
+        store: &dyn crate::store::Store,
+    ) -> Result<(), crate::store::StoreError> {
+        let stored = store.signing_keys().await?;
+        let keys =
+            KeySet::new(&stored).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+        *self.current.write().expect("key ring lock") = std::sync::Arc::new(keys);
+        *self.last_reload.lock().expect("key ring lock") = std::time::Instant::now();
+        Ok(())
+    }
+
+    pub fn sign<T: Serialize>(&self, alg: SigningAlg, claims: &T) -> String {
+        self.get().sign(alg, claims)
+    }
+
+    /// Verifies with the keys in memory only.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Result<T, VerifyError> {
+        self.get().verify(token, issuer, now)
+    }
+
+    /// Verifies; on an unknown `kid`, reloads the keys from the store (rate-limited) and tries once more.
+    pub async fn verify_or_reload<T: DeserializeOwned>(
+        &self,
+        store: &dyn crate::store::Store,
+        token: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Result<T, VerifyError> {
+        match self.verify(token, issuer, now) {
+            Err(VerifyError::UnknownKey) => {
+                let due = self.last_reload.lock().expect("key ring lock").elapsed()
+                    >= MIN_RELOAD_INTERVAL;
+                if due && self.reload(store).await.is_ok() {
+                    self.verify(token, issuer, now)
+                } else {
+                    Err(VerifyError::UnknownKey)
+                }
+            }
+            other => other,
+        }
+    }
+
+    pub fn jwks(&self) -> Jwks {
+        self.get().jwks()
+    }
+
+    pub fn rsa_public_key_b64(&self) -> String {
+        self.get().rsa_public_key_b64().to_owned()
     }
 }
 

@@ -120,7 +120,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         public_url: public_url.clone(),
         realms,
         store: store.clone(),
-        keys,
+        keys: crate::keys::KeyRing::new(keys),
         clock,
     }));
     let app =
@@ -176,11 +176,24 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     })
 }
 
-/// Deletes expired rows every ten minutes.
+/// How often a replica reloads the signing keys (the bound on how long it keeps signing with a rotated-out key).
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Reloads the signing keys every minute; deletes expired rows every ten minutes.
 async fn housekeeping(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
+        ticks += 1;
+        if ticks > 1
+            && let Err(e) = state.keys.reload(state.store.as_ref()).await
+        {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+        }
+        if ticks % 10 != 1 {
+            continue;
+        }
         match state.store.purge_expired(state.now()).await {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
             Ok(_) => {}

@@ -202,10 +202,36 @@ pub async fn keys(store: &dyn Store, now: i64) -> Result<KeySet, SetupError> {
                 .await
                 .map_err(|e| StoreError::Database(format!("key generation failed: {e}")))?;
             store.insert_signing_key(&key).await?;
-            stored.push(key);
         }
     }
+    // Read back: replicas starting together on an empty database see each other's keys.
+    stored = store.signing_keys().await?;
     Ok(KeySet::new(&stored)?)
+}
+
+/// How many keys of each algorithm are kept after a rotation: the new one and its predecessor, so tokens signed
+/// before the rotation verify until the next one (rotate less often than the longest token lifetime).
+pub const KEYS_KEPT_PER_ALGORITHM: usize = 2;
+
+/// Makes a new key of every algorithm (it signs from now on) and retires all but the newest
+/// [`KEYS_KEPT_PER_ALGORITHM`]. Other replicas verify with the new key at once (on its unknown `kid`) and sign with
+/// it after their next periodic reload.
+pub async fn rotate_keys(store: &dyn Store, now: i64) -> Result<(), SetupError> {
+    let stored = store.signing_keys().await?;
+    for alg in KeySet::REQUIRED {
+        let mut of_alg: Vec<_> = stored.iter().filter(|k| k.alg == alg).collect();
+        let newest = of_alg.iter().map(|k| k.created_at).max().unwrap_or(0);
+        let created_at = now.max(newest + 1);
+        let key = tokio::task::spawn_blocking(move || keys::generate(alg, created_at))
+            .await
+            .map_err(|e| StoreError::Database(format!("key generation failed: {e}")))?;
+        store.insert_signing_key(&key).await?;
+        of_alg.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        for old in of_alg.iter().skip(KEYS_KEPT_PER_ALGORITHM - 1) {
+            store.delete_signing_key(&old.kid).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The database file of a data directory (for messages).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{RealmConfig, ServerConfig};
-use crate::keys::KeySet;
+use crate::keys::KeyRing;
 use crate::store::Store;
 
 /// Scopes every realm knows.
@@ -55,7 +55,7 @@ pub struct Inner {
     pub public_url: String,
     pub realms: HashMap<String, Realm>,
     pub store: Arc<dyn Store>,
-    pub keys: KeySet,
+    pub keys: KeyRing,
     pub clock: Arc<dyn Clock>,
 }
 

@@ -17,7 +17,8 @@ pub async fn active_access_token(
 ) -> Result<Option<AccessTokenClaims>> {
     let Ok(claims) = app
         .keys
-        .verify::<AccessTokenClaims>(token, &realm.issuer, app.now())
+        .verify_or_reload::<AccessTokenClaims>(app.store.as_ref(), token, &realm.issuer, app.now())
+        .await
     else {
         return Ok(None);
     };
@@ -131,7 +132,8 @@ pub async fn revoke(app: &AppState, realm: &Realm, client: &Client, token: &str)
     if looks_like_jwt(token) {
         if let Ok(claims) = app
             .keys
-            .verify::<AccessTokenClaims>(token, &realm.issuer, now)
+            .verify_or_reload::<AccessTokenClaims>(app.store.as_ref(), token, &realm.issuer, now)
+            .await
         {
             if claims.azp != client.client_id {
                 return Err(oauth(

@@ -199,6 +199,7 @@ pub trait Store: TokenStore + Send + Sync + 'static {
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<()>;
+    async fn delete_signing_key(&self, kid: &str) -> Result<()>;
 
     /// Inserts or replaces a client (declarative config).
     async fn upsert_client(&self, client: &Client) -> Result<()>;

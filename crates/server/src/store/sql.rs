@@ -157,6 +157,15 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn delete_signing_key(&self, kid: &str) -> Result<()> {
+                sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+                    .bind(kid)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
             async fn upsert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg) \
