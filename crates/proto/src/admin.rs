@@ -214,3 +214,44 @@ pub struct AdminError {
     #[serde(default)]
     pub error_description: Option<String>,
 }
+
+/// `PUT users/{id}/roles`: the user's new realm roles (replacing the old ones).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SetRoles {
+    pub roles: Vec<String>,
+}
+
+/// `POST clients`: a confidential client (a bot) whose secret keyport generates and shows once.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CreateClient {
+    pub client_id: String,
+    /// Default `["client_credentials"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<String>>,
+    /// Realm roles of the client's service account.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// A client as the admin API shows it: never its secret.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ClientRepresentation {
+    pub client_id: String,
+    pub public: bool,
+    pub grants: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+/// The answer to `POST clients`: the only time the secret is shown (≥ 256 bits, stored as SHA-256).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CreatedClient {
+    pub client_id: String,
+    #[cfg_attr(feature = "utoipa", schema(value_type = String))]
+    pub secret: Secret,
+    pub grants: Vec<String>,
+    pub roles: Vec<String>,
+}

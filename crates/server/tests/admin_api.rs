@@ -741,3 +741,116 @@ async fn the_admin_api_lives_under_the_base_path() {
     assert_eq!(aget(&s, "users", &admin).await.status, 200);
     assert_eq!(get(&format!("{}/openapi.json", s.url)).await.status, 200);
 }
+
+#[tokio::test]
+async fn roles_and_bot_clients() {
+    let s = server().await;
+    let admin = admin_token(&s).await;
+    let roles = aget(&s, "roles", &admin).await;
+    assert_eq!(roles.json, json!(["admin", "bot", "user"]), "{roles:?}");
+
+    // Make bob an admin, then take it back.
+    let r = call(
+        reqwest::Method::PUT,
+        &admin_url(&s, "aiod", "users/bob/roles"),
+        &admin,
+        Some(json!({"roles": ["user", "admin"]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["roles"], json!(["admin", "user"]));
+    let bob = access_token(&s, "bob", "bob-password-1").await;
+    assert_eq!(
+        aget(&s, "users", &bob).await.status,
+        200,
+        "bob is an admin now"
+    );
+    let r = call(
+        reqwest::Method::PUT,
+        &admin_url(&s, "aiod", "users/bob/roles"),
+        &admin,
+        Some(json!({"roles": ["user"]})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    aget(&s, "users", &bob)
+        .await
+        .assert_error(403, "access_denied");
+    call(
+        reqwest::Method::PUT,
+        &admin_url(&s, "aiod", "users/alice/roles"),
+        &admin,
+        Some(json!({"roles": ["user"]})),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    call(
+        reqwest::Method::PUT,
+        &admin_url(&s, "aiod", "users/bob/roles"),
+        &admin,
+        Some(json!({"roles": ["bad role"]})),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+
+    // A bot: its secret is shown once and works for client credentials.
+    let created = apost(
+        &s,
+        "clients",
+        &admin,
+        json!({"client_id": "nightly-bot", "roles": ["bot"]}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let secret = created.str("secret");
+    assert!(secret.len() >= 43);
+    let token = post_basic(
+        &s.endpoint("aiod", "token"),
+        ("nightly-bot", &secret),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(token.status, 200, "{token:?}");
+    let list = aget(&s, "clients", &admin).await;
+    assert!(
+        list.json
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["client_id"] == "nightly-bot")
+    );
+    assert!(!list.json.to_string().contains(&secret));
+    apost(&s, "clients", &admin, json!({"client_id": "nightly-bot"}))
+        .await
+        .assert_error(409, "invalid_request");
+    apost(
+        &s,
+        "clients",
+        &admin,
+        json!({"client_id": "x", "grants": ["magic"]}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    apost(&s, "clients", &bob, json!({"client_id": "y"}))
+        .await
+        .assert_error(403, "access_denied");
+    assert_eq!(adelete(&s, "clients/nightly-bot", &admin).await.status, 204);
+    post_basic(
+        &s.endpoint("aiod", "token"),
+        ("nightly-bot", &secret),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .assert_error(401, "invalid_client");
+    adelete(&s, "clients/nightly-bot", &admin)
+        .await
+        .assert_error(404, "not_found");
+    let actions: Vec<String> = audit(&s, &admin, "")
+        .await
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    for a in ["client.create", "client.delete", "user.roles"] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+}

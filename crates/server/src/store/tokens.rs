@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use super::{Result, User};
+use super::{Client, Result, User};
 
 /// An API token row. `token_hash` is the SHA-256 (hex) of the whole `kp_…` string.
 #[derive(Clone, Debug)]
@@ -76,6 +76,18 @@ pub trait TokenStore: Send + Sync + 'static {
     /// unredeemed device grant. Returns false when there was no such user.
     async fn delete_user(&self, realm: &str, id: &str, now: i64) -> Result<bool>;
 
+    /// Replaces a user's realm roles. Returns false when there is no such user.
+    async fn set_user_roles(&self, realm: &str, id: &str, roles: &[String]) -> Result<bool>;
+    /// Every realm role named by a user or a client of the realm (unsorted, with duplicates).
+    async fn role_lists(&self, realm: &str) -> Result<Vec<Vec<String>>>;
+
+    /// Inserts a new client; [`StoreError::Conflict`](super::StoreError::Conflict) when the id is taken.
+    async fn insert_client(&self, client: &Client) -> Result<()>;
+    /// Clients of a realm ordered by id, `max` from offset `first`.
+    async fn list_clients(&self, realm: &str, first: i64, max: i64) -> Result<Vec<Client>>;
+    /// Returns false when there was no such client.
+    async fn delete_client(&self, realm: &str, client_id: &str) -> Result<bool>;
+
     async fn insert_api_token(&self, token: &ApiToken) -> Result<()>;
     async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
     async fn api_token(&self, realm: &str, id: &str) -> Result<Option<ApiToken>>;
@@ -100,7 +112,7 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// Implements [`TokenStore`] for `$store` (a struct with a `pool` field) over database `$db`. Invoke it in the
-/// backend's module, after `sql_store!` (it reuses that macro's `user_from_row`).
+/// backend's module, after `sql_store!` (it reuses that macro's `user_from_row` and `client_from_row`).
 macro_rules! token_store {
     ($store:ident, $row:ty, $db:ty) => {
         fn api_token_from_row(row: &$row) -> Result<ApiToken> {
@@ -212,6 +224,71 @@ macro_rules! token_store {
                     .await
                     .map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_user_roles(&self, realm: &str, id: &str, roles: &[String]) -> Result<bool> {
+                let done = sqlx::query("UPDATE users SET roles = $1 WHERE realm = $2 AND id = $3")
+                    .bind(json_list(roles))
+                    .bind(realm)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn role_lists(&self, realm: &str) -> Result<Vec<Vec<String>>> {
+                let rows = sqlx::query(
+                    "SELECT roles FROM users WHERE realm = $1 UNION ALL SELECT roles FROM clients WHERE realm = $2",
+                )
+                .bind(realm)
+                .bind(realm)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(|r| parse_list(r.get("roles"))).collect()
+            }
+
+            async fn insert_client(&self, c: &Client) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&c.realm)
+                .bind(&c.client_id)
+                .bind(&c.secret_hash)
+                .bind(c.public)
+                .bind(json_list(&c.grants))
+                .bind(json_list(&c.roles))
+                .bind(c.rotation.as_str())
+                .bind(c.access_token_alg.map(|a| a.as_str()))
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn list_clients(&self, realm: &str, first: i64, max: i64) -> Result<Vec<Client>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM clients WHERE realm = $1 ORDER BY client_id LIMIT $2 OFFSET $3",
+                )
+                .bind(realm)
+                .bind(max)
+                .bind(first)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(client_from_row).collect()
+            }
+
+            async fn delete_client(&self, realm: &str, client_id: &str) -> Result<bool> {
+                let done = sqlx::query("DELETE FROM clients WHERE realm = $1 AND client_id = $2")
+                    .bind(realm)
+                    .bind(client_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
             }
 
