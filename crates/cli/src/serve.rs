@@ -43,6 +43,10 @@ pub struct MigrateArgs {
     /// `postgres://…` to migrate a PostgreSQL database.
     #[arg(long)]
     database_url: Option<String>,
+    /// Copy everything from the SQLite deployment in this data directory into the (empty) PostgreSQL database
+    /// named by `--database-url`.
+    #[arg(long, value_name = "DATA_DIR", requires = "database_url")]
+    from_sqlite: Option<PathBuf>,
 }
 
 pub fn migrate(args: MigrateArgs) -> ExitCode {
@@ -65,6 +69,33 @@ pub fn migrate(args: MigrateArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let (Some(dir), Some(url)) = (&args.from_sqlite, &config.server.database_url) {
+        let s = &config.server;
+        let target = keyport_server::store::PgSettings {
+            url: url.clone(),
+            max_connections: s.database_max_connections,
+            acquire_timeout: s.database_acquire_timeout,
+            statement_timeout: s.database_statement_timeout,
+        };
+        return match runtime.block_on(keyport_server::store::copy::sqlite_to_postgres(
+            dir, &target,
+        )) {
+            Ok(report) => {
+                for (table, rows) in report {
+                    println!("  {table}: {rows} rows");
+                }
+                println!(
+                    "keyport: copied {} into PostgreSQL; start the replicas with --database-url",
+                    dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("keyport: copy failed, nothing was written: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(keyport_server::server::open_store(&config)) {
         Ok(_) => {
             println!("keyport: the database schema is up to date");
@@ -80,7 +111,8 @@ pub fn migrate(args: MigrateArgs) -> ExitCode {
 pub fn run(args: ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEYPORT_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("KEYPORT_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -118,13 +150,20 @@ pub fn run(args: ServeArgs) -> ExitCode {
         println!("  realm {MASTER}: issuer {master}");
         println!("    discovery  {master}/.well-known/openid-configuration");
         println!("    device     {master}/device  (client `{CLI_CLIENT}`)");
-        let mut others: Vec<&String> = running.state.realms.keys().filter(|r| *r != MASTER).collect();
+        let mut others: Vec<&String> = running
+            .state
+            .realms
+            .keys()
+            .filter(|r| *r != MASTER)
+            .collect();
         others.sort();
         for realm in others {
             println!("  realm {realm}: issuer {}", running.issuer(realm));
         }
         if let Some(password) = &running.report.generated_admin_password {
-            println!("  bootstrap admin: user `{ADMIN_USER}` in realm `{MASTER}`, password {password}");
+            println!(
+                "  bootstrap admin: user `{ADMIN_USER}` in realm `{MASTER}`, password {password}"
+            );
             println!("  (shown once; set KEYPORT_ADMIN_PASSWORD to choose it)");
         }
         use std::io::Write;

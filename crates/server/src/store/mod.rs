@@ -3,6 +3,7 @@
 //! Everything a flow needs between two requests lives here, so replicas share no memory. Secrets appear only as
 //! hashes (refresh tokens, device codes, client secrets, browser-session ids) or argon2id strings (passwords).
 
+pub mod copy;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -274,4 +275,29 @@ pub trait Store: TokenStore + Send + Sync + 'static {
 
     /// Deletes expired rows (device grants, refresh tokens, revocations, browser sessions, attempts).
     async fn purge_expired(&self, now: i64) -> Result<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    /// Both backends have the same migrations, by version number and name.
+    #[test]
+    fn migration_folders_match() {
+        let list = |backend: &str| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(backend);
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let (sqlite, postgres) = (list("sqlite"), list("postgres"));
+        assert!(!sqlite.is_empty());
+        assert_eq!(
+            sqlite, postgres,
+            "every migration needs its twin in the other backend"
+        );
+    }
 }

@@ -38,9 +38,14 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl PgStore {
+    /// The connection pool (for tools such as [`super::copy`]).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Connects and runs the migrations. Fails fast (within `acquire_timeout`) when the database is unreachable.
     pub async fn connect(settings: &PgSettings) -> Result<PgStore> {
-        let pool = Self::pool(settings).await?;
+        let pool = Self::connect_pool(settings).await?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
@@ -49,7 +54,7 @@ impl PgStore {
     }
 
     /// Connects without migrating (the schema must be current).
-    pub async fn pool(settings: &PgSettings) -> Result<PgPool> {
+    pub async fn connect_pool(settings: &PgSettings) -> Result<PgPool> {
         let timeout_ms = settings.statement_timeout.as_millis().to_string();
         let options = PgConnectOptions::from_str(&settings.url)
             .map_err(|e| StoreError::Database(format!("invalid database URL: {e}")))?

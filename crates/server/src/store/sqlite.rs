@@ -16,6 +16,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The connection pool (for tools such as [`super::copy`]).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Opens (creating if needed) `keyport.db` in `data_dir` and runs the migrations.
     pub async fn open(data_dir: &Path) -> Result<SqliteStore> {
         std::fs::create_dir_all(data_dir).map_err(|e| {

@@ -1,0 +1,76 @@
+//! `keyport migrate --from-sqlite`: a SQLite deployment copied into PostgreSQL keeps working there.
+
+mod common;
+
+use common::*;
+use keyport_server::store::PgSettings;
+use keyport_testkit::{TestData, TestDatabase, TestServer};
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_sqlite_deployment_copied_into_postgres_keeps_its_logins_and_keys() {
+    let config = format!("[server]\npublic_url = \"http://keyport.test\"\n{CONFIG}");
+    let sqlite = TestData {
+        dir: tempfile::tempdir().unwrap(),
+        database: None,
+    };
+    let s = TestServer::start_with(sqlite, None, &config).await;
+    let tokens = device_login(&s, "aiod-sdk", "alice", "alice-password-1").await;
+    let jwks = get(&s.endpoint("aiod", "certs")).await.json;
+    let data = s.stop().await;
+
+    let db = TestDatabase::create().await;
+    let target = PgSettings {
+        url: db.url.clone(),
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(10),
+    };
+    let report =
+        keyport_server::store::copy::sqlite_to_postgres(&data.dir.path().join("data"), &target)
+            .await
+            .unwrap();
+    assert!(
+        report.iter().any(|(t, n)| t == "refresh_tokens" && *n == 1),
+        "{report:?}"
+    );
+    // A second copy into the same (now full) database is refused, and changes nothing.
+    let again =
+        keyport_server::store::copy::sqlite_to_postgres(&data.dir.path().join("data"), &target)
+            .await;
+    assert!(again.unwrap_err().to_string().contains("not empty"));
+
+    let pg = TestServer::start_with(
+        TestData {
+            dir: tempfile::tempdir().unwrap(),
+            database: None,
+        },
+        Some(db.url.clone()),
+        &config,
+    )
+    .await;
+    assert_eq!(
+        get(&pg.endpoint("aiod", "certs")).await.json,
+        jwks,
+        "the same signing keys"
+    );
+    assert_eq!(
+        introspect(&pg, "aiod", RS, &tokens.str("access_token"))
+            .await
+            .json["active"],
+        true
+    );
+    let r = refresh(&pg, "aiod-sdk", &tokens.str("refresh_token")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let pw = [
+        ("grant_type", "password"),
+        ("username", "bob"),
+        ("password", "bob-password-1"),
+    ];
+    assert_eq!(
+        post_basic(&pg.endpoint("aiod", "token"), LEGACY, &pw)
+            .await
+            .status,
+        200
+    );
+}
