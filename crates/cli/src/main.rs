@@ -27,6 +27,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Bring the database schema up to date and exit (SQLite, or PostgreSQL with --database-url).
     Migrate(serve::MigrateArgs),
+    /// Make new signing keys (the previous ones keep verifying until the next rotation).
+    RotateKeys(serve::RotateKeysArgs),
     /// Log in with the device flow: shows a code, opens the browser, stores the token.
     Login(login::LoginArgs),
     /// Show who the stored token belongs to (asks the server).
@@ -44,6 +46,7 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Migrate(args) => serve::migrate(args),
+        Command::RotateKeys(args) => serve::rotate_keys(args),
         Command::Login(args) => common::run(login::run(args)),
         Command::Whoami(args) => common::run(whoami::run(args)),
         Command::Token(args) => common::run(token::run(args)),

@@ -177,3 +177,58 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     })
 }
+
+/// `keyport rotate-keys`: a new signing key of every algorithm; the previous one stays for verification.
+#[derive(clap::Args, Debug)]
+pub struct RotateKeysArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "KEYPORT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the SQLite database.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` of the replicas' database.
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+pub fn rotate_keys(args: RotateKeysArgs) -> ExitCode {
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        ..Default::default()
+    };
+    let config = match Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("keyport: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        eprintln!("keyport: cannot start the async runtime");
+        return ExitCode::FAILURE;
+    };
+    let result = runtime.block_on(async {
+        let store = keyport_server::server::open_store(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = keyport_server::clock::Clock::now(&SystemClock);
+        keyport_server::setup::rotate_keys(store.as_ref(), now)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => {
+            println!(
+                "keyport: new signing keys made; running servers verify with them at once and sign with them within {} s",
+                keyport_server::server::KEY_RELOAD_INTERVAL.as_secs()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("keyport: key rotation failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
