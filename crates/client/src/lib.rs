@@ -214,6 +214,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod auth;
 mod client;
 mod clock;
