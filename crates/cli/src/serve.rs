@@ -166,6 +166,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             );
             println!("  (shown once; set KEYPORT_ADMIN_PASSWORD to choose it)");
         }
+        println!("  Ctrl-C stops the server");
         use std::io::Write;
         let _ = std::io::stdout().flush();
         match running.until_signal().await {
