@@ -1,5 +1,6 @@
 //! The `keyport` binary: `serve` runs the server; the other subcommands are the client CLI.
 
+mod admin;
 mod common;
 mod login;
 mod logout;
@@ -39,6 +40,8 @@ enum Command {
     Status(status::StatusArgs),
     /// End the session on the server and delete the stored token.
     Logout(logout::LogoutArgs),
+    /// Manage machine users and API tokens (needs an administrator's token: $KEYPORT_TOKEN or the login).
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,5 +55,6 @@ fn main() -> std::process::ExitCode {
         Command::Token(args) => common::run(token::run(args)),
         Command::Status(args) => common::run(status::run(args)),
         Command::Logout(args) => common::run(logout::run(args)),
+        Command::Admin(args) => common::run(admin::run(args)),
     }
 }
