@@ -125,7 +125,7 @@ print(json.dumps({"kind": "load", "server": server, "workload": workload, "reque
   "cpu_us": int(ticks) / int(hz) * 1e6 / max(d["requests"], 1), "errors": errors, "error_kinds": d["errors"],
   "rss_mb": int(rss) / 1024, "conns": int(conns), "offered": float(rate) if rate else None}))
 ' "$server" "$workload" $((c1 - c0)) "$HZ" "$rss" "$conns" "${WRK_RATE:-}" >>"$RESULTS"
-  log "  $server $workload: $(tail -1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"{d[\"rps\"]:.0f}/s p50 {d[\"p50_ms\"]:.2f} ms p99 {d[\"p99_ms\"]:.2f} ms {d[\"cpu_us\"]:.0f} µs CPU/req errors {d[\"errors\"]}")')"
+  log "  $server $workload: $(tail -1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/s, p50 %.2f ms, p99 %.2f ms, %.0f us CPU/req, %d errors" % (d["rps"], d["p50_ms"], d["p99_ms"], d["cpu_us"], d["errors"]))')"
 }
 
 basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
@@ -185,10 +185,10 @@ USER_AT=$(curl -sf -H "Authorization: $LEGACY" -d 'grant_type=password&username=
 WRK_AUTH="Bearer $USER_AT" run_wrk keyport userinfo "$OIDC/userinfo"
 
 log "keyport: 3×$CONNS password logins for the refresh chains"
-for i in $(seq $((3 * CONNS))); do echo "$i"; done |
-  xargs -P 4 -I{} curl -sf -w '\n' -H "Authorization: $LEGACY" \
-    -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token" |
-  python3 -c 'import json,sys; [print(json.loads(l)["refresh_token"]) for l in sys.stdin if l.strip()]' >"$WORK/kp-chains"
+mkdir -p "$WORK/logins"
+seq $((3 * CONNS)) | xargs -P 4 -I{} curl -sf -o "$WORK/logins/{}.json" -H "Authorization: $LEGACY" \
+  -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token"
+python3 -c 'import json,sys; [print(json.load(open(f))["refresh_token"]) for f in sys.argv[1:]]' "$WORK"/logins/*.json >"$WORK/kp-chains"
 split -n "l/3" -d "$WORK/kp-chains" "$WORK/kp-chains."
 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.00" warm "$OIDC/token"
 NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.01" run_wrk keyport refresh_rotate "$OIDC/token"

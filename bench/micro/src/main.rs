@@ -25,7 +25,9 @@ fn main() -> ExitCode {
         Some("argon2-rate") => argon2_rate(&args[1..]),
         Some("device-poll") => device_poll(&args[1..]),
         Some("cold-start") => cold_start(&args[1..]),
-        _ => Err("usage: keyport-bench argon2-rate|device-poll|cold-start … (see the crate docs)".into()),
+        _ => Err(
+            "usage: keyport-bench argon2-rate|device-poll|cold-start … (see the crate docs)".into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,7 +106,11 @@ async fn device_poll_async(
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
     let mut starts = tokio::task::JoinSet::new();
     for _ in 0..count {
-        let permit = gate.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        let permit = gate
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
         let (http, url, client_id) = (http.clone(), device_url.clone(), client_id.clone());
         starts.spawn(async move {
             let _permit = permit;
@@ -175,7 +181,11 @@ async fn device_poll_async(
                 let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
                 latencies.lock().expect("not poisoned").push(micros);
                 if let Some(kind) = outcome {
-                    *errors.lock().expect("not poisoned").entry(kind).or_default() += 1;
+                    *errors
+                        .lock()
+                        .expect("not poisoned")
+                        .entry(kind)
+                        .or_default() += 1;
                 }
                 next = sent + interval + margin;
             }

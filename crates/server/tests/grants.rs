@@ -408,3 +408,24 @@ async fn health_endpoints() {
     assert_eq!(ready.json["status"], "UP");
     assert_eq!(get(&format!("{}/health/live", s.url)).await.status, 200);
 }
+
+#[tokio::test]
+async fn client_credentials_issue_an_id_token_only_when_openid_is_asked_for() {
+    let s = server().await;
+    let url = s.endpoint("aiod", "token");
+    let plain = post_basic(&url, BOT, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(plain.status, 200, "{plain:?}");
+    assert!(plain.json.get("id_token").is_none(), "{plain:?}");
+    assert!(
+        !plain.str("scope").split(' ').any(|s| s == "openid"),
+        "{plain:?}"
+    );
+    let openid = post_basic(
+        &url,
+        BOT,
+        &[("grant_type", "client_credentials"), ("scope", "openid")],
+    )
+    .await;
+    assert_eq!(openid.status, 200, "{openid:?}");
+    assert!(openid.json.get("id_token").is_some(), "{openid:?}");
+}
