@@ -744,6 +744,7 @@ async fn the_admin_api_lives_under_the_base_path() {
 
 #[tokio::test]
 async fn roles_and_bot_clients() {
+    capture_logs();
     let s = server().await;
     let admin = admin_token(&s).await;
     let roles = aget(&s, "roles", &admin).await;
@@ -853,4 +854,32 @@ async fn roles_and_bot_clients() {
     for a in ["client.create", "client.delete", "user.roles"] {
         assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
+}
+
+#[tokio::test]
+async fn audit_entries_older_than_the_retention_are_purged() {
+    let s = keyport_testkit::TestServer::start(&format!(
+        "[server]\naudit_retention = \"7d\"\n{CONFIG}"
+    ))
+    .await;
+    let admin = admin_token(&s).await;
+    machine_user(&s, &admin, "old").await;
+    assert!(!audit(&s, &admin, "action=user.create").await.is_empty());
+    s.clock.advance(6 * 86400);
+    assert_eq!(
+        keyport_server::domain::audit::purge(&s.running.state)
+            .await
+            .unwrap(),
+        0
+    );
+    machine_user(&s, &admin, "new").await;
+    s.clock.advance(2 * 86400);
+    assert!(
+        keyport_server::domain::audit::purge(&s.running.state)
+            .await
+            .unwrap()
+            >= 2
+    );
+    let left = audit(&s, &admin, "action=user.create").await;
+    assert_eq!(left.len(), 1, "{left:?}");
 }
