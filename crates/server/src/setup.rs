@@ -1,8 +1,6 @@
 //! Start-up: applying the declarative configuration to the store (idempotently, at every start), the bootstrap
 //! realm `master` with its `keyport-cli` client and `admin` user, and the signing keys.
 
-use std::path::Path;
-
 use crate::config::{ClientConfig, Config, Grant, RealmConfig, Rotation, UserConfig};
 use crate::crypto::{hash_password, random_id, random_token, sha256_hex, verify_password};
 use crate::keys::{self, KeySet};
@@ -232,9 +230,4 @@ pub async fn rotate_keys(store: &dyn Store, now: i64) -> Result<(), SetupError> 
         }
     }
     Ok(())
-}
-
-/// The database file of a data directory (for messages).
-pub fn database_path(data_dir: &Path) -> std::path::PathBuf {
-    data_dir.join("keyport.db")
 }

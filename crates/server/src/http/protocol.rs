@@ -62,9 +62,31 @@ fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented, ApiError> {
     })
 }
 
+/// Form-decodes one value (`+` is a space, `%XX` a byte); a literal `&` or `=` stays as it is.
 fn form_urlencoded_decode(s: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={s}")).ok()?;
+    let escaped = s.replace('&', "%26").replace('=', "%3D");
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={escaped}")).ok()?;
     pairs.into_iter().next().map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        for (raw, decoded) in [
+            ("abc", "abc"),
+            ("a%3Ab", "a:b"),
+            ("a+b", "a b"),
+            ("a&b=c", "a&b=c"),
+            ("x%26y", "x&y"),
+        ] {
+            assert_eq!(
+                super::form_urlencoded_decode(raw).as_deref(),
+                Some(decoded),
+                "{raw}"
+            );
+        }
+    }
 }
 
 const KNOWN_GRANTS: [&str; 5] = [
