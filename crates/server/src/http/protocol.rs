@@ -69,26 +69,6 @@ fn form_urlencoded_decode(s: &str) -> Option<String> {
     pairs.into_iter().next().map(|(_, v)| v)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        for (raw, decoded) in [
-            ("abc", "abc"),
-            ("a%3Ab", "a:b"),
-            ("a+b", "a b"),
-            ("a&b=c", "a&b=c"),
-            ("x%26y", "x&y"),
-        ] {
-            assert_eq!(
-                super::form_urlencoded_decode(raw).as_deref(),
-                Some(decoded),
-                "{raw}"
-            );
-        }
-    }
-}
-
 const KNOWN_GRANTS: [&str; 5] = [
     grant_type::DEVICE_CODE,
     grant_type::REFRESH_TOKEN,
@@ -239,4 +219,24 @@ async fn authorization(
         ErrorCode::UnsupportedResponseType,
         "the authorization code flow is not available on this server yet; use the device flow",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        for (raw, decoded) in [
+            ("abc", "abc"),
+            ("a%3Ab", "a:b"),
+            ("a+b", "a b"),
+            ("a&b=c", "a&b=c"),
+            ("x%26y", "x&y"),
+        ] {
+            assert_eq!(
+                super::form_urlencoded_decode(raw).as_deref(),
+                Some(decoded),
+                "{raw}"
+            );
+        }
+    }
 }
