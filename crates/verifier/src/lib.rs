@@ -603,3 +603,62 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(user_id: &str, scopes: &[&str]) -> Caller {
+        Caller {
+            user_id: user_id.into(),
+            username: user_id.into(),
+            email: None,
+            roles: vec![],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            token_id: None,
+            kind: TokenKind::ApiToken,
+        }
+    }
+
+    /// Seed 002's rule: `read_user_session` reads only own sessions, `read_all_session` any.
+    #[test]
+    fn own_versus_all() {
+        let check = |scopes: &[&str], owner: &str, want: bool| {
+            let c = caller("me", scopes);
+            assert_eq!(
+                c.may_access(owner, "read_user_session", "read_all_session"),
+                want,
+                "{scopes:?} on {owner}'s"
+            );
+            assert_eq!(
+                c.require_access(owner, "read_user_session", "read_all_session")
+                    .is_ok(),
+                want
+            );
+        };
+        check(&["read_user_session"], "me", true);
+        check(&["read_user_session"], "you", false);
+        check(&["read_all_session"], "you", true);
+        check(&["read_all_session"], "me", true);
+        check(&["create_session"], "me", false);
+        check(&[], "me", false);
+    }
+
+    #[test]
+    fn own_only_actions_and_scope_errors() {
+        let c = caller("me", &["cancel_user_session"]);
+        assert!(c.require_own("me", "cancel_user_session").is_ok());
+        let not_owner = c.require_own("you", "cancel_user_session").unwrap_err();
+        assert!(!not_owner.insufficient_scope);
+        let no_scope = c.require_own("me", "delete_user_session").unwrap_err();
+        assert!(no_scope.insufficient_scope);
+        let r = no_scope.into_response();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(
+            r.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .contains(r#"scope="delete_user_session""#)
+        );
+    }
+}
