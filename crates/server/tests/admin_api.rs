@@ -883,3 +883,71 @@ async fn audit_entries_older_than_the_retention_are_purged() {
     let left = audit(&s, &admin, "action=user.create").await;
     assert_eq!(left.len(), 1, "{left:?}");
 }
+
+#[tokio::test]
+async fn the_master_admin_administers_every_realm() {
+    let s = server().await;
+    // The bootstrap admin of realm master logs in through keyport-cli's device flow.
+    let start = post(
+        &s.endpoint("master", "auth/device"),
+        &[("client_id", "keyport-cli"), ("scope", "openid")],
+    )
+    .await;
+    keyport_testkit::Browser::new(&s.realm_url("master"))
+        .approve_device(
+            &start.str("user_code"),
+            "admin",
+            keyport_testkit::ADMIN_PASSWORD,
+            true,
+        )
+        .await;
+    let tokens = post(
+        &s.endpoint("master", "token"),
+        &[
+            ("grant_type", DEVICE_GRANT),
+            ("client_id", "keyport-cli"),
+            ("device_code", &start.str("device_code")),
+        ],
+    )
+    .await;
+    let master_jwt = tokens.str("access_token");
+    // With an access token of master, and with a personal token made in master, realm aiod is administered.
+    let created = apost(
+        &s,
+        "users",
+        &master_jwt,
+        json!({"username": "ops-bot", "machine": true}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let personal = call(
+        reqwest::Method::POST,
+        &admin_url(&s, "master", "tokens"),
+        &master_jwt,
+        Some(json!({"name": "ops"})),
+    )
+    .await;
+    assert_eq!(personal.status, 201, "{personal:?}");
+    let master_token = personal.str("token");
+    let scoped = apost(
+        &s,
+        "tokens",
+        &master_token,
+        json!({"user_id": "ops-bot", "scopes": ["cli"]}),
+    )
+    .await;
+    assert_eq!(scoped.status, 201, "{scoped:?}");
+    // But a personal token of aiod is only for aiod, and the master admin's personal tokens live in master.
+    apost(&s, "tokens", &master_jwt, json!({"name": "x"}))
+        .await
+        .assert_error(403, "access_denied");
+    let alice = admin_token(&s).await;
+    call(
+        reqwest::Method::GET,
+        &admin_url(&s, "master", "users"),
+        &alice,
+        None,
+    )
+    .await
+    .assert_error(401, "invalid_token");
+}
