@@ -538,6 +538,24 @@ async fn scoped_tokens_and_revoke_user_token() {
         introspect(&s, "aiod", RS, plain).await.json["active"],
         false
     );
+    // Inspecting a token is not using it.
+    let other_token = someone_elses["token"].as_str().unwrap();
+    assert_eq!(
+        apost(&s, "tokens/info", &admin, json!({"token": other_token}))
+            .await
+            .json["active"],
+        true
+    );
+    let list = aget(&s, "tokens", &admin).await;
+    let row = list
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["token_id"] == other_id)
+        .unwrap()
+        .clone();
+    assert!(row["last_used_at"].is_null(), "{row}");
     // The machine user may inspect its own token.
     let info = apost(&s, "tokens/info", revoker, json!({"token": revoker})).await;
     assert_eq!(info.json["scope"], "cli revoke_user_token");

@@ -561,7 +561,7 @@ pub async fn create_token(
     .await?;
     tracing::info!(realm = %realm.name, token_id = %row.id, user_id = %user.id, "API token created by {}", caller.display());
     Ok(CreatedToken {
-        token: Secret::new(secret),
+        token: secret,
         token_id: row.id,
         user_id: user.id,
         username: user.username,

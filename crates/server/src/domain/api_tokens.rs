@@ -8,7 +8,7 @@
 
 use keyport_proto::admin::TokenInfo;
 use keyport_proto::oauth::{IntrospectionResponse, RealmAccess, UserInfo};
-use keyport_proto::{ErrorCode, constant_time_eq};
+use keyport_proto::{ErrorCode, Secret, constant_time_eq};
 use sha2::{Digest, Sha256};
 
 use super::audit::{self, Entry};
@@ -36,11 +36,11 @@ fn checksum(random: &str) -> String {
 }
 
 /// A new token: the secret (shown once) and the hash to store.
-pub fn generate() -> (String, String) {
+pub fn generate() -> (Secret, String) {
     let random = random_from_alphabet(BASE62, RANDOM_LEN);
     let token = format!("{PREFIX}{random}{}", checksum(&random));
     let hash = sha256_hex(&token);
-    (token, hash)
+    (Secret::new(token), hash)
 }
 
 /// Whether a presented bearer token claims to be an API token (as opposed to a JWT or a refresh token).
@@ -83,14 +83,21 @@ pub struct Authenticated {
     pub user: User,
 }
 
-/// Finds an active API token and its (enabled) user. `realm` restricts the realm the token must belong to.
-/// Errors are `invalid_token` with a description that says what to do; a checksum mismatch never reaches the
-/// store. A successful use updates the token's `last_used_at`.
+/// Finds an active API token and its (enabled) user, for a use of the token: `realms` are the realms the token
+/// may belong to. Errors are `invalid_token` with a description that says what to do; a checksum mismatch never
+/// reaches the store. A successful use updates the token's `last_used_at`.
 pub async fn authenticate(
     app: &AppState,
     realms: &[&str],
     presented: &str,
 ) -> Result<Authenticated> {
+    let a = find_active(app, realms, presented).await?;
+    app.store.touch_api_token(&a.token.id, app.now()).await?;
+    Ok(a)
+}
+
+/// [`authenticate`] without recording a use (for `token_info`, where someone else inspects the token).
+async fn find_active(app: &AppState, realms: &[&str], presented: &str) -> Result<Authenticated> {
     if let Err(why) = check_format(presented) {
         return Err(invalid_token(match why {
             Malformed::Checksum => {
@@ -117,7 +124,6 @@ pub async fn authenticate(
         .await?
         .filter(|u| u.enabled)
         .ok_or_else(inactive)?;
-    app.store.touch_api_token(&token.id, now).await?;
     Ok(Authenticated { token, user })
 }
 
@@ -201,7 +207,7 @@ pub async fn info(
     realm: &Realm,
     presented: &str,
 ) -> Result<(TokenInfo, Option<ApiToken>)> {
-    let a = match authenticate(app, &[&realm.name], presented).await {
+    let a = match find_active(app, &[&realm.name], presented).await {
         Ok(a) => a,
         Err(super::Error::OAuth { .. }) => return Ok((TokenInfo::default(), None)),
         Err(e) => return Err(e),
@@ -250,7 +256,9 @@ mod tests {
     #[test]
     fn generated_tokens_are_well_formed_and_distinct() {
         let (a, hash) = generate();
+        let a = a.expose().to_owned();
         let (b, _) = generate();
+        let b = b.expose().to_owned();
         assert_ne!(a, b);
         assert_eq!(a.len(), TOKEN_LEN);
         assert!(a.starts_with("kp_"));
@@ -262,7 +270,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_rejected_without_a_lookup() {
-        let (token, _) = generate();
+        let token = generate().0.expose().to_owned();
         let check = |t: &str, want: Malformed| assert_eq!(check_format(t), Err(want), "{t}");
         // One character changed in the random part: the checksum catches it.
         let mut typo = token.clone().into_bytes();
