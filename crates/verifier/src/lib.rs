@@ -37,7 +37,8 @@
 //! when keyport cannot be reached.
 //!
 //! Access tokens are verified offline, so revoking one (or ending its login session) is seen by introspection but
-//! not by this layer until the token expires (minutes); API tokens, which live for days, are always introspected.
+//! not by this layer until the token expires (minutes), unless [`Config::introspect_access_tokens`] is set; API
+//! tokens, which live for days, are always introspected.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -80,6 +81,10 @@ pub struct Config {
     pub jwks_refetch_interval: Duration,
     /// Timeout of each request to keyport. Default five seconds.
     pub timeout: Duration,
+    /// Also introspect access tokens (after checking their signature locally), so that a revoked access token or
+    /// an ended login is refused within [`Config::introspection_cache`] instead of at the token's expiry. Costs
+    /// one request to keyport per token per cache period. Default off.
+    pub introspect_access_tokens: bool,
 }
 
 impl Config {
@@ -94,6 +99,7 @@ impl Config {
             introspection_cache: Duration::from_secs(1),
             jwks_refetch_interval: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
+            introspect_access_tokens: false,
         }
     }
 }
@@ -376,9 +382,13 @@ impl Verifier {
     /// Verifies a bearer token: a JWT locally, an API token by (cached) introspection.
     pub async fn verify(&self, token: &str) -> Result<Caller, Rejected> {
         if token.starts_with(API_TOKEN_PREFIX) {
-            self.introspect(token).await
+            self.introspect(token, TokenKind::ApiToken).await
         } else if token.bytes().filter(|b| *b == b'.').count() == 2 {
-            self.verify_jwt(token).await
+            let caller = self.verify_jwt(token).await?;
+            if self.0.config.introspect_access_tokens {
+                return self.introspect(token, TokenKind::AccessToken).await;
+            }
+            Ok(caller)
         } else {
             Err(Rejected::InvalidToken(
                 "expected an access token (JWT) or an API token (kp_…)".into(),
@@ -478,7 +488,7 @@ impl Verifier {
         })
     }
 
-    async fn introspect(&self, token: &str) -> Result<Caller, Rejected> {
+    async fn introspect(&self, token: &str, kind: TokenKind) -> Result<Caller, Rejected> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let ttl = self.0.config.introspection_cache;
         {
@@ -487,7 +497,7 @@ impl Verifier {
                 && at.elapsed() < ttl
             {
                 return answer.clone().ok_or_else(|| {
-                    Rejected::InvalidToken("the API token is unknown, expired or revoked".into())
+                    Rejected::InvalidToken("the token is unknown, expired or revoked".into())
                 });
             }
         }
@@ -526,7 +536,7 @@ impl Verifier {
                 roles: answer.realm_access.map(|r| r.roles).unwrap_or_default(),
                 scopes: split_scopes(answer.scope.as_deref()),
                 token_id: answer.jti,
-                kind: TokenKind::ApiToken,
+                kind,
             }),
             _ => None,
         };
@@ -536,7 +546,7 @@ impl Verifier {
         }
         cache.insert(key, (Instant::now(), caller.clone()));
         caller.ok_or_else(|| {
-            Rejected::InvalidToken("the API token is unknown, expired or revoked".into())
+            Rejected::InvalidToken("the token is unknown, expired or revoked".into())
         })
     }
 }

@@ -154,3 +154,40 @@ async fn api_token_answers_are_cached_briefly_and_keyport_down_is_503() {
         Err(Rejected::Unavailable(_))
     ));
 }
+
+#[tokio::test]
+async fn access_tokens_can_be_introspected_too() {
+    let s = TestServer::start(CONFIG).await;
+    let jwt = bot_token(&s).await;
+    let offline = verifier(&s);
+    let mut config = Config::new(
+        &s.issuer("aiod"),
+        "api",
+        "api-secret-0123456789-abcdef-0123456789",
+    );
+    config.introspect_access_tokens = true;
+    let online = Verifier::new(config);
+    assert_eq!(
+        online.verify(&jwt).await.unwrap().kind,
+        TokenKind::AccessToken
+    );
+    assert_eq!(online.introspection_calls(), 1);
+    // The bot revokes its access token (RFC 7009).
+    let r = reqwest::Client::new()
+        .post(s.endpoint("aiod", "revoke"))
+        .basic_auth("bot", Some("bot-secret-0123456789-abcdef-0123456789"))
+        .form(&[("token", jwt.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(matches!(
+        online.verify(&jwt).await,
+        Err(Rejected::InvalidToken(_))
+    ));
+    assert!(
+        offline.verify(&jwt).await.is_ok(),
+        "offline verification sees only the signature and expiry"
+    );
+}
