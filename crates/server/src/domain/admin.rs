@@ -606,20 +606,14 @@ pub async fn list_tokens(
         .store
         .list_api_tokens(&realm.name, filter.as_deref(), first, max)
         .await?;
-    let mut out = Vec::with_capacity(tokens.len());
-    for t in tokens {
-        let username = app
-            .store
-            .user(&realm.name, &t.user_id)
-            .await?
-            .map(|u| u.username)
-            .unwrap_or_default();
-        out.push(TokenRepresentation {
+    let out = tokens
+        .into_iter()
+        .map(|(t, username)| TokenRepresentation {
             active: t.is_active(now),
             token_id: t.id,
             name: t.name,
             user_id: t.user_id,
-            username,
+            username: username.unwrap_or_default(),
             scopes: t.scopes,
             unscoped: t.unscoped,
             created_by: t.created_by,
@@ -627,8 +621,8 @@ pub async fn list_tokens(
             expires_at: t.expires_at,
             last_used_at: t.last_used_at,
             revoked_at: t.revoked_at,
-        });
-    }
+        })
+        .collect();
     Ok(out)
 }
 

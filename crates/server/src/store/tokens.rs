@@ -91,14 +91,15 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn insert_api_token(&self, token: &ApiToken) -> Result<()>;
     async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
     async fn api_token(&self, realm: &str, id: &str) -> Result<Option<ApiToken>>;
-    /// Tokens of a realm (of one user when `user_id` is set), newest first.
+    /// Tokens of a realm (of one user when `user_id` is set), newest first, each with its user's name (`None`
+    /// once the user is deleted).
     async fn list_api_tokens(
         &self,
         realm: &str,
         user_id: Option<&str>,
         first: i64,
         max: i64,
-    ) -> Result<Vec<ApiToken>>;
+    ) -> Result<Vec<(ApiToken, Option<String>)>>;
     /// Revokes an active token. Returns false when it did not exist or was revoked already.
     async fn revoke_api_token(&self, realm: &str, id: &str, now: i64) -> Result<bool>;
     /// Records a use of a token.
@@ -339,22 +340,22 @@ macro_rules! token_store {
                 user_id: Option<&str>,
                 first: i64,
                 max: i64,
-            ) -> Result<Vec<ApiToken>> {
+            ) -> Result<Vec<(ApiToken, Option<String>)>> {
+                const SELECT: &str = "SELECT t.*, u.username AS owner_name FROM api_tokens t \
+                     LEFT JOIN users u ON u.id = t.user_id AND u.realm = t.realm WHERE t.realm = $1";
                 let rows = match user_id {
-                    Some(user_id) => sqlx::query(
-                        "SELECT * FROM api_tokens WHERE realm = $1 AND user_id = $2 \
-                         ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
-                    )
+                    Some(user_id) => sqlx::query(&format!(
+                        "{SELECT} AND t.user_id = $2 ORDER BY t.created_at DESC, t.id LIMIT $3 OFFSET $4"
+                    ))
                     .bind(realm)
                     .bind(user_id)
                     .bind(max)
                     .bind(first)
                     .fetch_all(&self.pool)
                     .await,
-                    None => sqlx::query(
-                        "SELECT * FROM api_tokens WHERE realm = $1 \
-                         ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
-                    )
+                    None => sqlx::query(&format!(
+                        "{SELECT} ORDER BY t.created_at DESC, t.id LIMIT $2 OFFSET $3"
+                    ))
                     .bind(realm)
                     .bind(max)
                     .bind(first)
@@ -362,7 +363,9 @@ macro_rules! token_store {
                     .await,
                 }
                 .map_err(db_err)?;
-                rows.iter().map(api_token_from_row).collect()
+                rows.iter()
+                    .map(|r| Ok((api_token_from_row(r)?, r.get("owner_name"))))
+                    .collect()
             }
 
             async fn revoke_api_token(&self, realm: &str, id: &str, now: i64) -> Result<bool> {
