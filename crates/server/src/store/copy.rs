@@ -106,6 +106,24 @@ pub async fn sqlite_to_postgres(
         }
         report.push((table, rows.len() as u64));
     }
+    // Serial columns (the audit log's id) were copied with their values: move their sequences past them, or the
+    // next insert would collide with a copied row.
+    let serials: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND column_default LIKE 'nextval(%'",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    for (table, column) in serials {
+        sqlx::query(&format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), \
+             COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    }
     tx.commit().await.map_err(db_err)?;
     Ok(report)
 }
