@@ -217,12 +217,27 @@ wait "$SERVER_PID" 2>/dev/null || true
 # --- the peer ----------------------------------------------------------------------------------------------------
 log "oidc-provider: starting on core $SERVER_CPU"
 PEER="http://127.0.0.1:$PEER_PORT"
-NODE_ENV=production PORT=$PEER_PORT TOKENS_OUT="$WORK/peer-tokens.json" CHAINS=$((3 * CONNS)) \
-  taskset -c "$SERVER_CPU" node "$WORK/peer/server.mjs" >"$WORK/peer.out" 2>"$WORK/peer.err" &
+NODE_ENV=production PORT=$PEER_PORT taskset -c "$SERVER_CPU" node "$WORK/peer/server.mjs" >"$WORK/peer.out" 2>"$WORK/peer.err" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_for_line "$WORK/peer.out" "oidc-provider listening on" 30
 idle_rss peer
+
+# oidc-provider keeps tokens in an LRU of 1,000 entries: mint what a workload needs right before it.
+mint() { curl -sf "$PEER/bench/mint?chains=$1" >"$WORK/peer-tokens.json"; }
+mint 0
+PEER_AT=$(json_field userinfo_access_token <"$WORK/peer-tokens.json")
+WRK_AUTH="Bearer $PEER_AT" run_wrk peer userinfo "$PEER/me"
+for run in warm refresh_rotate refresh_rotate_no_id_token; do
+  mint "$CONNS"
+  python3 -c 'import json,sys; [print(t) for t in json.load(open(sys.argv[1]))["refresh_tokens"]]' "$WORK/peer-tokens.json" >"$WORK/peer-chains"
+  case $run in
+    warm) WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/peer-chains" warm "$PEER/token" ;;
+    refresh_rotate) NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/peer-chains" run_wrk peer $run "$PEER/token" ;;
+    *) NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/peer-chains" WRK_REFRESH_EXTRA='&scope=profile%20email' \
+      run_wrk peer $run "$PEER/token" ;;
+  esac
+done
 
 WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=$CC run_wrk peer cc_es256 "$PEER/token"
 WRK_METHOD=POST WRK_AUTH=$BOT_RS WRK_BODY=$CC run_wrk peer cc_rs256 "$PEER/token"
@@ -232,16 +247,6 @@ WRK_METHOD=POST WRK_AUTH=$BOT_OPAQUE WRK_BODY=$CC run_wrk peer cc_opaque "$PEER/
 OPAQUE=$(curl -sf -H "Authorization: $BOT_OPAQUE" -d "$CC" "$PEER/token" | json_field access_token)
 curl -sf -H "Authorization: $RS" --data-urlencode "token=$OPAQUE" "$PEER/token/introspection" | grep -q '"active":true'
 WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$OPAQUE" run_wrk peer introspect_opaque "$PEER/token/introspection"
-
-PEER_AT=$(json_field userinfo_access_token <"$WORK/peer-tokens.json")
-WRK_AUTH="Bearer $PEER_AT" run_wrk peer userinfo "$PEER/me"
-
-python3 -c 'import json,sys; [print(t) for t in json.load(open(sys.argv[1]))["refresh_tokens"]]' "$WORK/peer-tokens.json" >"$WORK/peer-chains"
-split -n "l/3" -d "$WORK/peer-chains" "$WORK/peer-chains."
-WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/peer-chains.00" warm "$PEER/token"
-NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/peer-chains.01" run_wrk peer refresh_rotate "$PEER/token"
-NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/peer-chains.02" WRK_REFRESH_EXTRA='&scope=profile%20email' \
-  run_wrk peer refresh_rotate_no_id_token "$PEER/token"
 WRK_METHOD=GET run_wrk peer discovery "$PEER/.well-known/openid-configuration"
 record "{\"kind\":\"rss\",\"server\":\"peer\",\"what\":\"after load\",\"rss_mb\":$(($(rss_kb "$SERVER_PID") / 1024))}"
 kill "$SERVER_PID"

@@ -31,8 +31,16 @@ if chains then
     if #line > 0 then pool[#pool + 1] = line end
   end
   local extra = os.getenv("WRK_REFRESH_EXTRA") or ""
+  -- wrk calls request() once before the run to check the request (script_verify_request): that call must not
+  -- take a token out of the pool, or one connection would run without a chain.
+  local checked = false
   function request()
-    local token = table.remove(pool, 1) or "pool-exhausted"
+    local token
+    if checked then
+      token = table.remove(pool, 1) or "pool-exhausted"
+    else
+      checked, token = true, pool[1]
+    end
     return wrk.format("POST", nil, nil, "grant_type=refresh_token&refresh_token=" .. token .. extra)
   end
   function response(status, headers, body)

@@ -1,23 +1,22 @@
 // The peer for bench/run.sh: oidc-provider (the OpenID Certified Node.js server) with the clients of
 // bench/keyport.toml, its default in-memory adapter, and production settings.
 //
-//   PORT=8091 TOKENS_OUT=/tmp/peer-tokens.json node server.mjs
+//   NODE_ENV=production PORT=8091 node server.mjs
 //
 // - bench-bot / bench-bot-rs: client credentials; resource indicators give them JWT access tokens (ES256 / RS256).
 // - bench-bot-opaque: client credentials without a resource: opaque access tokens.
 // - bench-rs: a resource server that introspects (client_secret_basic).
-// - bench-legacy: refresh tokens with rotation. oidc-provider has no password grant, so at start-up this script
-//   mints, through the provider's own models, one grant for `alice` with 64 refresh tokens (the chains the
-//   load generator rotates) and one opaque access token with `openid` (for userinfo), and writes them to
-//   TOKENS_OUT.
+// - bench-legacy: refresh tokens with rotation. oidc-provider has no password grant, so `GET /bench/mint?chains=N`
+//   (a route of this benchmark configuration only) mints, through the provider's own models, a grant for `alice`
+//   with N refresh tokens (the chains the load generator rotates) and one opaque access token with `openid` (for
+//   userinfo). run.sh calls it right before each workload that needs them: the default in-memory adapter is an LRU
+//   of 1,000 entries, so tokens minted earlier are evicted by the load of the workloads in between.
 
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT || 8091);
 const issuer = `http://127.0.0.1:${port}`;
-const chains = Number(process.env.CHAINS || 64);
 
 function privateJwk(options, kid, alg) {
   const { privateKey } = crypto.generateKeyPairSync(options.type, options.params);
@@ -98,7 +97,7 @@ const provider = new Provider(issuer, {
 });
 provider.proxy = false;
 
-async function mintTokens() {
+async function mintTokens(chains) {
   const client = await provider.Client.find('bench-legacy');
   const grant = new provider.Grant({ accountId: 'alice', clientId: client.clientId });
   grant.addOIDCScope('openid offline_access profile email');
@@ -114,10 +113,13 @@ async function mintTokens() {
   return { refresh_tokens: refreshTokens, userinfo_access_token: accessToken };
 }
 
-const server = provider.listen(port, '127.0.0.1', async () => {
-  if (process.env.TOKENS_OUT) {
-    fs.writeFileSync(process.env.TOKENS_OUT, JSON.stringify(await mintTokens()));
-  }
+provider.use(async (ctx, next) => {
+  if (ctx.path !== '/bench/mint') return next();
+  ctx.body = await mintTokens(Number(ctx.query.chains || 0));
+  return undefined;
+});
+
+const server = provider.listen(port, '127.0.0.1', () => {
   console.log(`oidc-provider listening on ${issuer}`);
 });
 server.keepAliveTimeout = 120_000;
