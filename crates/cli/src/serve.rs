@@ -55,19 +55,13 @@ pub fn migrate(args: MigrateArgs) -> ExitCode {
         database_url: args.database_url,
         ..Default::default()
     };
-    let config = match Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), overrides) {
+    let config = match load_config(args.config.as_deref(), overrides) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("keyport: configuration error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("keyport: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     if let (Some(dir), Some(url)) = (&args.from_sqlite, &config.server.database_url) {
         let s = &config.server;
@@ -123,19 +117,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
         data_dir: args.data_dir,
         database_url: args.database_url,
     };
-    let config = match Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), overrides) {
+    let config = match load_config(args.config.as_deref(), overrides) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("keyport: configuration error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("keyport: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let running = match keyport_server::server::start(config, Arc::new(SystemClock)).await {
@@ -199,16 +187,13 @@ pub fn rotate_keys(args: RotateKeysArgs) -> ExitCode {
         database_url: args.database_url,
         ..Default::default()
     };
-    let config = match Config::load(args.config.as_deref(), |k| std::env::var(k).ok(), overrides) {
+    let config = match load_config(args.config.as_deref(), overrides) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("keyport: configuration error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let Ok(runtime) = tokio::runtime::Runtime::new() else {
-        eprintln!("keyport: cannot start the async runtime");
-        return ExitCode::FAILURE;
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let store = keyport_server::server::open_store(&config)
@@ -232,4 +217,19 @@ pub fn rotate_keys(args: RotateKeysArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The configuration (file < `KEYPORT_*` env < flags), or exit code 2 after saying which key is wrong.
+fn load_config(file: Option<&std::path::Path>, overrides: Overrides) -> Result<Config, ExitCode> {
+    Config::load(file, |k| std::env::var(k).ok(), overrides).map_err(|e| {
+        eprintln!("keyport: configuration error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("keyport: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
 }

@@ -190,6 +190,25 @@ impl<'a> Ctx<'a> {
         Ok(Ok(browser))
     }
 
+    /// A form submission of the flow pages: its checked session and the pending flow it names; or the page to
+    /// show instead.
+    async fn submission(
+        &self,
+        headers: &HeaderMap,
+        form: &Form,
+        ip: &str,
+    ) -> Result<Result<(Browser, PendingFlow), Page>, ApiError> {
+        let browser = match self.submitted(headers, form).await? {
+            Ok(b) => b,
+            Err(page) => return Ok(Err(page)),
+        };
+        let typed = form.get("user_code").unwrap_or("");
+        Ok(self
+            .flow(&browser, ip, typed)
+            .await?
+            .map(|flow| (browser, flow)))
+    }
+
     /// The pending flow a typed code names, within the guessing budget; or the page to show instead.
     async fn flow(
         &self,
@@ -261,19 +280,9 @@ async fn enter_code(
         app: &app,
         realm: realm(&app, &name)?,
     };
-    let browser = match ctx.submitted(&headers, &form).await? {
-        Ok(b) => b,
-        Err(page) => return Ok(page.into_response()),
-    };
-    let flow = match ctx
-        .flow(
-            &browser,
-            &peer.ip().to_string(),
-            form.get("user_code").unwrap_or(""),
-        )
-        .await?
-    {
-        Ok(f) => f,
+    let ip = peer.ip().to_string();
+    let (browser, flow) = match ctx.submission(&headers, &form, &ip).await? {
+        Ok(pair) => pair,
         Err(page) => return Ok(page.into_response()),
     };
     Ok(match browser.user {
@@ -295,15 +304,8 @@ async fn login(
         realm: realm(&app, &name)?,
     };
     let ip = peer.ip().to_string();
-    let browser = match ctx.submitted(&headers, &form).await? {
-        Ok(b) => b,
-        Err(page) => return Ok(page.into_response()),
-    };
-    let flow = match ctx
-        .flow(&browser, &ip, form.get("user_code").unwrap_or(""))
-        .await?
-    {
-        Ok(f) => f,
+    let (browser, flow) = match ctx.submission(&headers, &form, &ip).await? {
+        Ok(pair) => pair,
         Err(page) => return Ok(page.into_response()),
     };
     let username = form.get("username").unwrap_or("").trim();
@@ -347,19 +349,9 @@ async fn decision(
         app: &app,
         realm: realm(&app, &name)?,
     };
-    let browser = match ctx.submitted(&headers, &form).await? {
-        Ok(b) => b,
-        Err(page) => return Ok(page.into_response()),
-    };
-    let flow = match ctx
-        .flow(
-            &browser,
-            &peer.ip().to_string(),
-            form.get("user_code").unwrap_or(""),
-        )
-        .await?
-    {
-        Ok(f) => f,
+    let ip = peer.ip().to_string();
+    let (browser, flow) = match ctx.submission(&headers, &form, &ip).await? {
+        Ok(pair) => pair,
         Err(page) => return Ok(page.into_response()),
     };
     let Some(user) = &browser.user else {
