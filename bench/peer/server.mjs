@@ -7,13 +7,17 @@
 // - bench-bot-opaque: client credentials without a resource: opaque access tokens.
 // - bench-rs: a resource server that introspects (client_secret_basic).
 // - bench-legacy: refresh tokens with rotation. oidc-provider has no password grant, so `GET /bench/mint?chains=N`
-//   (a route of this benchmark configuration only) mints, through the provider's own models, a grant for `alice`
-//   with N refresh tokens (the chains the load generator rotates) and one opaque access token with `openid` (for
-//   userinfo). run.sh calls it right before each workload that needs them: the default in-memory adapter is an LRU
-//   of 1,000 entries, so tokens minted earlier are evicted by the load of the workloads in between.
+//   (a route of this benchmark configuration only) mints, through the provider's own models, N grants for `alice`
+//   with one refresh token each (the chains the load generator rotates, like N logins) and one opaque access token
+//   with `openid` (for userinfo).
+//
+// Storage: oidc-provider's own in-memory adapter, given an unbounded Map instead of its default LRU of 1,000
+// entries. Under load the LRU evicts live refresh tokens within a second ("refresh token not found"), so the
+// default cannot serve these workloads at all; the Map also spares the peer the LRU's bookkeeping.
 
 import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 const port = Number(process.env.PORT || 8091);
 const issuer = `http://127.0.0.1:${port}`;
@@ -50,7 +54,14 @@ const bot = (clientId, secret) => ({
   token_endpoint_auth_method: 'client_secret_basic',
 });
 
+const store = new Map();
+
 const provider = new Provider(issuer, {
+  adapter: class extends MemoryAdapter {
+    constructor(model) {
+      super(model, store);
+    }
+  },
   clients: [
     bot('bench-bot', 'bench-bot-secret-0123456789abcdef0123456789abcdef'),
     bot('bench-bot-rs', 'bench-bot-rs-secret-0123456789abcdef0123456789abcdef'),
@@ -99,17 +110,20 @@ provider.proxy = false;
 
 async function mintTokens(chains) {
   const client = await provider.Client.find('bench-legacy');
-  const grant = new provider.Grant({ accountId: 'alice', clientId: client.clientId });
-  grant.addOIDCScope('openid offline_access profile email');
-  const grantId = await grant.save();
-  const common = {
-    accountId: 'alice', client, grantId, scope: 'openid offline_access profile email', gty: 'authorization_code',
+  const scope = 'openid offline_access profile email';
+  const login = async () => {
+    const grant = new provider.Grant({ accountId: 'alice', clientId: client.clientId });
+    grant.addOIDCScope(scope);
+    return {
+      accountId: 'alice', client, grantId: await grant.save(), scope, gty: 'authorization_code',
+    };
   };
   const refreshTokens = [];
   for (let i = 0; i < chains; i += 1) {
+    const common = await login();
     refreshTokens.push(await new provider.RefreshToken({ ...common, authTime: Math.floor(Date.now() / 1000) }).save());
   }
-  const accessToken = await new provider.AccessToken(common).save();
+  const accessToken = await new provider.AccessToken(await login()).save();
   return { refresh_tokens: refreshTokens, userinfo_access_token: accessToken };
 }
 
