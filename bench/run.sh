@@ -73,6 +73,18 @@ for name in ["es256_sign", "rs256_sign", "eddsa_sign", "es256_verify", "sha256_t
         ns = json.load(f)["mean"]["point_estimate"]
     print(json.dumps({"kind": "limit", "name": name.split("/")[-1], "ns": ns, "per_s": 1e9 / ns}))
 EOF
+if command -v openssl >/dev/null; then
+  log "openssl speed (the issue's reference for the signing limit) on core $SERVER_CPU"
+  taskset -c "$SERVER_CPU" openssl speed -seconds 2 ecdsap256 rsa2048 ed25519 2>/dev/null | python3 -c '
+import json, sys
+names = {"nistp256": "ecdsa_p256", "Ed25519": "ed25519", "rsa 2048": "rsa2048"}
+for line in sys.stdin:
+    for key, name in names.items():
+        if key in line and line.split()[-1][0].isdigit():
+            sign, verify = map(float, line.split()[-2:])
+            print(json.dumps({"kind": "openssl", "name": name, "sign_per_s": sign, "verify_per_s": verify}))
+' >>"$RESULTS" || true
+fi
 log "raw argon2id rate (keyport-bench argon2-rate, 5 s on core $SERVER_CPU)"
 record "$(taskset -c "$SERVER_CPU" "$KBENCH" argon2-rate 5 | python3 -c 'import json,sys; d=json.load(sys.stdin); d["kind"]="argon2"; print(json.dumps(d))')"
 
