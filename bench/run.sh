@@ -190,10 +190,16 @@ WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=$CC WRK_RATE=$FIXED_RATE run_wrk keyport 
 JWT=$(curl -sf -H "Authorization: $BOT" -d "$CC" "$OIDC/token" | json_field access_token)
 curl -sf -H "Authorization: $RS" --data-urlencode "token=$JWT" "$OIDC/token/introspect" | grep -q '"active":true'
 WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$JWT" run_wrk keyport introspect_jwt "$OIDC/token/introspect"
-# (slot) introspect_api_token: once API tokens land (scoped-token issue)
 
 USER_AT=$(curl -sf -H "Authorization: $LEGACY" -d 'grant_type=password&username=alice&password=bench-alice-password' \
   "$OIDC/token" | json_field access_token)
+# A personal API token of alice's (the scoped-token issue), created through the admin API with her access token.
+API_TOKEN=$(curl -sf -H "Authorization: Bearer $USER_AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
+  "$KP/admin/realms/bench/tokens" | json_field token || true)
+if [[ -n "$API_TOKEN" ]]; then
+  curl -sf -H "Authorization: $RS" --data-urlencode "token=$API_TOKEN" "$OIDC/token/introspect" | grep -q '"active":true'
+  WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$API_TOKEN" run_wrk keyport introspect_api_token "$OIDC/token/introspect"
+fi
 WRK_AUTH="Bearer $USER_AT" run_wrk keyport userinfo "$OIDC/userinfo"
 
 log "keyport: 3×$CONNS password logins for the refresh chains"
