@@ -99,6 +99,11 @@ pub struct RealmConfig {
     /// Signing algorithm of access tokens: `ES256` (default), `RS256` or `EdDSA`.
     #[serde(default)]
     pub access_token_algorithm: SigningAlg,
+    /// Signing algorithm of ID tokens: `RS256` (default: the one every OpenID Connect client must accept),
+    /// `ES256` or `EdDSA`. An RS256 signature costs ~16× an ES256 one, so a realm whose clients all accept
+    /// ES256 refreshes several times faster with it.
+    #[serde(default = "defaults::id_token_algorithm")]
+    pub id_token_algorithm: SigningAlg,
     /// Scopes granted when a request names none.
     #[serde(default = "defaults::default_scopes")]
     pub default_scopes: Vec<String>,
@@ -142,6 +147,7 @@ impl RealmConfig {
             device_code_lifetime: defaults::device_code_lifetime(),
             device_poll_interval: defaults::device_poll_interval(),
             access_token_algorithm: SigningAlg::default(),
+            id_token_algorithm: defaults::id_token_algorithm(),
             default_scopes: defaults::default_scopes(),
             scopes: Vec::new(),
             clients: Vec::new(),
@@ -278,6 +284,10 @@ impl Rotation {
 
 mod defaults {
     use std::time::Duration;
+
+    pub fn id_token_algorithm() -> super::SigningAlg {
+        super::SigningAlg::RS256
+    }
 
     pub fn access_token_lifetime() -> Duration {
         Duration::from_secs(5 * 60)

@@ -7,6 +7,7 @@
 //! on 127.0.0.1:0 with a temp SQLite file and a fake clock), with `keyport_testkit::Browser::approve_device` to
 //! approve a device login through the HTML pages as a browser does.
 
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -17,3 +18,4 @@ pub mod server;
 pub mod setup;
 pub mod state;
 pub mod store;
+pub mod usage;

@@ -122,11 +122,26 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         store: store.clone(),
         keys: crate::keys::KeyRing::new(keys),
         clock,
+        caches: Default::default(),
+        usage: Default::default(),
     }));
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (tx, rx) = oneshot::channel::<()>();
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let usage = tokio::spawn({
+        let state = state.clone();
+        async move { state.usage.run(state.store.as_ref()).await }
+    });
+    let changes = tokio::spawn({
+        let state = state.clone();
+        let store = state.store.clone();
+        async move {
+            let on_change = Box::new(move || state.caches.invalidate());
+            store.watch_changes(on_change).await
+        }
+    });
+    let flush_state = state.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -134,6 +149,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
             })
             .await;
         housekeeping.abort();
+        changes.abort();
+        usage.abort();
+        if let Err(e) = flush_state.usage.flush(flush_state.store.as_ref()).await {
+            tracing::warn!(error = %e, "API-token uses could not be written at shutdown");
+        }
         served
     });
     Ok(Running {

@@ -4,10 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::cache::Caches;
 use crate::clock::Clock;
 use crate::config::{RealmConfig, ServerConfig};
 use crate::keys::KeyRing;
 use crate::store::Store;
+use crate::usage::UsageLog;
 
 /// Scopes every realm knows.
 pub const STANDARD_SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "roles"];
@@ -57,6 +59,10 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub keys: KeyRing,
     pub clock: Arc<dyn Clock>,
+    /// Clients and API tokens, with the staleness bound of [`crate::cache`].
+    pub caches: Caches,
+    /// API-token uses waiting to be written ([`crate::usage`]).
+    pub usage: UsageLog,
 }
 
 #[derive(Clone)]
@@ -76,6 +82,16 @@ impl AppState {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Call after committing a change to clients, users or API tokens: drops this replica's caches and tells
+    /// the other replicas to drop theirs. A failure to tell them is logged, not returned: the change is made,
+    /// and their caches expire within [`crate::cache::TTL`] anyway.
+    pub async fn changed(&self) {
+        self.caches.invalidate();
+        if let Err(e) = self.store.publish_change().await {
+            tracing::warn!(error = %e, "cannot notify other replicas of a change; their caches expire on their own");
+        }
     }
 
     /// Cookies get the `Secure` flag when the public URL is HTTPS.

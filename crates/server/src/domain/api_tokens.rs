@@ -11,7 +11,7 @@ use keyport_proto::oauth::{IntrospectionResponse, RealmAccess, UserInfo};
 use keyport_proto::{ErrorCode, Secret, constant_time_eq};
 use sha2::{Digest, Sha256};
 
-use super::audit::{self, Entry};
+use super::audit::Entry;
 use super::{Result, oauth};
 use crate::crypto::{random_from_alphabet, sha256_hex};
 use crate::state::{AppState, Realm};
@@ -85,15 +85,20 @@ pub struct Authenticated {
 
 /// Finds an active API token and its (enabled) user, for a use of the token: `realms` are the realms the token
 /// may belong to. Errors are `invalid_token` with a description that says what to do; a checksum mismatch never
-/// reaches the store. A successful use updates the token's `last_used_at`.
+/// reaches the store. The caller records the use with [`record_use`].
 pub async fn authenticate(
     app: &AppState,
     realms: &[&str],
     presented: &str,
 ) -> Result<Authenticated> {
-    let a = find_active(app, realms, presented).await?;
-    app.store.touch_api_token(&a.token.id, app.now()).await?;
-    Ok(a)
+    find_active(app, realms, presented).await
+}
+
+/// Records a use of an authenticated token: its audit entry, and the token's `last_used_at` (both written off
+/// the request path, see [`crate::usage`]).
+pub fn record_use(app: &AppState, a: &Authenticated, entry: Entry) {
+    let at = app.now();
+    app.usage.record(&a.token.id, at, entry.stamped(at));
 }
 
 /// [`authenticate`] without recording a use (for `token_info`, where someone else inspects the token).
@@ -108,22 +113,34 @@ async fn find_active(app: &AppState, realms: &[&str], presented: &str) -> Result
     }
     let hash = sha256_hex(presented);
     let inactive = || invalid_token("the API token is unknown, expired or revoked");
-    let token = app
-        .store
-        .api_token_by_hash(&hash)
-        .await?
-        .filter(|t| constant_time_eq(t.token_hash.as_bytes(), hash.as_bytes()))
-        .ok_or_else(inactive)?;
     let now = app.now();
+    let (token, user) = match app.caches.api_token(&hash) {
+        Some(entry) => entry,
+        None => {
+            let generation = app.caches.generation();
+            let token = app
+                .store
+                .api_token_by_hash(&hash)
+                .await?
+                .filter(|t| constant_time_eq(t.token_hash.as_bytes(), hash.as_bytes()))
+                .filter(|t| t.is_active(now))
+                .ok_or_else(inactive)?;
+            let user = app
+                .store
+                .user(&token.realm, &token.user_id)
+                .await?
+                .filter(|u| u.enabled)
+                .ok_or_else(inactive)?;
+            let entry = (token, user);
+            app.caches.put_api_token(generation, &entry);
+            entry
+        }
+    };
+    // Expiry is checked on every use, cached or not; revocation and a disabled or deleted user invalidate the
+    // cache (crate::cache states the bound).
     if !token.is_active(now) || !realms.contains(&token.realm.as_str()) {
         return Err(inactive());
     }
-    let user = app
-        .store
-        .user(&token.realm, &token.user_id)
-        .await?
-        .filter(|u| u.enabled)
-        .ok_or_else(inactive)?;
     Ok(Authenticated { token, user })
 }
 
@@ -160,7 +177,7 @@ pub async fn introspect(
         Err(super::Error::OAuth { .. }) => return Ok(IntrospectionResponse::inactive()),
         Err(e) => return Err(e),
     };
-    audit::record(app, use_entry(realm, &a, "token.introspect")).await?;
+    record_use(app, &a, use_entry(realm, &a, "token.introspect"));
     Ok(IntrospectionResponse {
         active: true,
         scope: Some(effective_scopes(realm, &a.token).join(" ")),
@@ -186,7 +203,11 @@ pub async fn introspect(
 /// OpenID Connect userinfo for an API token presented as a bearer token.
 pub async fn userinfo(app: &AppState, realm: &Realm, presented: &str) -> Result<UserInfo> {
     let a = authenticate(app, &[&realm.name], presented).await?;
-    audit::record(app, use_entry(realm, &a, "token.use").detail("userinfo")).await?;
+    record_use(
+        app,
+        &a,
+        use_entry(realm, &a, "token.use").detail("userinfo"),
+    );
     Ok(UserInfo {
         sub: a.user.id,
         preferred_username: a.user.username,

@@ -50,18 +50,25 @@ impl Entry {
         self.0.detail = Some(detail.to_owned());
         self
     }
+
+    /// The record, stamped with time `at`.
+    pub fn stamped(self, at: i64) -> AuditRecord {
+        AuditRecord { at, ..self.0 }
+    }
 }
 
-/// Writes an entry, stamped with the injected clock.
+/// Writes an entry, stamped with the injected clock. Token uses waiting in [`crate::usage`] are written first,
+/// so the log keeps the order in which things happened.
 pub async fn record(app: &AppState, entry: Entry) -> Result<()> {
-    let mut e = entry.0;
-    e.at = app.now();
-    app.store.insert_audit(&e).await?;
+    app.usage.flush(app.store.as_ref()).await?;
+    app.store.insert_audit(&entry.stamped(app.now())).await?;
     Ok(())
 }
 
-/// Matching entries, newest first, as the admin API shows them.
+/// Matching entries, newest first, as the admin API shows them (including every token use this replica has
+/// served: waiting uses are written first).
 pub async fn list(app: &AppState, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+    app.usage.flush(app.store.as_ref()).await?;
     Ok(app
         .store
         .list_audit(query)

@@ -48,11 +48,19 @@ pub async fn authenticate(app: &AppState, realm: &Realm, presented: Presented) -
             (id, secret)
         }
     };
-    let client = app
-        .store
-        .client(&realm.name, &client_id)
-        .await?
-        .ok_or_else(|| invalid_client("Invalid client or Invalid client credentials"))?;
+    let client = match app.caches.client(&realm.name, &client_id) {
+        Some(c) => c,
+        None => {
+            let generation = app.caches.generation();
+            let client = app
+                .store
+                .client(&realm.name, &client_id)
+                .await?
+                .ok_or_else(|| invalid_client("Invalid client or Invalid client credentials"))?;
+            app.caches.put_client(generation, &client);
+            client
+        }
+    };
     if client.public {
         return Ok(client);
     }

@@ -22,23 +22,22 @@ pub async fn refresh(
     client_auth::require_grant(client, Grant::RefreshToken)?;
     let hash = sha256_hex(token);
     let now = app.now();
-    let old = app
+    // One read for the token, its session and its user; one statement for the rotation.
+    let ctx = app
         .store
-        .refresh_token(&hash)
+        .refresh_context(&hash)
         .await?
-        .filter(|t| t.realm == realm.name)
+        .filter(|c| c.token.realm == realm.name)
         .ok_or_else(|| invalid_grant("Invalid refresh token"))?;
+    let (old, session) = (&ctx.token, &ctx.session);
     if old.client_id != client.client_id {
         return Err(invalid_grant(
             "Invalid refresh token: it was issued to another client",
         ));
     }
-    let session = app
-        .store
-        .session(&old.session_id)
-        .await?
-        .filter(|s| s.ended_at.is_none())
-        .ok_or_else(|| invalid_grant("Session not active"))?;
+    if session.ended_at.is_some() {
+        return Err(invalid_grant("Session not active"));
+    }
     if old.used_at.is_some() && client.rotation == Rotation::Strict {
         end_family(app, &session.id, now).await?;
         return Err(invalid_grant(REPLAY));
@@ -47,16 +46,15 @@ pub async fn refresh(
         return Err(invalid_grant("Refresh token expired"));
     }
     let scope = scope::narrow(&session.scope, requested_scope)?;
-    let user = app
-        .store
-        .user(&realm.name, &session.user_id)
-        .await?
+    let user = ctx
+        .user
+        .as_ref()
         .filter(|u| u.enabled)
         .ok_or_else(|| invalid_grant("User not found or disabled"))?;
     let (secret, row) = tokens::new_refresh_token(app, realm, client, &session.id);
     match client.rotation {
         Rotation::Strict => {
-            if app.store.rotate_refresh_token(&hash, &row, now).await? == Rotated::AlreadyUsed {
+            if app.store.rotate_refresh_token(&hash, &row).await? == Rotated::AlreadyUsed {
                 end_family(app, &session.id, now).await?;
                 return Err(invalid_grant(REPLAY));
             }
@@ -68,7 +66,7 @@ pub async fn refresh(
         tokens::Grant {
             realm,
             client,
-            subject: Subject::user(&user),
+            subject: Subject::user(user),
             session_id: Some(&session.id),
             auth_time: session.created_at,
             scope,

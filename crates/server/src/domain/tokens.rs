@@ -3,7 +3,6 @@
 use keyport_proto::oauth::{AccessTokenClaims, IdTokenClaims, RealmAccess, TokenResponse};
 
 use super::scope;
-use crate::config::SigningAlg;
 use crate::crypto::{random_id, random_token, sha256_hex};
 use crate::state::{AppState, Realm};
 use crate::store::{Client, RefreshToken, User};
@@ -118,8 +117,8 @@ pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
             name: g.subject.name.clone(),
             nonce: None,
         };
-        // ID tokens default to RS256 (OpenID Connect Registration §2).
-        app.keys.sign(SigningAlg::RS256, &id)
+        // RS256 unless the realm says otherwise (OpenID Connect Registration §2: the default clients expect).
+        app.keys.sign(g.realm.config.id_token_algorithm, &id)
     });
     let (refresh_token, refresh_expires_in) = match g.refresh {
         Some((secret, row)) => (Some(secret), (row.expires_at - now).max(0) as u64),

@@ -192,9 +192,35 @@ pub enum Rotated {
     AlreadyUsed,
 }
 
+/// How replicas tell each other that cached data changed (see [`crate::cache`]). The defaults suit a
+/// single-process store.
+#[async_trait]
+pub trait ChangeFeed {
+    /// Tells the other replicas that clients, users or API tokens changed, so that they drop their caches
+    /// ([`crate::cache`]). A single-process store has nobody to tell.
+    async fn publish_change(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Calls `on_change` whenever another replica publishes a change, and whenever changes may have been missed
+    /// (the listening connection dropped). Runs until its task is dropped; returns at once for a single-process
+    /// store.
+    async fn watch_changes(&self, on_change: Box<dyn Fn() + Send + Sync>) {
+        let _ = on_change;
+    }
+}
+
+/// What the refresh grant reads: the token, its session, and the session's user (`None` once deleted).
+#[derive(Clone, Debug)]
+pub struct RefreshContext {
+    pub token: RefreshToken,
+    pub session: Session,
+    pub user: Option<User>,
+}
+
 /// Every storage operation keyport needs. Implementations must make each method atomic.
 #[async_trait]
-pub trait Store: TokenStore + Send + Sync + 'static {
+pub trait Store: TokenStore + ChangeFeed + Send + Sync + 'static {
     /// Cheap round trip, for `/health/ready`.
     async fn ping(&self) -> Result<()>;
 
@@ -252,13 +278,11 @@ pub trait Store: TokenStore + Send + Sync + 'static {
     async fn end_session(&self, id: &str, now: i64) -> Result<bool>;
 
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
-    /// Strict rotation: marks `old_hash` used and stores `new`, atomically; a second caller gets `AlreadyUsed`.
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &str,
-        new: &RefreshToken,
-        now: i64,
-    ) -> Result<Rotated>;
+    /// A refresh token with its session and the session's user, in one round trip (the refresh grant's read).
+    async fn refresh_context(&self, token_hash: &str) -> Result<Option<RefreshContext>>;
+    /// Strict rotation: stores `new` as the one successor of `old_hash` and marks `old_hash` used (at
+    /// `new.created_at`), atomically; a second caller gets `AlreadyUsed`.
+    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken) -> Result<Rotated>;
     /// Rotation off: stores another refresh token of the same session.
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
 

@@ -73,5 +73,57 @@ impl PgStore {
     }
 }
 
+/// The `LISTEN`/`NOTIFY` channel on which replicas announce changes to cached data.
+const CHANGE_CHANNEL: &str = "keyport_invalidate";
+
+#[async_trait]
+impl ChangeFeed for PgStore {
+    async fn publish_change(&self) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANGE_CHANNEL)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn watch_changes(&self, on_change: Box<dyn Fn() + Send + Sync>) {
+        // Holds one connection of the pool while listening. Every way of possibly having missed a notification
+        // (not yet listening, a dropped connection, an error) is answered by `on_change`, so the caller's caches
+        // never outlive a change by more than their own TTL.
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for changes from other replicas; retrying");
+                    on_change();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(CHANGE_CHANNEL).await {
+                tracing::warn!(error = %e, "cannot listen for changes from other replicas; retrying");
+                on_change();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            on_change();
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => on_change(),
+                    // The connection dropped; the next call reconnects. Anything sent meanwhile is lost.
+                    Ok(None) => on_change(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "listening for changes from other replicas failed; reconnecting");
+                        on_change();
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
 sql_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::tokens::token_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);

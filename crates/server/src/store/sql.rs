@@ -401,30 +401,72 @@ macro_rules! sql_store {
                 Ok(row.as_ref().map(refresh_from_row))
             }
 
-            async fn rotate_refresh_token(
-                &self,
-                old_hash: &str,
-                new: &RefreshToken,
-                now: i64,
-            ) -> Result<Rotated> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
-                let done = sqlx::query(
-                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+            async fn refresh_context(&self, token_hash: &str) -> Result<Option<RefreshContext>> {
+                let row = sqlx::query(
+                    "SELECT u.*, \
+                     rt.token_hash AS rt_token_hash, rt.session_id AS rt_session_id, rt.realm AS rt_realm, \
+                     rt.client_id AS rt_client_id, rt.created_at AS rt_created_at, \
+                     rt.expires_at AS rt_expires_at, rt.used_at AS rt_used_at, \
+                     s.realm AS s_realm, s.user_id AS s_user_id, s.client_id AS s_client_id, s.scope AS s_scope, \
+                     s.created_at AS s_created_at, s.ended_at AS s_ended_at \
+                     FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id \
+                     LEFT JOIN users u ON u.realm = s.realm AND u.id = s.user_id \
+                     WHERE rt.token_hash = $1",
                 )
-                .bind(now)
-                .bind(old_hash)
-                .execute(&mut *tx)
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err)?;
-                if done.rows_affected() != 1 {
-                    return Ok(Rotated::AlreadyUsed);
+                let Some(row) = row else { return Ok(None) };
+                let token = RefreshToken {
+                    token_hash: row.get("rt_token_hash"),
+                    session_id: row.get("rt_session_id"),
+                    realm: row.get("rt_realm"),
+                    client_id: row.get("rt_client_id"),
+                    created_at: row.get("rt_created_at"),
+                    expires_at: row.get("rt_expires_at"),
+                    used_at: row.get("rt_used_at"),
+                };
+                let session = Session {
+                    id: token.session_id.clone(),
+                    realm: row.get("s_realm"),
+                    user_id: row.get("s_user_id"),
+                    client_id: row.get("s_client_id"),
+                    scope: row.get("s_scope"),
+                    created_at: row.get("s_created_at"),
+                    ended_at: row.get("s_ended_at"),
+                };
+                let user = match row.get::<Option<String>, _>("id") {
+                    Some(_) => Some(user_from_row(&row)?),
+                    None => None,
+                };
+                Ok(Some(RefreshContext { token, session, user }))
+            }
+
+            async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken) -> Result<Rotated> {
+                // One statement: the unique index on parent_hash admits one successor per token, and the
+                // migration's trigger marks the parent used (see migrations/*/0003_refresh_rotation.sql).
+                let done = sqlx::query(
+                    "INSERT INTO refresh_tokens \
+                     (token_hash, session_id, realm, client_id, created_at, expires_at, used_at, parent_hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+                )
+                .bind(&new.token_hash)
+                .bind(&new.session_id)
+                .bind(&new.realm)
+                .bind(&new.client_id)
+                .bind(new.created_at)
+                .bind(new.expires_at)
+                .bind(old_hash)
+                .execute(&self.pool)
+                .await;
+                match done {
+                    Ok(_) => Ok(Rotated::Done),
+                    Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+                        Ok(Rotated::AlreadyUsed)
+                    }
+                    Err(e) => Err(db_err(e)),
                 }
-                insert_refresh_query(new)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(Rotated::Done)
             }
 
             async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()> {

@@ -55,5 +55,8 @@ impl SqliteStore {
     }
 }
 
+/// One process serves a SQLite file: the caches it invalidates itself are all there are.
+impl ChangeFeed for SqliteStore {}
+
 sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::tokens::token_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);

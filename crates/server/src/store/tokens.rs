@@ -102,10 +102,11 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> Result<Vec<(ApiToken, Option<String>)>>;
     /// Revokes an active token. Returns false when it did not exist or was revoked already.
     async fn revoke_api_token(&self, realm: &str, id: &str, now: i64) -> Result<bool>;
-    /// Records a use of a token.
-    async fn touch_api_token(&self, id: &str, now: i64) -> Result<()>;
 
     async fn insert_audit(&self, entry: &AuditRecord) -> Result<()>;
+    /// Writes a batch of API-token uses in one transaction: the audit rows, and each token's `last_used_at`
+    /// moved forward to the given time (never back).
+    async fn record_usage(&self, audit: &[AuditRecord], last_used: &[(String, i64)]) -> Result<()>;
     /// Matching entries, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
     /// Deletes entries older than `before`; returns how many.
@@ -381,16 +382,6 @@ macro_rules! token_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn touch_api_token(&self, id: &str, now: i64) -> Result<()> {
-                sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
-            }
-
             async fn insert_audit(&self, e: &AuditRecord) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) \
@@ -408,6 +399,44 @@ macro_rules! token_store {
                 .await
                 .map_err(db_err)?;
                 Ok(())
+            }
+
+            async fn record_usage(
+                &self,
+                audit: &[AuditRecord],
+                last_used: &[(String, i64)],
+            ) -> Result<()> {
+                // 8 parameters a row: 500 rows stay far below either backend's limit on bound parameters.
+                const ROWS_PER_INSERT: usize = 500;
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                for chunk in audit.chunks(ROWS_PER_INSERT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) ",
+                    );
+                    insert.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.at)
+                            .push_bind(&e.realm)
+                            .push_bind(&e.actor_user_id)
+                            .push_bind(&e.token_id)
+                            .push_bind(&e.action)
+                            .push_bind(&e.target)
+                            .push_bind(&e.outcome)
+                            .push_bind(&e.detail);
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(db_err)?;
+                }
+                for (id, at) in last_used {
+                    sqlx::query(
+                        "UPDATE api_tokens SET last_used_at = $1 \
+                         WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                    )
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)
             }
 
             async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {

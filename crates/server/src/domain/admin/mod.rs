@@ -140,6 +140,8 @@ pub async fn authenticate(app: &AppState, realm: &Realm, bearer: Option<&str>) -
                 return Err(e);
             }
         };
+        // The admin action's own audit entry names the token; this moves its `last_used_at`.
+        app.usage.touch(&a.token.id, app.now());
         if a.token.realm != realm.name && !a.user.roles.iter().any(|r| r == ADMIN_ROLE) {
             return Err(Error::Forbidden(
                 "only administrators of realm master may act on other realms".into(),
@@ -427,6 +429,7 @@ pub async fn delete_user(
     app.store
         .delete_user(&realm.name, &user.id, app.now())
         .await?;
+    app.changed().await;
     audit::record(
         app,
         caller.entry(&realm.name, "user.delete").target(&user.id),
@@ -608,6 +611,8 @@ pub async fn list_tokens(
         .await;
     };
     let now = app.now();
+    // Uses waiting in memory are written first, so `last_used_at` is current.
+    app.usage.flush(app.store.as_ref()).await?;
     let tokens = app
         .store
         .list_api_tokens(&realm.name, filter.as_deref(), first, max)
@@ -669,6 +674,7 @@ pub async fn revoke_token(
     app.store
         .revoke_api_token(&realm.name, &token.id, app.now())
         .await?;
+    app.changed().await;
     audit::record(
         app,
         caller.entry(&realm.name, "token.revoke").target(&token.id),

@@ -46,6 +46,7 @@ pub async fn set_user_roles(
     app.store
         .set_user_roles(&realm.name, &user.id, &roles)
         .await?;
+    app.changed().await;
     audit::record(
         app,
         caller
@@ -165,6 +166,7 @@ pub async fn delete_client(
             realm.name
         )));
     }
+    app.changed().await;
     audit::record(
         app,
         caller.entry(&realm.name, "client.delete").target(client_id),

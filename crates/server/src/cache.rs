@@ -1,0 +1,189 @@
+//! Per-replica read caches in front of the store, and how they are kept fresh.
+//!
+//! Two things are read on nearly every request yet change only through the admin API or the configuration:
+//! clients (every client-authenticated request) and API tokens with their user (every use of one). Both are
+//! cached here; nothing else is (sessions, refresh tokens, device grants and JWT revocations change on the
+//! request path and are always read from the store).
+//!
+//! The staleness bound, which ARCHITECTURE.md states as an invariant:
+//! - an entry is served for at most [`TTL`] after it was read from the store;
+//! - a change made through this replica clears every cache before the change's response is sent, and a read
+//!   that began before the change cannot put its (old) result back: [`Caches::put`] only stores a value read
+//!   under the current generation;
+//! - on PostgreSQL the change is broadcast (`NOTIFY keyport_invalidate`) and every replica clears its caches on
+//!   receipt, normally within a millisecond or two; a replica whose listening connection drops clears its caches
+//!   and relies on the TTL until it has reconnected.
+//!
+//! So a revoked API token, a deleted user or client, or changed roles are seen by every replica within [`TTL`]
+//! at worst, and at once by the replica that made the change.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::store::{ApiToken, Client, User};
+
+/// How long a cached entry may be served without asking the store again.
+pub const TTL: Duration = Duration::from_secs(1);
+
+/// A cache holding more entries than this is emptied (a crude bound on memory against floods of distinct keys;
+/// only successful lookups are cached, so an attacker cannot fill it with made-up ids).
+const MAX_ENTRIES: usize = 50_000;
+
+/// The generation a read was made under; see [`Caches::put_client`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Generation(u64);
+
+struct Map<K, V>(RwLock<HashMap<K, (V, Instant)>>);
+
+impl<K: Hash + Eq, V: Clone> Map<K, V> {
+    fn new() -> Self {
+        Map(RwLock::new(HashMap::new()))
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|(_, at)| at.elapsed() < TTL)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn put(&self, generation: &AtomicU64, read_under: Generation, key: K, value: V) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        // Checked under the write lock: an invalidation bumps the generation before it takes this lock to clear,
+        // so either it sees this entry and clears it, or this check sees the new generation.
+        if generation.load(Ordering::SeqCst) != read_under.0 {
+            return;
+        }
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, (value, Instant::now()));
+    }
+
+    fn clear(&self) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// An active API token with its (enabled) user, as looked up by the token's hash.
+pub type ApiTokenEntry = (ApiToken, User);
+
+/// The caches of one replica.
+pub struct Caches {
+    generation: AtomicU64,
+    /// Keyed by `realm` NUL `client_id`.
+    clients: Map<String, Client>,
+    /// Keyed by the token's SHA-256 (hex).
+    api_tokens: Map<String, ApiTokenEntry>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Caches {
+            generation: AtomicU64::new(0),
+            clients: Map::new(),
+            api_tokens: Map::new(),
+        }
+    }
+}
+
+fn client_key(realm: &str, client_id: &str) -> String {
+    let mut key = String::with_capacity(realm.len() + client_id.len() + 1);
+    key.push_str(realm);
+    key.push('\0');
+    key.push_str(client_id);
+    key
+}
+
+impl Caches {
+    /// Take this before reading from the store, and pass it to the `put_*` call that caches the result.
+    pub fn generation(&self) -> Generation {
+        Generation(self.generation.load(Ordering::SeqCst))
+    }
+
+    /// Forgets everything. Called after every committed change to clients, users or API tokens, and when a
+    /// change notification arrives from another replica.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.clients.clear();
+        self.api_tokens.clear();
+    }
+
+    pub fn client(&self, realm: &str, client_id: &str) -> Option<Client> {
+        self.clients.get(&client_key(realm, client_id))
+    }
+
+    pub fn put_client(&self, read_under: Generation, client: &Client) {
+        self.clients.put(
+            &self.generation,
+            read_under,
+            client_key(&client.realm, &client.client_id),
+            client.clone(),
+        );
+    }
+
+    pub fn api_token(&self, token_hash: &str) -> Option<ApiTokenEntry> {
+        self.api_tokens.get(&token_hash.to_owned())
+    }
+
+    pub fn put_api_token(&self, read_under: Generation, entry: &ApiTokenEntry) {
+        self.api_tokens.put(
+            &self.generation,
+            read_under,
+            entry.0.token_hash.clone(),
+            entry.clone(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Rotation;
+
+    fn client(id: &str) -> Client {
+        Client {
+            realm: "r".into(),
+            client_id: id.into(),
+            secret_hash: None,
+            public: true,
+            grants: vec![],
+            roles: vec![],
+            rotation: Rotation::Strict,
+            access_token_alg: None,
+        }
+    }
+
+    #[test]
+    fn a_read_from_before_an_invalidation_is_not_cached() {
+        let caches = Caches::default();
+        let before = caches.generation();
+        caches.invalidate();
+        caches.put_client(before, &client("old"));
+        assert!(caches.client("r", "old").is_none());
+        let now = caches.generation();
+        caches.put_client(now, &client("new"));
+        assert_eq!(caches.client("r", "new").unwrap().client_id, "new");
+        assert!(caches.client("other", "new").is_none());
+    }
+
+    #[test]
+    fn invalidate_forgets_everything() {
+        let caches = Caches::default();
+        caches.put_client(caches.generation(), &client("a"));
+        caches.invalidate();
+        assert!(caches.client("r", "a").is_none());
+    }
+
+    #[test]
+    fn entries_expire_after_the_ttl() {
+        let caches = Caches::default();
+        caches.put_client(caches.generation(), &client("a"));
+        let key = client_key("r", "a");
+        caches.clients.0.write().unwrap().get_mut(&key).unwrap().1 -= TTL;
+        assert!(caches.client("r", "a").is_none());
+    }
+}

@@ -1,0 +1,121 @@
+//! API-token uses, recorded off the request path.
+//!
+//! Every use of an API token leaves an audit row and moves the token's `last_used_at`. Written on the request
+//! path, those were two store round trips per use, most of an introspection's cost. Instead a use is appended to
+//! an in-memory buffer, and [`UsageLog::run`] writes the buffer in one transaction every [`FLUSH_INTERVAL`] (or
+//! as soon as [`FLUSH_AT`] uses are waiting): one multi-row INSERT of the audit rows and one UPDATE per token.
+//!
+//! Bounds, stated as an invariant in ARCHITECTURE.md:
+//! - a use is in the store within [`FLUSH_INTERVAL`] (plus the write itself);
+//! - anything that reads or writes the audit log through this replica flushes first, so the audit API, token
+//!   lists and the order of entries reflect every use this replica has served;
+//! - a graceful shutdown flushes; a crash loses at most the uses of the last interval;
+//! - if the store fails, the batch is kept and retried; beyond [`MAX_BUFFERED`] waiting uses the oldest are
+//!   dropped, with a warning, so an outage cannot exhaust memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::store::{AuditRecord, Result, Store};
+
+/// How long a use may wait in memory before it is written.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// A batch this large is written at once, without waiting for the interval.
+pub const FLUSH_AT: usize = 2_000;
+/// The most uses kept while the store is failing.
+pub const MAX_BUFFERED: usize = 200_000;
+
+#[derive(Default)]
+struct Pending {
+    audit: Vec<AuditRecord>,
+    /// Token id → the latest use.
+    last_used: HashMap<String, i64>,
+}
+
+#[derive(Default)]
+pub struct UsageLog {
+    pending: Mutex<Pending>,
+    /// Held while a batch is being written, so that a flush returns only once every earlier use is stored.
+    writing: tokio::sync::Mutex<()>,
+    wake: tokio::sync::Notify,
+}
+
+impl UsageLog {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a use of token `token_id` at `at` whose audit entry is written elsewhere (an admin action's).
+    pub fn touch(&self, token_id: &str, at: i64) {
+        Self::touch_locked(&mut self.pending(), token_id, at);
+    }
+
+    fn touch_locked(p: &mut Pending, token_id: &str, at: i64) {
+        match p.last_used.get_mut(token_id) {
+            Some(t) => *t = (*t).max(at),
+            None => {
+                p.last_used.insert(token_id.to_owned(), at);
+            }
+        }
+    }
+
+    /// Records a use of token `token_id` at `at`, and its audit entry.
+    pub fn record(&self, token_id: &str, at: i64, entry: AuditRecord) {
+        let mut p = self.pending();
+        Self::touch_locked(&mut p, token_id, at);
+        p.audit.push(entry);
+        if p.audit.len() > MAX_BUFFERED {
+            let excess = p.audit.len() - MAX_BUFFERED;
+            p.audit.drain(..excess);
+            tracing::warn!(
+                dropped = excess,
+                "audit entries of API-token uses dropped: the store has been failing"
+            );
+        }
+        if p.audit.len() == FLUSH_AT {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Writes every use recorded so far. On failure the uses stay buffered for the next flush.
+    pub async fn flush(&self, store: &dyn Store) -> Result<()> {
+        let _writing = self.writing.lock().await;
+        let batch = std::mem::take(&mut *self.pending());
+        if batch.audit.is_empty() && batch.last_used.is_empty() {
+            return Ok(());
+        }
+        let last_used: Vec<(String, i64)> = batch.last_used.into_iter().collect();
+        match store.record_usage(&batch.audit, &last_used).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let mut p = self.pending();
+                let newer = std::mem::replace(&mut p.audit, batch.audit);
+                p.audit.extend(newer);
+                for (id, at) in last_used {
+                    let t = p.last_used.entry(id).or_insert(at);
+                    *t = (*t).max(at);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Flushes every [`FLUSH_INTERVAL`], or sooner when a batch fills. Runs until the server stops.
+    pub async fn run(&self, store: &dyn Store) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
+                _ = self.wake.notified() => {}
+            }
+            if let Err(e) = self.flush(store).await {
+                tracing::warn!(error = %e, "writing API-token uses failed; will retry");
+            }
+        }
+    }
+
+    /// How many uses are waiting (for tests and metrics).
+    pub fn waiting(&self) -> usize {
+        self.pending().audit.len()
+    }
+}
