@@ -4,6 +4,9 @@
 #
 #   bash bench/run.sh                      # the whole run, ~10 minutes; prints one table
 #   DURATION=5 DEVICES=2000 bash bench/run.sh   # a quicker, rougher run
+#   BACKEND=postgres PEER=0 LIMITS=0 bash bench/run.sh
+#                                          # keyport alone on a fresh PostgreSQL database (PG_URL, default
+#                                          # postgres://postgres@127.0.0.1:5432), no peer, no micro-benchmarks
 #
 # Each server runs pinned to one core (SERVER_CPU, default 0); wrk drives it from the other (LOAD_CPU, default 1)
 # with CONNS keep-alive connections over loopback. For every workload: a WARMUP-second run that is not counted,
@@ -25,6 +28,11 @@ DEVICES=${DEVICES:-10000}
 DEVICE_SECONDS=${DEVICE_SECONDS:-30}
 FIXED_RATE=${FIXED_RATE:-1000}
 PEER_VERSION=${PEER_VERSION:-9.13.3}
+APPROVALS=${APPROVALS:-2000}
+BACKEND=${BACKEND:-sqlite}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+PEER=${PEER:-1}
+LIMITS=${LIMITS:-1}
 KP_PORT=${KP_PORT:-18090}
 PEER_PORT=${PEER_PORT:-18091}
 START=$(date +%s)
@@ -37,9 +45,16 @@ WORK=$(mktemp -d /tmp/keyport-bench.XXXXXX)
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 PIDS=()
+KP_DB=()
+if [[ $BACKEND == postgres ]]; then
+  DB_NAME="keyport_bench_$$"
+  psql -q "$PG_URL/postgres" -c "CREATE DATABASE $DB_NAME" >/dev/null
+  KP_DB=(--database-url "$PG_URL/$DB_NAME")
+fi
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  [[ $BACKEND != postgres ]] || psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null || true
   [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -56,13 +71,16 @@ TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,s
 KEYPORT="$TARGET/release/keyport"
 KBENCH="$TARGET/release/keyport-bench"
 
-log "installing oidc-provider@$PEER_VERSION into $WORK/peer"
-mkdir -p "$WORK/peer"
-cp "$BENCH/peer/server.mjs" "$WORK/peer/"
-(cd "$WORK/peer" && echo '{"private":true,"type":"module"}' >package.json &&
-  timeout 300 npm install --silent --no-audit --no-fund "oidc-provider@$PEER_VERSION" >/dev/null 2>&1)
+if ((PEER)); then
+  log "installing oidc-provider@$PEER_VERSION into $WORK/peer"
+  mkdir -p "$WORK/peer"
+  cp "$BENCH/peer/server.mjs" "$WORK/peer/"
+  (cd "$WORK/peer" && echo '{"private":true,"type":"module"}' >package.json &&
+    timeout 300 npm install --silent --no-audit --no-fund "oidc-provider@$PEER_VERSION" >/dev/null 2>&1)
+fi
 
 # --- the physical limit ------------------------------------------------------------------------------------------
+if ((LIMITS)); then
 log "criterion: ES256/RS256/EdDSA signing, ES256 verification, SHA-256, argon2id on core $SERVER_CPU"
 timeout 300 taskset -c "$SERVER_CPU" cargo bench --quiet -p keyport-bench --bench crypto -- --noplot >"$WORK/criterion.txt" 2>&1
 python3 - "$TARGET/criterion" >>"$RESULTS" <<'EOF'
@@ -87,6 +105,7 @@ for line in sys.stdin:
 fi
 log "raw argon2id rate (keyport-bench argon2-rate, 5 s on core $SERVER_CPU)"
 record "$(taskset -c "$SERVER_CPU" "$KBENCH" argon2-rate 5 | python3 -c 'import json,sys; d=json.load(sys.stdin); d["kind"]="argon2"; print(json.dumps(d))')"
+fi
 
 # --- helpers -----------------------------------------------------------------------------------------------------
 cpu_ticks() { # utime+stime of a process (all its threads), in clock ticks
@@ -165,19 +184,23 @@ ms = [json.loads(l)["ready_ms"] for l in sys.stdin]
 print(json.dumps({"kind": "cold", "name": sys.argv[1], "median_ms": statistics.median(ms), "all_ms": ms}))' "$name" >>"$RESULTS"
 }
 export KEYPORT_LOG=warn
-cold keyport-first "http://127.0.0.1:$KP_PORT/health/ready" -- \
-  taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$KP_PORT" --data-dir "$WORK/kp-cold"
-cold keyport-restart "http://127.0.0.1:$KP_PORT/health/ready" -- \
-  taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$KP_PORT" --data-dir "$WORK/kp-cold"
-cold peer "http://127.0.0.1:$PEER_PORT/.well-known/openid-configuration" -- \
-  env NODE_ENV=production PORT="$PEER_PORT" taskset -c "$SERVER_CPU" node "$WORK/peer/server.mjs"
+if [[ $BACKEND == sqlite ]]; then
+  cold keyport-first "http://127.0.0.1:$KP_PORT/health/ready" -- \
+    taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$KP_PORT" --data-dir "$WORK/kp-cold"
+  cold keyport-restart "http://127.0.0.1:$KP_PORT/health/ready" -- \
+    taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$KP_PORT" --data-dir "$WORK/kp-cold"
+fi
+if ((PEER)); then
+  cold peer "http://127.0.0.1:$PEER_PORT/.well-known/openid-configuration" -- \
+    env NODE_ENV=production PORT="$PEER_PORT" taskset -c "$SERVER_CPU" node "$WORK/peer/server.mjs"
+fi
 
 # --- keyport -----------------------------------------------------------------------------------------------------
 log "keyport: starting on core $SERVER_CPU"
 KP="http://127.0.0.1:$KP_PORT"
 OIDC="$KP/realms/bench/protocol/openid-connect"
 taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$KP_PORT" \
-  --data-dir "$WORK/kp-data" >"$WORK/keyport.out" 2>"$WORK/keyport.err" &
+  --data-dir "$WORK/kp-data" "${KP_DB[@]}" >"$WORK/keyport.out" 2>"$WORK/keyport.err" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_for_line "$WORK/keyport.out" "keyport listening on" 30
@@ -212,6 +235,12 @@ WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.00" warm "$OIDC/token"
 NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.01" run_wrk keyport refresh_rotate "$OIDC/token"
 NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.02" WRK_REFRESH_EXTRA='&scope=profile%20email' \
   run_wrk keyport refresh_rotate_no_id_token "$OIDC/token"
+# The same with RS256 ID tokens (realm bench-rsid): what the signature alone costs.
+seq "$CONNS" | xargs -P 4 -I{} curl -sf -o "$WORK/logins/rsid-{}.json" -H "Authorization: $LEGACY" \
+  -d 'grant_type=password&username=alice&password=bench-alice-password' "$KP/realms/bench-rsid/protocol/openid-connect/token"
+python3 -c 'import json,sys; [print(json.load(open(f))["refresh_token"]) for f in sys.argv[1:]]' "$WORK"/logins/rsid-*.json >"$WORK/kp-chains-rsid"
+NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains-rsid" \
+  run_wrk keyport refresh_rotate_rs256_id "$KP/realms/bench-rsid/protocol/openid-connect/token"
 
 WRK_METHOD=POST WRK_AUTH=$LEGACY WRK_BODY='grant_type=password&username=alice&password=bench-alice-password' \
   run_wrk keyport password "$OIDC/token" 4
@@ -228,11 +257,23 @@ d.update(kind="device", server="keyport", rss_mb=int(sys.argv[4]) / 1024,
          cpu_us_per_poll=int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / max(d["polls"], 1))
 print(json.dumps(d))
 EOF
+log "keyport: $APPROVALS device logins through the verification pages (8 browsers)"
+c0=$(cpu_ticks "$SERVER_PID")
+taskset -c "$LOAD_CPU" "$KBENCH" device-approve "$KP" bench bench-cli alice bench-alice-password "$APPROVALS" 8 >"$WORK/approve.json"
+c1=$(cpu_ticks "$SERVER_PID")
+python3 - "$WORK/approve.json" $((c1 - c0)) "$HZ" >>"$RESULTS" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d.update(kind="approve", server="keyport", cpu_us_per_login=int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / max(d["logins"], 1))
+print(json.dumps(d))
+EOF
+log "  keyport device logins: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.0f/s, p50 %.1f ms, p99 %.1f ms" % (d["per_s"], d["p50_ms"], d["p99_ms"]))' "$WORK/approve.json")"
 record "{\"kind\":\"rss\",\"server\":\"keyport\",\"what\":\"after load\",\"rss_mb\":$(($(rss_kb "$SERVER_PID") / 1024))}"
 kill "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
 
 # --- the peer ----------------------------------------------------------------------------------------------------
+if ((PEER)); then
 log "oidc-provider: starting on core $SERVER_CPU"
 PEER="http://127.0.0.1:$PEER_PORT"
 NODE_ENV=production PORT=$PEER_PORT taskset -c "$SERVER_CPU" node "$WORK/peer/server.mjs" >"$WORK/peer.out" 2>"$WORK/peer.err" &
@@ -269,8 +310,9 @@ WRK_METHOD=GET run_wrk peer discovery "$PEER/.well-known/openid-configuration"
 record "{\"kind\":\"rss\",\"server\":\"peer\",\"what\":\"after load\",\"rss_mb\":$(($(rss_kb "$SERVER_PID") / 1024))}"
 kill "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
+fi
 
 # --- the table ---------------------------------------------------------------------------------------------------
-cp "$RESULTS" "$ROOT/target/bench-results.jsonl" 2>/dev/null || true
-log "done in $(($(date +%s) - START)) s; raw results: target/bench-results.jsonl"
+cp "$RESULTS" "$ROOT/target/bench-results-$BACKEND.jsonl" 2>/dev/null || true
+log "done in $(($(date +%s) - START)) s; raw results: target/bench-results-$BACKEND.jsonl"
 python3 "$BENCH/report.py" "$RESULTS"

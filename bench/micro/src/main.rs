@@ -7,6 +7,10 @@
 //! keyport-bench device-poll BASE_URL REALM CLIENT_ID COUNT SECONDS
 //!     starts COUNT device authorizations, then polls each one at its interval (plus a small margin) for
 //!     SECONDS; reports poll latency percentiles and every answer that is not `authorization_pending`
+//! keyport-bench device-approve BASE_URL REALM CLIENT_ID USERNAME PASSWORD COUNT WORKERS
+//!     WORKERS browsers (cookie sessions, signed in once each) run COUNT device logins between them: start the
+//!     authorization, enter the code on the verification page, approve, redeem the device code for tokens;
+//!     reports logins per second and the latency of one whole login
 //! keyport-bench cold-start URL TIMEOUT_MS -- COMMAND ARGS...
 //!     runs COMMAND and reports the milliseconds until URL first answers 200, then kills it
 //! ```
@@ -24,9 +28,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("argon2-rate") => argon2_rate(&args[1..]),
         Some("device-poll") => device_poll(&args[1..]),
+        Some("device-approve") => device_approve(&args[1..]),
         Some("cold-start") => cold_start(&args[1..]),
         _ => Err(
-            "usage: keyport-bench argon2-rate|device-poll|cold-start … (see the crate docs)".into(),
+            "usage: keyport-bench argon2-rate|device-poll|device-approve|cold-start … (see the crate docs)"
+                .into(),
         ),
     };
     match result {
@@ -212,6 +218,89 @@ async fn device_poll_async(
         })
     );
     Ok(())
+}
+
+fn device_approve(args: &[String]) -> Result<()> {
+    let base: String = arg(args, 0, "BASE_URL")?;
+    let realm: String = arg(args, 1, "REALM")?;
+    let client_id: String = arg(args, 2, "CLIENT_ID")?;
+    let username: String = arg(args, 3, "USERNAME")?;
+    let password: String = arg(args, 4, "PASSWORD")?;
+    let count: usize = arg(args, 5, "COUNT")?;
+    let workers: usize = arg(args, 6, "WORKERS")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let oidc = format!("{base}/realms/{realm}/protocol/openid-connect");
+        let issuer = format!("{base}/realms/{realm}");
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let latencies = Arc::new(Mutex::new(Vec::<u32>::with_capacity(count)));
+        let started = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            let (oidc, issuer, client_id) = (oidc.clone(), issuer.clone(), client_id.clone());
+            let (username, password) = (username.clone(), password.clone());
+            let (next, latencies) = (next.clone(), latencies.clone());
+            set.spawn(async move {
+                let browser = keyport_testkit::Browser::new(&issuer);
+                let device = reqwest::Client::new();
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                    let t0 = Instant::now();
+                    let start: serde_json::Value = device
+                        .post(format!("{oidc}/auth/device"))
+                        .form(&[("client_id", client_id.as_str())])
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .json()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let user_code = start["user_code"].as_str().ok_or("no user_code")?;
+                    let device_code = start["device_code"].as_str().ok_or("no device_code")?;
+                    // Panics (a failed bench) on any unexpected page.
+                    browser
+                        .approve_device(user_code, &username, &password, true)
+                        .await;
+                    let redeemed = device
+                        .post(format!("{oidc}/token"))
+                        .form(&[
+                            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                            ("device_code", device_code),
+                            ("client_id", client_id.as_str()),
+                        ])
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if redeemed.status() != 200 {
+                        return Err(format!("redeeming answered {}", redeemed.status()));
+                    }
+                    let micros = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                    latencies.lock().expect("not poisoned").push(micros);
+                }
+                Ok::<_, String>(())
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            joined.map_err(|e| e.to_string())??;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let mut l = latencies.lock().expect("not poisoned").clone();
+        l.sort_unstable();
+        println!(
+            "{}",
+            json!({
+                "logins": l.len(),
+                "workers": workers,
+                "seconds": seconds,
+                "per_s": l.len() as f64 / seconds,
+                "p50_ms": percentile(&l, 0.50),
+                "p99_ms": percentile(&l, 0.99),
+            })
+        );
+        Ok(())
+    })
 }
 
 /// One `GET` over a fresh connection; true on a 200.

@@ -54,7 +54,7 @@ pub async fn refresh(
     let (secret, row) = tokens::new_refresh_token(app, realm, client, &session.id);
     match client.rotation {
         Rotation::Strict => {
-            if app.store.rotate_refresh_token(&hash, &row).await? == Rotated::AlreadyUsed {
+            if app.rotations.rotate(hash, row.clone()).await? == Rotated::AlreadyUsed {
                 end_family(app, &session.id, now).await?;
                 return Err(invalid_grant(REPLAY));
             }

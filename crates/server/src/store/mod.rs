@@ -4,11 +4,13 @@
 //! hashes (refresh tokens, device codes, client secrets, browser-session ids) or argon2id strings (passwords).
 
 pub mod copy;
+mod group_commit;
 mod postgres;
 mod sql;
 mod sqlite;
 mod tokens;
 
+pub use group_commit::RotationQueue;
 pub use postgres::{PgSettings, PgStore};
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiToken, AuditQuery, AuditRecord, TokenStore};
@@ -18,7 +20,7 @@ use async_trait::async_trait;
 use crate::config::{Grant, Rotation, SigningAlg};
 use crate::keys::StoredKey;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint was violated (e.g. a user code collision).
     #[error("conflict: {0}")]
@@ -184,7 +186,7 @@ pub struct BrowserSession {
 }
 
 /// What happened when a refresh token was exchanged for a new one.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rotated {
     /// The old token is now used and the new one stored.
     Done,
@@ -280,9 +282,12 @@ pub trait Store: TokenStore + ChangeFeed + Send + Sync + 'static {
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
     /// A refresh token with its session and the session's user, in one round trip (the refresh grant's read).
     async fn refresh_context(&self, token_hash: &str) -> Result<Option<RefreshContext>>;
-    /// Strict rotation: stores `new` as the one successor of `old_hash` and marks `old_hash` used (at
-    /// `new.created_at`), atomically; a second caller gets `AlreadyUsed`.
-    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken) -> Result<Rotated>;
+    /// Strict rotations, in one statement: each `(old_hash, new)` stores `new` as the one successor of
+    /// `old_hash` and marks `old_hash` used (at `new.created_at`), atomically; a token that has a successor
+    /// already (stored earlier, or earlier in this batch) gets `AlreadyUsed`. One answer per row, in order.
+    /// Called through [`RotationQueue`], which groups concurrent rotations.
+    async fn rotate_refresh_tokens(&self, batch: &[(String, RefreshToken)])
+    -> Result<Vec<Rotated>>;
     /// Rotation off: stores another refresh token of the same session.
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
 

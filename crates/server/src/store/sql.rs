@@ -443,30 +443,48 @@ macro_rules! sql_store {
                 Ok(Some(RefreshContext { token, session, user }))
             }
 
-            async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken) -> Result<Rotated> {
-                // One statement: the unique index on parent_hash admits one successor per token, and the
-                // migration's trigger marks the parent used (see migrations/*/0003_refresh_rotation.sql).
-                let done = sqlx::query(
-                    "INSERT INTO refresh_tokens \
-                     (token_hash, session_id, realm, client_id, created_at, expires_at, used_at, parent_hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
-                )
-                .bind(&new.token_hash)
-                .bind(&new.session_id)
-                .bind(&new.realm)
-                .bind(&new.client_id)
-                .bind(new.created_at)
-                .bind(new.expires_at)
-                .bind(old_hash)
-                .execute(&self.pool)
-                .await;
-                match done {
-                    Ok(_) => Ok(Rotated::Done),
-                    Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
-                        Ok(Rotated::AlreadyUsed)
-                    }
-                    Err(e) => Err(db_err(e)),
+            async fn rotate_refresh_tokens(
+                &self,
+                batch: &[(String, RefreshToken)],
+            ) -> Result<Vec<Rotated>> {
+                if batch.is_empty() {
+                    return Ok(Vec::new());
                 }
+                // One statement: the unique index on parent_hash admits one successor per token (a conflicting
+                // row is skipped, also within this statement), the migration's trigger marks each parent used
+                // (migrations/*/0003_refresh_rotation.sql), and RETURNING names the rows that went in.
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO refresh_tokens \
+                     (token_hash, session_id, realm, client_id, created_at, expires_at, parent_hash) ",
+                );
+                insert.push_values(batch, |mut row, (old_hash, new)| {
+                    row.push_bind(&new.token_hash)
+                        .push_bind(&new.session_id)
+                        .push_bind(&new.realm)
+                        .push_bind(&new.client_id)
+                        .push_bind(new.created_at)
+                        .push_bind(new.expires_at)
+                        .push_bind(old_hash);
+                });
+                insert.push(" ON CONFLICT DO NOTHING RETURNING token_hash");
+                let stored: std::collections::HashSet<String> = insert
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .iter()
+                    .map(|r| r.get("token_hash"))
+                    .collect();
+                Ok(batch
+                    .iter()
+                    .map(|(_, new)| {
+                        if stored.contains(&new.token_hash) {
+                            Rotated::Done
+                        } else {
+                            Rotated::AlreadyUsed
+                        }
+                    })
+                    .collect())
             }
 
             async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()> {
