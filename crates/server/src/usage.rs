@@ -119,3 +119,40 @@ impl UsageLog {
         self.pending().audit.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: i64) -> AuditRecord {
+        AuditRecord {
+            at: n,
+            action: "token.introspect".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn uses_of_one_token_keep_every_audit_entry_and_the_latest_time() {
+        let log = UsageLog::default();
+        log.record("t1", 10, entry(10));
+        log.record("t1", 7, entry(7));
+        log.touch("t2", 5);
+        log.record("t1", 12, entry(12));
+        let p = log.pending();
+        assert_eq!(p.audit.len(), 3);
+        assert_eq!(p.last_used["t1"], 12);
+        assert_eq!(p.last_used["t2"], 5);
+    }
+
+    #[test]
+    fn a_failing_store_cannot_make_the_buffer_grow_without_bound() {
+        let log = UsageLog::default();
+        for n in 0..(MAX_BUFFERED as i64 + 10) {
+            log.record("t", n, entry(n));
+        }
+        assert_eq!(log.waiting(), MAX_BUFFERED);
+        // The oldest went first.
+        assert_eq!(log.pending().audit[0].at, 10);
+    }
+}

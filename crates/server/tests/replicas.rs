@@ -2,10 +2,12 @@
 //! replica is seen by the others. Always runs on PostgreSQL (`KEYPORT_TEST_PG_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`), whatever backend the rest of the suite uses.
 
+mod admin_support;
 mod common;
 
 use common::*;
 use keyport_testkit::{Browser, TestData, TestDatabase, TestServer};
+use serde_json::json;
 use sqlx::Connection;
 
 fn config() -> String {
@@ -246,4 +248,60 @@ async fn a_database_outage_gives_503_and_service_resumes() {
     }
     assert!(recovered, "service resumes when the database is back");
     assert_eq!(get(&format!("{}/health/ready", a.url)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_reaches_the_caches_of_the_others() {
+    let c = cluster(2).await;
+    let (a, b) = (&c.replicas[0], &c.replicas[1]);
+    let admin = admin_support::admin_token(a).await;
+    let created = admin_support::apost(a, "tokens", &admin, json!({"name": "ci"})).await;
+    let (token, token_id) = (created.str("token"), created.str("token_id"));
+    let bot = admin_support::apost(a, "clients", &admin, json!({"client_id": "cache-bot"})).await;
+    assert_eq!(bot.status, 201, "{bot:?}");
+    let secret = bot.str("secret");
+    let cc = |s: &TestServer| {
+        let url = s.endpoint("aiod", "token");
+        let secret = secret.clone();
+        async move {
+            post_basic(
+                &url,
+                ("cache-bot", &secret),
+                &[("grant_type", "client_credentials")],
+            )
+            .await
+        }
+    };
+    // B reads both once, and so caches them.
+    assert_eq!(introspect(b, "aiod", RS, &token).await.json["active"], true);
+    assert_eq!(cc(b).await.status, 200);
+    let before = b.running.state.caches.generation();
+
+    assert_eq!(
+        admin_support::adelete(a, &format!("tokens/{token_id}"), &admin)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        admin_support::adelete(a, "clients/cache-bot", &admin)
+            .await
+            .status,
+        204
+    );
+    // B hears of it by NOTIFY (its caches are emptied: a new generation), well within the TTL bound...
+    let deadline = std::time::Instant::now() + keyport_server::cache::TTL;
+    while b.running.state.caches.generation() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B was not notified within the cache TTL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // ...and refuses both.
+    assert_eq!(
+        introspect(b, "aiod", RS, &token).await.json,
+        json!({"active": false})
+    );
+    cc(b).await.assert_error(401, "invalid_client");
 }

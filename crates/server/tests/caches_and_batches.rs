@@ -1,0 +1,237 @@
+//! What the request-path shortcuts of the benchmark issue must not change: API-token uses written off the
+//! request path still all reach the audit log (also across a shutdown), concurrent rotations of one refresh
+//! token grouped into one statement still have one winner, and the realm's ID-token algorithm is honoured.
+
+mod admin_support;
+mod common;
+
+use admin_support::*;
+use common::*;
+use keyport_testkit::TestServer;
+use serde_json::json;
+
+/// Runs the requests concurrently; their replies, in order.
+async fn all<F: std::future::Future<Output = Reply> + Send + 'static>(
+    requests: impl Iterator<Item = F>,
+) -> Vec<Reply> {
+    let handles: Vec<_> = requests.map(tokio::spawn).collect();
+    let mut replies = Vec::new();
+    for h in handles {
+        replies.push(h.await.unwrap());
+    }
+    replies
+}
+
+#[tokio::test]
+async fn token_uses_waiting_in_memory_are_written_at_shutdown() {
+    let s = server().await;
+    let admin = admin_token(&s).await;
+    let created = apost(&s, "tokens", &admin, json!({"name": "ci"})).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let (token, token_id) = (created.str("token"), created.str("token_id"));
+    for _ in 0..3 {
+        let r = introspect(&s, "aiod", RS, &token).await;
+        assert_eq!(r.json["active"], true, "{r:?}");
+    }
+    assert_eq!(
+        get_bearer(&s.endpoint("aiod", "userinfo"), &token)
+            .await
+            .status,
+        200
+    );
+    // Straight to a graceful stop: whatever the writer has not written yet is written on the way out.
+    let data = s.stop().await;
+    let s = TestServer::start_in(data, CONFIG).await;
+    let uses = aget(&s, &format!("audit?token_id={token_id}"), &admin).await;
+    assert_eq!(uses.status, 200, "{uses:?}");
+    let actions: Vec<&str> = uses
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "token.introspect").count(),
+        3,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "token.use").count(),
+        1,
+        "{actions:?}"
+    );
+    let list = aget(&s, "tokens", &admin).await;
+    let row = list
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["token_id"] == token_id.as_str())
+        .unwrap()
+        .clone();
+    assert!(row["last_used_at"].is_i64(), "{row}");
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_at_once_by_the_replica_that_revoked_it() {
+    let s = server().await;
+    let admin = admin_token(&s).await;
+    let created = apost(&s, "tokens", &admin, json!({"name": "ci"})).await;
+    let (token, token_id) = (created.str("token"), created.str("token_id"));
+    // Cached by this use...
+    assert_eq!(
+        introspect(&s, "aiod", RS, &token).await.json["active"],
+        true
+    );
+    assert_eq!(
+        adelete(&s, &format!("tokens/{token_id}"), &admin)
+            .await
+            .status,
+        204
+    );
+    // ...and dropped from the cache before the revocation was answered.
+    assert_eq!(
+        introspect(&s, "aiod", RS, &token).await.json,
+        json!({"active": false})
+    );
+    get_bearer(&s.endpoint("aiod", "userinfo"), &token)
+        .await
+        .assert_error(401, "invalid_token");
+}
+
+#[tokio::test]
+async fn concurrent_rotations_of_one_refresh_token_have_one_winner() {
+    let s = server().await;
+    let login = post_basic(
+        &s.endpoint("aiod", "token"),
+        LEGACY,
+        &[
+            ("grant_type", "password"),
+            ("username", "bob"),
+            ("password", "bob-password-1"),
+        ],
+    )
+    .await;
+    assert_eq!(login.status, 200, "{login:?}");
+    let rt = login.str("refresh_token");
+    // Eight at once: they reach the rotation writer together and share a batch (one statement).
+    let url = s.endpoint("aiod", "token");
+    let tries = (0..8).map(|_| {
+        let (url, rt) = (url.clone(), rt.clone());
+        async move {
+            post_basic(
+                &url,
+                LEGACY,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            )
+            .await
+        }
+    });
+    let replies = all(tries).await;
+    let winners: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(winners.len(), 1, "{replies:?}");
+    for r in replies.iter().filter(|r| r.status != 200) {
+        r.assert_error(400, "invalid_grant");
+    }
+    // The replays ended the family: the winner's new refresh token is dead too.
+    post_basic(
+        &url,
+        LEGACY,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &winners[0].str("refresh_token")),
+        ],
+    )
+    .await
+    .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn rotations_of_different_tokens_in_one_batch_all_succeed() {
+    let s = server().await;
+    let url = s.endpoint("aiod", "token");
+    let mut tokens = Vec::new();
+    for _ in 0..6 {
+        let login = post_basic(
+            &url,
+            LEGACY,
+            &[
+                ("grant_type", "password"),
+                ("username", "bob"),
+                ("password", "bob-password-1"),
+            ],
+        )
+        .await;
+        tokens.push(login.str("refresh_token"));
+    }
+    let tries = tokens.iter().map(|rt| {
+        let (url, rt) = (url.clone(), rt.clone());
+        async move {
+            post_basic(
+                &url,
+                LEGACY,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            )
+            .await
+        }
+    });
+    let replies = all(tries).await;
+    for r in &replies {
+        assert_eq!(r.status, 200, "{r:?}");
+        // Each new token works (and its parent is spent).
+        let again = post_basic(
+            &url,
+            LEGACY,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &r.str("refresh_token")),
+            ],
+        )
+        .await;
+        assert_eq!(again.status, 200, "{again:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_realm_chooses_the_id_token_algorithm() {
+    let config = CONFIG.replacen(
+        "scopes = [\"models:read\"]",
+        "scopes = [\"models:read\"]\nid_token_algorithm = \"ES256\"",
+        1,
+    );
+    let s = TestServer::start(&config).await;
+    let login = post_basic(
+        &s.endpoint("aiod", "token"),
+        LEGACY,
+        &[
+            ("grant_type", "password"),
+            ("username", "bob"),
+            ("password", "bob-password-1"),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(login.status, 200, "{login:?}");
+    let id = login.str("id_token");
+    let header = jsonwebtoken::decode_header(&id).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let claims = verify_with_jwks(&s, "aiod", &id).await;
+    assert_eq!(claims["typ"], "ID");
+    assert_eq!(claims["aud"], "legacy-app");
+    // The other realm keeps the default.
+    let default = TestServer::start(CONFIG).await;
+    let login = post_basic(
+        &default.endpoint("aiod", "token"),
+        LEGACY,
+        &[
+            ("grant_type", "password"),
+            ("username", "bob"),
+            ("password", "bob-password-1"),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    let header = jsonwebtoken::decode_header(&login.str("id_token")).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+}
