@@ -232,6 +232,6 @@ async fn the_realm_chooses_the_id_token_algorithm() {
         ],
     )
     .await;
-    let header = jsonwebtoken::decode_header(&login.str("id_token")).unwrap();
+    let header = jsonwebtoken::decode_header(login.str("id_token")).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
 }
