@@ -22,20 +22,18 @@ pub async fn active_access_token(
     else {
         return Ok(None);
     };
-    if claims.typ != "Bearer" || app.store.is_jti_revoked(&claims.jti).await? {
+    if claims.typ != "Bearer" {
         return Ok(None);
     }
-    if let Some(sid) = &claims.sid {
-        let active = app
-            .store
-            .session(sid)
-            .await?
-            .is_some_and(|s| s.ended_at.is_none() && s.realm == realm.name);
-        if !active {
-            return Ok(None);
-        }
-    }
-    Ok(Some(claims))
+    let live = app
+        .store
+        .access_token_liveness(&claims.jti, claims.sid.as_deref())
+        .await?;
+    let session_ok = match &claims.sid {
+        Some(_) => live.active_session_realm.as_deref() == Some(realm.name.as_str()),
+        None => true,
+    };
+    Ok((!live.revoked && session_ok).then_some(claims))
 }
 
 /// A refresh token of `realm` that can still be used.

@@ -212,6 +212,14 @@ pub trait ChangeFeed {
     }
 }
 
+/// See [`Store::access_token_liveness`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    pub revoked: bool,
+    /// The realm of the token's login session, when it has one and it has not ended.
+    pub active_session_realm: Option<String>,
+}
+
 /// What the refresh grant reads: the token, its session, and the session's user (`None` once deleted).
 #[derive(Clone, Debug)]
 pub struct RefreshContext {
@@ -293,7 +301,9 @@ pub trait Store: TokenStore + ChangeFeed + Send + Sync + 'static {
 
     /// Marks an access token (by `jti`) revoked until it expires.
     async fn revoke_jti(&self, realm: &str, jti: &str, expires_at: i64) -> Result<()>;
-    async fn is_jti_revoked(&self, jti: &str) -> Result<bool>;
+    /// Whether an access token is still live, in one round trip: not revoked by `jti`, and (when it names a
+    /// login session) that session not ended. Returns the session's realm when `sid` is given and active.
+    async fn access_token_liveness(&self, jti: &str, sid: Option<&str>) -> Result<Liveness>;
 
     async fn insert_browser_session(&self, session: &BrowserSession) -> Result<()>;
     async fn browser_session(&self, id_hash: &str, now: i64) -> Result<Option<BrowserSession>>;

@@ -506,13 +506,20 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
-                let row = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
-                    .bind(jti)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(row.is_some())
+            async fn access_token_liveness(&self, jti: &str, sid: Option<&str>) -> Result<Liveness> {
+                let row = sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1) AS revoked, \
+                     (SELECT realm FROM sessions WHERE id = $2 AND ended_at IS NULL) AS session_realm",
+                )
+                .bind(jti)
+                .bind(sid)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(Liveness {
+                    revoked: row.get::<i64, _>("revoked") > 0,
+                    active_session_realm: row.get("session_realm"),
+                })
             }
 
             async fn insert_browser_session(&self, s: &BrowserSession) -> Result<()> {
