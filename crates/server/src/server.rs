@@ -124,7 +124,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         clock,
         caches: Default::default(),
         usage: Default::default(),
-        rotations: crate::store::RotationQueue::start(store.clone()),
+        refresh: crate::store::RefreshQueues::start(store.clone()),
     }));
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

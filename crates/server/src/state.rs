@@ -8,7 +8,7 @@ use crate::cache::Caches;
 use crate::clock::Clock;
 use crate::config::{RealmConfig, ServerConfig};
 use crate::keys::KeyRing;
-use crate::store::{RotationQueue, Store};
+use crate::store::{RefreshQueues, Store};
 use crate::usage::UsageLog;
 
 /// Scopes every realm knows.
@@ -63,8 +63,8 @@ pub struct Inner {
     pub caches: Caches,
     /// API-token uses waiting to be written ([`crate::usage`]).
     pub usage: UsageLog,
-    /// Strict refresh-token rotations, written in groups ([`RotationQueue`]).
-    pub rotations: RotationQueue,
+    /// The refresh grant's reads and rotations, grouped across requests ([`RefreshQueues`]).
+    pub refresh: RefreshQueues,
 }
 
 #[derive(Clone)]

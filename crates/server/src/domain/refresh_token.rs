@@ -24,8 +24,8 @@ pub async fn refresh(
     let now = app.now();
     // One read for the token, its session and its user; one statement for the rotation.
     let ctx = app
-        .store
-        .refresh_context(&hash)
+        .refresh
+        .context(hash.clone())
         .await?
         .filter(|c| c.token.realm == realm.name)
         .ok_or_else(|| invalid_grant("Invalid refresh token"))?;
@@ -54,7 +54,7 @@ pub async fn refresh(
     let (secret, row) = tokens::new_refresh_token(app, realm, client, &session.id);
     match client.rotation {
         Rotation::Strict => {
-            if app.rotations.rotate(hash, row.clone()).await? == Rotated::AlreadyUsed {
+            if app.refresh.rotate(hash, row.clone()).await? == Rotated::AlreadyUsed {
                 end_family(app, &session.id, now).await?;
                 return Err(invalid_grant(REPLAY));
             }

@@ -10,7 +10,7 @@ mod sql;
 mod sqlite;
 mod tokens;
 
-pub use group_commit::RotationQueue;
+pub use group_commit::RefreshQueues;
 pub use postgres::{PgSettings, PgStore};
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiToken, AuditQuery, AuditRecord, TokenStore};
@@ -288,12 +288,16 @@ pub trait Store: TokenStore + ChangeFeed + Send + Sync + 'static {
     async fn end_session(&self, id: &str, now: i64) -> Result<bool>;
 
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
-    /// A refresh token with its session and the session's user, in one round trip (the refresh grant's read).
-    async fn refresh_context(&self, token_hash: &str) -> Result<Option<RefreshContext>>;
+    /// Refresh tokens with their sessions and the sessions' users, in one round trip (the refresh grant's
+    /// read, grouped by [`RefreshQueues`]). One answer per hash, in order.
+    async fn refresh_contexts(
+        &self,
+        token_hashes: &[String],
+    ) -> Result<Vec<Option<RefreshContext>>>;
     /// Strict rotations, in one statement: each `(old_hash, new)` stores `new` as the one successor of
     /// `old_hash` and marks `old_hash` used (at `new.created_at`), atomically; a token that has a successor
     /// already (stored earlier, or earlier in this batch) gets `AlreadyUsed`. One answer per row, in order.
-    /// Called through [`RotationQueue`], which groups concurrent rotations.
+    /// Called through [`RefreshQueues`], which groups concurrent rotations.
     async fn rotate_refresh_tokens(&self, batch: &[(String, RefreshToken)])
     -> Result<Vec<Rotated>>;
     /// Rotation off: stores another refresh token of the same session.

@@ -401,8 +401,11 @@ macro_rules! sql_store {
                 Ok(row.as_ref().map(refresh_from_row))
             }
 
-            async fn refresh_context(&self, token_hash: &str) -> Result<Option<RefreshContext>> {
-                let row = sqlx::query(
+            async fn refresh_contexts(
+                &self,
+                token_hashes: &[String],
+            ) -> Result<Vec<Option<RefreshContext>>> {
+                let mut select = sqlx::QueryBuilder::<$db>::new(
                     "SELECT u.*, \
                      rt.token_hash AS rt_token_hash, rt.session_id AS rt_session_id, rt.realm AS rt_realm, \
                      rt.client_id AS rt_client_id, rt.created_at AS rt_created_at, \
@@ -411,36 +414,41 @@ macro_rules! sql_store {
                      s.created_at AS s_created_at, s.ended_at AS s_ended_at \
                      FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id \
                      LEFT JOIN users u ON u.realm = s.realm AND u.id = s.user_id \
-                     WHERE rt.token_hash = $1",
-                )
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
-                let Some(row) = row else { return Ok(None) };
-                let token = RefreshToken {
-                    token_hash: row.get("rt_token_hash"),
-                    session_id: row.get("rt_session_id"),
-                    realm: row.get("rt_realm"),
-                    client_id: row.get("rt_client_id"),
-                    created_at: row.get("rt_created_at"),
-                    expires_at: row.get("rt_expires_at"),
-                    used_at: row.get("rt_used_at"),
-                };
-                let session = Session {
-                    id: token.session_id.clone(),
-                    realm: row.get("s_realm"),
-                    user_id: row.get("s_user_id"),
-                    client_id: row.get("s_client_id"),
-                    scope: row.get("s_scope"),
-                    created_at: row.get("s_created_at"),
-                    ended_at: row.get("s_ended_at"),
-                };
-                let user = match row.get::<Option<String>, _>("id") {
-                    Some(_) => Some(user_from_row(&row)?),
-                    None => None,
-                };
-                Ok(Some(RefreshContext { token, session, user }))
+                     WHERE rt.token_hash IN (",
+                );
+                let mut list = select.separated(", ");
+                for hash in token_hashes {
+                    list.push_bind(hash);
+                }
+                select.push(")");
+                let rows = select.build().fetch_all(&self.pool).await.map_err(db_err)?;
+                let mut found = std::collections::HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    let token = RefreshToken {
+                        token_hash: row.get("rt_token_hash"),
+                        session_id: row.get("rt_session_id"),
+                        realm: row.get("rt_realm"),
+                        client_id: row.get("rt_client_id"),
+                        created_at: row.get("rt_created_at"),
+                        expires_at: row.get("rt_expires_at"),
+                        used_at: row.get("rt_used_at"),
+                    };
+                    let session = Session {
+                        id: token.session_id.clone(),
+                        realm: row.get("s_realm"),
+                        user_id: row.get("s_user_id"),
+                        client_id: row.get("s_client_id"),
+                        scope: row.get("s_scope"),
+                        created_at: row.get("s_created_at"),
+                        ended_at: row.get("s_ended_at"),
+                    };
+                    let user = match row.get::<Option<String>, _>("id") {
+                        Some(_) => Some(user_from_row(row)?),
+                        None => None,
+                    };
+                    found.insert(token.token_hash.clone(), RefreshContext { token, session, user });
+                }
+                Ok(token_hashes.iter().map(|h| found.get(h).cloned()).collect())
             }
 
             async fn rotate_refresh_tokens(

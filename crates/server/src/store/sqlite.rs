@@ -42,8 +42,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // One connection. SQLite has one writer anyway, and a connection's page cache is emptied whenever another
+        // connection commits, so under a write-heavy load (every refresh writes) more connections mean more
+        // page reads, not more throughput: measured, a refresh costs ~240 µs of CPU with 8 connections and
+        // ~175 µs with one (BENCHMARKS.md). Nothing in the store holds a connection while asking for another.
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(1)
             .connect_with(options)
             .await
             .map_err(db_err)?;
