@@ -168,6 +168,7 @@ BOT_RS=$(basic bench-bot-rs bench-bot-rs-secret-0123456789abcdef0123456789abcdef
 BOT_OPAQUE=$(basic bench-bot-opaque bench-bot-opaque-secret-0123456789abcdef0123456789abcdef)
 RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
 LEGACY=$(basic bench-legacy bench-legacy-secret-0123456789abcdef0123456789abcdef)
+LEGACY_RSID=$(basic bench-legacy-rsid bench-legacy-rsid-secret-0123456789abcdef0123456789abcdef)
 CC="grant_type=client_credentials"
 
 # --- cold start --------------------------------------------------------------------------------------------------
@@ -235,12 +236,11 @@ WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.00" warm "$OIDC/token"
 NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.01" run_wrk keyport refresh_rotate "$OIDC/token"
 NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.02" WRK_REFRESH_EXTRA='&scope=profile%20email' \
   run_wrk keyport refresh_rotate_no_id_token "$OIDC/token"
-# The same with RS256 ID tokens (realm bench-rsid): what the signature alone costs.
-seq "$CONNS" | xargs -P 4 -I{} curl -sf -o "$WORK/logins/rsid-{}.json" -H "Authorization: $LEGACY" \
-  -d 'grant_type=password&username=alice&password=bench-alice-password' "$KP/realms/bench-rsid/protocol/openid-connect/token"
+# The same with RS256 ID tokens (client bench-legacy-rsid): what that signature alone costs.
+seq "$CONNS" | xargs -P 4 -I{} curl -sf -o "$WORK/logins/rsid-{}.json" -H "Authorization: $LEGACY_RSID" \
+  -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token"
 python3 -c 'import json,sys; [print(json.load(open(f))["refresh_token"]) for f in sys.argv[1:]]' "$WORK"/logins/rsid-*.json >"$WORK/kp-chains-rsid"
-NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains-rsid" \
-  run_wrk keyport refresh_rotate_rs256_id "$KP/realms/bench-rsid/protocol/openid-connect/token"
+NO_WARMUP=1 WRK_AUTH=$LEGACY_RSID WRK_REFRESH_CHAINS="$WORK/kp-chains-rsid" run_wrk keyport refresh_rotate_rs256_id "$OIDC/token"
 
 WRK_METHOD=POST WRK_AUTH=$LEGACY WRK_BODY='grant_type=password&username=alice&password=bench-alice-password' \
   run_wrk keyport password "$OIDC/token" 4

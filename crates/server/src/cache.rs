@@ -154,6 +154,7 @@ mod tests {
             roles: vec![],
             rotation: Rotation::Strict,
             access_token_alg: None,
+            id_token_alg: None,
         }
     }
 

@@ -190,6 +190,10 @@ pub struct ClientConfig {
     /// Overrides the realm's access-token algorithm for this client.
     #[serde(default)]
     pub access_token_algorithm: Option<SigningAlg>,
+    /// Overrides the realm's ID-token algorithm for this client (Keycloak's per-client "ID Token Signature
+    /// Algorithm"; OpenID Connect's `id_token_signed_response_alg`).
+    #[serde(default)]
+    pub id_token_algorithm: Option<SigningAlg>,
 }
 
 /// `[[realms.users]]`.

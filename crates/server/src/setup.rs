@@ -45,6 +45,7 @@ pub fn realms_with_master(config: &Config) -> Vec<RealmConfig> {
                 roles: vec![],
                 refresh_token_rotation: Rotation::Strict,
                 access_token_algorithm: None,
+                id_token_algorithm: None,
             });
         }
     }
@@ -156,6 +157,7 @@ pub async fn apply(
                     roles: c.roles.clone(),
                     rotation: c.refresh_token_rotation,
                     access_token_alg: c.access_token_algorithm,
+                    id_token_alg: c.id_token_algorithm,
                 })
                 .await?;
         }

@@ -194,12 +194,21 @@ async fn rotations_of_different_tokens_in_one_batch_all_succeed() {
 }
 
 #[tokio::test]
-async fn the_realm_chooses_the_id_token_algorithm() {
-    let config = CONFIG.replacen(
-        "scopes = [\"models:read\"]",
-        "scopes = [\"models:read\"]\nid_token_algorithm = \"ES256\"",
-        1,
-    );
+async fn the_realm_and_the_client_choose_the_id_token_algorithm() {
+    // The realm signs ID tokens with ES256; one client keeps RS256.
+    let config = CONFIG
+        .replacen(
+            "scopes = [\"models:read\"]",
+            "scopes = [\"models:read\"]\nid_token_algorithm = \"ES256\"",
+            1,
+        )
+        .replacen(
+            "grants = [\"password\", \"refresh_token\"]\n",
+            "grants = [\"password\", \"refresh_token\"]\n\n[[realms.clients]]\nclient_id = \"legacy-rsid\"\n\
+             secret = \"legacy-rsid-secret-0123456789-abcdef-01\"\ngrants = [\"password\"]\n\
+             id_token_algorithm = \"RS256\"\n",
+            1,
+        );
     let s = TestServer::start(&config).await;
     let login = post_basic(
         &s.endpoint("aiod", "token"),
@@ -219,6 +228,24 @@ async fn the_realm_chooses_the_id_token_algorithm() {
     let claims = verify_with_jwks(&s, "aiod", &id).await;
     assert_eq!(claims["typ"], "ID");
     assert_eq!(claims["aud"], "legacy-app");
+    let login = post_basic(
+        &s.endpoint("aiod", "token"),
+        ("legacy-rsid", "legacy-rsid-secret-0123456789-abcdef-01"),
+        &[
+            ("grant_type", "password"),
+            ("username", "bob"),
+            ("password", "bob-password-1"),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(login.status, 200, "{login:?}");
+    let id = login.str("id_token");
+    assert_eq!(
+        jsonwebtoken::decode_header(&id).unwrap().alg,
+        jsonwebtoken::Algorithm::RS256
+    );
+    verify_with_jwks(&s, "aiod", &id).await;
     // The other realm keeps the default.
     let default = TestServer::start(CONFIG).await;
     let login = post_basic(

@@ -117,8 +117,12 @@ pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
             name: g.subject.name.clone(),
             nonce: None,
         };
-        // RS256 unless the realm says otherwise (OpenID Connect Registration §2: the default clients expect).
-        app.keys.sign(g.realm.config.id_token_algorithm, &id)
+        // RS256 unless the client or the realm says otherwise (OpenID Connect Registration §2: the default clients expect).
+        let alg = g
+            .client
+            .id_token_alg
+            .unwrap_or(g.realm.config.id_token_algorithm);
+        app.keys.sign(alg, &id)
     });
     let (refresh_token, refresh_expires_in) = match g.refresh {
         Some((secret, row)) => (Some(secret), (row.expires_at - now).max(0) as u64),

@@ -62,6 +62,7 @@ pub struct Client {
     pub roles: Vec<String>,
     pub rotation: Rotation,
     pub access_token_alg: Option<SigningAlg>,
+    pub id_token_alg: Option<SigningAlg>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

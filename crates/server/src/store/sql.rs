@@ -22,6 +22,10 @@ macro_rules! sql_store {
                     Rotation::Strict
                 },
                 access_token_alg: alg.as_deref().and_then(SigningAlg::parse),
+                id_token_alg: row
+                    .get::<Option<String>, _>("id_token_alg")
+                    .as_deref()
+                    .and_then(SigningAlg::parse),
             })
         }
 
@@ -168,10 +172,11 @@ macro_rules! sql_store {
 
             async fn upsert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (realm, client_id) DO UPDATE SET \
+                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg, id_token_alg) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (realm, client_id) DO UPDATE SET \
                      secret_hash = excluded.secret_hash, public = excluded.public, grants = excluded.grants, \
-                     roles = excluded.roles, rotation = excluded.rotation, access_token_alg = excluded.access_token_alg",
+                     roles = excluded.roles, rotation = excluded.rotation, access_token_alg = excluded.access_token_alg, \
+                     id_token_alg = excluded.id_token_alg",
                 )
                 .bind(&c.realm)
                 .bind(&c.client_id)
@@ -181,6 +186,7 @@ macro_rules! sql_store {
                 .bind(json_list(&c.roles))
                 .bind(c.rotation.as_str())
                 .bind(c.access_token_alg.map(|a| a.as_str()))
+                .bind(c.id_token_alg.map(|a| a.as_str()))
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

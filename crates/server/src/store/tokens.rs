@@ -254,8 +254,8 @@ macro_rules! token_store {
 
             async fn insert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg, id_token_alg) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&c.realm)
                 .bind(&c.client_id)
@@ -265,6 +265,7 @@ macro_rules! token_store {
                 .bind(json_list(&c.roles))
                 .bind(c.rotation.as_str())
                 .bind(c.access_token_alg.map(|a| a.as_str()))
+                .bind(c.id_token_alg.map(|a| a.as_str()))
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

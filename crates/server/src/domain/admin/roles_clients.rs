@@ -105,6 +105,7 @@ pub async fn create_client(
         roles: req.roles,
         rotation: crate::config::Rotation::Strict,
         access_token_alg: None,
+        id_token_alg: None,
     };
     match app.store.insert_client(&client).await {
         Ok(()) => {}
