@@ -91,18 +91,6 @@ pub async fn authenticate(
     realms: &[&str],
     presented: &str,
 ) -> Result<Authenticated> {
-    find_active(app, realms, presented).await
-}
-
-/// Records a use of an authenticated token: its audit entry, and the token's `last_used_at` (both written off
-/// the request path, see [`crate::usage`]).
-pub fn record_use(app: &AppState, a: &Authenticated, entry: Entry) {
-    let at = app.now();
-    app.usage.record(&a.token.id, at, entry.stamped(at));
-}
-
-/// [`authenticate`] without recording a use (for `token_info`, where someone else inspects the token).
-async fn find_active(app: &AppState, realms: &[&str], presented: &str) -> Result<Authenticated> {
     if let Err(why) = check_format(presented) {
         return Err(invalid_token(match why {
             Malformed::Checksum => {
@@ -142,6 +130,13 @@ async fn find_active(app: &AppState, realms: &[&str], presented: &str) -> Result
         return Err(inactive());
     }
     Ok(Authenticated { token, user })
+}
+
+/// Records a use of an authenticated token: its audit entry, and the token's `last_used_at` (both written off
+/// the request path, see [`crate::usage`]).
+pub fn record_use(app: &AppState, a: &Authenticated, entry: Entry) {
+    let at = app.now();
+    app.usage.record(&a.token.id, at, entry.stamped(at));
 }
 
 /// The scopes a token carries: its own, or the realm's whole catalogue for an unscoped (personal) token.
@@ -228,7 +223,7 @@ pub async fn info(
     realm: &Realm,
     presented: &str,
 ) -> Result<(TokenInfo, Option<ApiToken>)> {
-    let a = match find_active(app, &[&realm.name], presented).await {
+    let a = match authenticate(app, &[&realm.name], presented).await {
         Ok(a) => a,
         Err(super::Error::OAuth { .. }) => return Ok((TokenInfo::default(), None)),
         Err(e) => return Err(e),

@@ -117,7 +117,8 @@ pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
             name: g.subject.name.clone(),
             nonce: None,
         };
-        // RS256 unless the client or the realm says otherwise (OpenID Connect Registration §2: the default clients expect).
+        // RS256 unless the client or the realm says otherwise (the default every client must accept: OpenID
+        // Connect Registration §2).
         let alg = g
             .client
             .id_token_alg
