@@ -10,6 +10,19 @@ use common::*;
 use keyport_testkit::TestServer;
 use serde_json::json;
 
+/// Bob signs in with the password grant through `client`, asking for `scope` when given.
+async fn bob_login(url: &str, client: (&str, &str), scope: Option<&str>) -> Reply {
+    let mut form = vec![
+        ("grant_type", "password"),
+        ("username", "bob"),
+        ("password", "bob-password-1"),
+    ];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    post_basic(url, client, &form).await
+}
+
 /// Runs the requests concurrently; their replies, in order.
 async fn all<F: std::future::Future<Output = Reply> + Send + 'static>(
     requests: impl Iterator<Item = F>,
@@ -103,16 +116,7 @@ async fn a_revoked_token_is_refused_at_once_by_the_replica_that_revoked_it() {
 #[tokio::test]
 async fn concurrent_rotations_of_one_refresh_token_have_one_winner() {
     let s = server().await;
-    let login = post_basic(
-        &s.endpoint("aiod", "token"),
-        LEGACY,
-        &[
-            ("grant_type", "password"),
-            ("username", "bob"),
-            ("password", "bob-password-1"),
-        ],
-    )
-    .await;
+    let login = bob_login(&s.endpoint("aiod", "token"), LEGACY, None).await;
     assert_eq!(login.status, 200, "{login:?}");
     let rt = login.str("refresh_token");
     // Eight at once: they reach the rotation writer together and share a batch (one statement).
@@ -153,16 +157,7 @@ async fn rotations_of_different_tokens_in_one_batch_all_succeed() {
     let url = s.endpoint("aiod", "token");
     let mut tokens = Vec::new();
     for _ in 0..6 {
-        let login = post_basic(
-            &url,
-            LEGACY,
-            &[
-                ("grant_type", "password"),
-                ("username", "bob"),
-                ("password", "bob-password-1"),
-            ],
-        )
-        .await;
+        let login = bob_login(&url, LEGACY, None).await;
         tokens.push(login.str("refresh_token"));
     }
     let tries = tokens.iter().map(|rt| {
@@ -210,17 +205,7 @@ async fn the_realm_and_the_client_choose_the_id_token_algorithm() {
             1,
         );
     let s = TestServer::start(&config).await;
-    let login = post_basic(
-        &s.endpoint("aiod", "token"),
-        LEGACY,
-        &[
-            ("grant_type", "password"),
-            ("username", "bob"),
-            ("password", "bob-password-1"),
-            ("scope", "openid"),
-        ],
-    )
-    .await;
+    let login = bob_login(&s.endpoint("aiod", "token"), LEGACY, Some("openid")).await;
     assert_eq!(login.status, 200, "{login:?}");
     let id = login.str("id_token");
     let header = jsonwebtoken::decode_header(&id).unwrap();
@@ -228,15 +213,10 @@ async fn the_realm_and_the_client_choose_the_id_token_algorithm() {
     let claims = verify_with_jwks(&s, "aiod", &id).await;
     assert_eq!(claims["typ"], "ID");
     assert_eq!(claims["aud"], "legacy-app");
-    let login = post_basic(
+    let login = bob_login(
         &s.endpoint("aiod", "token"),
         ("legacy-rsid", "legacy-rsid-secret-0123456789-abcdef-01"),
-        &[
-            ("grant_type", "password"),
-            ("username", "bob"),
-            ("password", "bob-password-1"),
-            ("scope", "openid"),
-        ],
+        Some("openid"),
     )
     .await;
     assert_eq!(login.status, 200, "{login:?}");
@@ -248,17 +228,7 @@ async fn the_realm_and_the_client_choose_the_id_token_algorithm() {
     verify_with_jwks(&s, "aiod", &id).await;
     // The other realm keeps the default.
     let default = TestServer::start(CONFIG).await;
-    let login = post_basic(
-        &default.endpoint("aiod", "token"),
-        LEGACY,
-        &[
-            ("grant_type", "password"),
-            ("username", "bob"),
-            ("password", "bob-password-1"),
-            ("scope", "openid"),
-        ],
-    )
-    .await;
+    let login = bob_login(&default.endpoint("aiod", "token"), LEGACY, Some("openid")).await;
     let header = jsonwebtoken::decode_header(login.str("id_token")).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
 }
