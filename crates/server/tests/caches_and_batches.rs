@@ -23,6 +23,19 @@ async fn bob_login(url: &str, client: (&str, &str), scope: Option<&str>) -> Repl
     post_basic(url, client, &form).await
 }
 
+/// A refresh through `legacy-app`.
+async fn legacy_refresh(url: &str, refresh_token: &str) -> Reply {
+    post_basic(
+        url,
+        LEGACY,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
 /// Runs the requests concurrently; their replies, in order.
 async fn all<F: std::future::Future<Output = Reply> + Send + 'static>(
     requests: impl Iterator<Item = F>,
@@ -123,14 +136,7 @@ async fn concurrent_rotations_of_one_refresh_token_have_one_winner() {
     let url = s.endpoint("aiod", "token");
     let tries = (0..8).map(|_| {
         let (url, rt) = (url.clone(), rt.clone());
-        async move {
-            post_basic(
-                &url,
-                LEGACY,
-                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
-            )
-            .await
-        }
+        async move { legacy_refresh(&url, &rt).await }
     });
     let replies = all(tries).await;
     let winners: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
@@ -139,16 +145,9 @@ async fn concurrent_rotations_of_one_refresh_token_have_one_winner() {
         r.assert_error(400, "invalid_grant");
     }
     // The replays ended the family: the winner's new refresh token is dead too.
-    post_basic(
-        &url,
-        LEGACY,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &winners[0].str("refresh_token")),
-        ],
-    )
-    .await
-    .assert_error(400, "invalid_grant");
+    legacy_refresh(&url, &winners[0].str("refresh_token"))
+        .await
+        .assert_error(400, "invalid_grant");
 }
 
 #[tokio::test]
@@ -162,28 +161,13 @@ async fn rotations_of_different_tokens_in_one_batch_all_succeed() {
     }
     let tries = tokens.iter().map(|rt| {
         let (url, rt) = (url.clone(), rt.clone());
-        async move {
-            post_basic(
-                &url,
-                LEGACY,
-                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
-            )
-            .await
-        }
+        async move { legacy_refresh(&url, &rt).await }
     });
     let replies = all(tries).await;
     for r in &replies {
         assert_eq!(r.status, 200, "{r:?}");
         // Each new token works (and its parent is spent).
-        let again = post_basic(
-            &url,
-            LEGACY,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &r.str("refresh_token")),
-            ],
-        )
-        .await;
+        let again = legacy_refresh(&url, &r.str("refresh_token")).await;
         assert_eq!(again.status, 200, "{again:?}");
     }
 }
