@@ -119,7 +119,8 @@ async fn seed_walkthrough_from_the_admin_side() {
     assert!(!list.json.to_string().contains(&token));
     assert!(!list.json.to_string().contains(&admin));
 
-    // revoke_token(token_id): refused at once everywhere.
+    // revoke_token(token_id): refused at once everywhere (the uses above put the token in the server's cache,
+    // which the revocation empties before it answers).
     assert_eq!(
         adelete(&s, &format!("tokens/{token_id}"), &admin)
             .await
