@@ -2,6 +2,7 @@
 //! request path still all reach the audit log (also across a shutdown), concurrent rotations of one refresh token
 //! grouped into one statement still have one winner, and the realm's ID-token algorithm is honoured. That a
 //! revocation empties the cache at once is asserted by admin_api.rs's walk-through (it uses the token first).
+
 mod admin_support;
 mod common;
 
