@@ -25,6 +25,10 @@ pub enum ErrorCode {
     ServerError,
     TemporarilyUnavailable,
     NotFound,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and nobody is signed in.
+    LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and the user has not allowed the client.
+    ConsentRequired,
 }
 
 impl ErrorCode {
@@ -48,6 +52,8 @@ impl ErrorCode {
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
         }
     }
 }

@@ -94,6 +94,15 @@ pub struct IdTokenClaims {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// Left half of the access token's hash (OpenID Connect Core §3.1.3.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
+    /// Authentication context class: `1` for a single-factor sign-in (Keycloak's level 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// How the user signed in (RFC 8176): `pwd`, or `fed` through an upstream identity provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// An RFC 7662 introspection response. Inactive tokens are `{"active": false}` and nothing else.
@@ -179,6 +188,13 @@ pub struct ProviderMetadata {
     pub scopes_supported: Vec<String>,
     pub claims_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<String>,
+    pub response_modes_supported: Vec<String>,
+    pub prompt_values_supported: Vec<String>,
+    /// RFC 9207: authorization responses carry `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
 }
 
 /// One JSON Web Key (RFC 7517) of a public signing key.

@@ -155,6 +155,7 @@ mod tests {
             rotation: Rotation::Strict,
             access_token_alg: None,
             id_token_alg: None,
+            browser: Default::default(),
         }
     }
 

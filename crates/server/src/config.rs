@@ -127,6 +127,46 @@ pub struct RealmConfig {
     /// Domain of machine users' generated emails; default `<realm>.keyport`.
     #[serde(default)]
     pub machine_user_email_domain: Option<String>,
+    /// Whether the sign-in page offers local username and password (and the password grant is allowed). Turn
+    /// off to sign people in only through `identity_providers`.
+    #[serde(default = "defaults::yes")]
+    pub local_passwords: bool,
+    /// Upstream OpenID Connect providers offered as "Sign in with …" on the sign-in page.
+    #[serde(default)]
+    pub identity_providers: Vec<IdentityProviderConfig>,
+}
+
+/// `[[realms.identity_providers]]`: an upstream OpenID Connect provider people may sign in with. Register
+/// `{public_url}{base_path}/realms/{realm}/broker/{alias}/endpoint` as the redirect URI at the provider (Keycloak's
+/// path, so a registration made for Keycloak carries over).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderConfig {
+    /// Path segment of the redirect URI; letters, digits, `-` and `_`.
+    pub alias: String,
+    /// The button reads "Sign in with {display_name}". Default: the alias.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The provider's issuer; discovery is read from `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// keyport's client id at the provider.
+    pub client_id: String,
+    /// The client secret (prefer `client_secret_env` or `client_secret_file`); none for a public client.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes asked of the provider.
+    #[serde(default = "defaults::idp_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID-token claim that names the new account; fallbacks `email`, then `sub`.
+    #[serde(default = "defaults::idp_username_claim")]
+    pub username_claim: String,
+    /// Realm roles given to accounts created through this provider.
+    #[serde(default)]
+    pub default_roles: Vec<String>,
 }
 
 /// One scope of the API-token catalogue.
@@ -156,6 +196,8 @@ impl RealmConfig {
             api_token_default_lifespan: defaults::api_token_lifespan(),
             api_token_max_lifespan: defaults::api_token_lifespan(),
             machine_user_email_domain: None,
+            local_passwords: true,
+            identity_providers: Vec::new(),
         }
     }
 }
@@ -194,6 +236,18 @@ pub struct ClientConfig {
     /// Algorithm"; OpenID Connect's `id_token_signed_response_alg`).
     #[serde(default)]
     pub id_token_algorithm: Option<SigningAlg>,
+    /// Where the authorization endpoint may send the browser back (grant `authorization_code`). Exact match,
+    /// except that a loopback URI (`http://127.0.0.1/…`, `http://[::1]/…`, `http://localhost/…`) matches any
+    /// port (RFC 8252 §7.3).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A third-party client: the user is shown the scopes it asks for and must allow them (the answer is
+    /// remembered until revoked). First-party clients (`false`, the default) skip the consent page.
+    #[serde(default)]
+    pub consent: bool,
 }
 
 /// `[[realms.users]]`.
@@ -288,6 +342,16 @@ impl Rotation {
 
 mod defaults {
     use std::time::Duration;
+
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn idp_scopes() -> Vec<String> {
+        vec!["openid".into(), "profile".into(), "email".into()]
+    }
+    pub fn idp_username_claim() -> String {
+        "preferred_username".into()
+    }
 
     pub fn id_token_algorithm() -> super::SigningAlg {
         super::SigningAlg::RS256
@@ -577,6 +641,55 @@ impl Config {
                         "a public client cannot use client_credentials",
                     ));
                 }
+                check_redirect_uris(&ckey, client)?;
+            }
+            let mut aliases = std::collections::HashSet::new();
+            for (j, idp) in realm.identity_providers.iter().enumerate() {
+                let ikey = format!("{key}.identity_providers[{j}]");
+                let ok = !idp.alias.is_empty()
+                    && idp.alias.len() <= 64
+                    && idp
+                        .alias
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+                if !ok {
+                    return Err(invalid(
+                        format!("{ikey}.alias"),
+                        format!("`{}` must be 1-64 letters, digits, `-` or `_`", idp.alias),
+                    ));
+                }
+                if !aliases.insert(idp.alias.as_str()) {
+                    return Err(invalid(
+                        format!("{ikey}.alias"),
+                        format!("identity provider `{}` is declared twice", idp.alias),
+                    ));
+                }
+                match url::Url::parse(&idp.issuer) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                    _ => {
+                        return Err(invalid(
+                            format!("{ikey}.issuer"),
+                            format!("`{}` must be an http(s) URL", idp.issuer),
+                        ));
+                    }
+                }
+                let secrets = [
+                    idp.client_secret.is_some(),
+                    idp.client_secret_env.is_some(),
+                    idp.client_secret_file.is_some(),
+                ];
+                if secrets.iter().filter(|b| **b).count() > 1 {
+                    return Err(invalid(
+                        ikey,
+                        "give at most one of `client_secret`, `client_secret_env`, `client_secret_file`",
+                    ));
+                }
+            }
+            if !realm.local_passwords && realm.identity_providers.is_empty() {
+                return Err(invalid(
+                    format!("{key}.local_passwords"),
+                    "with local passwords off the realm needs at least one of `identity_providers`",
+                ));
             }
             let mut users = std::collections::HashSet::new();
             for (j, user) in realm.users.iter().enumerate() {
@@ -598,6 +711,39 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A client's redirect URIs: absolute URLs without a fragment (OAuth 2.0 §3.1.2), at least one for the
+/// authorization code grant.
+fn check_redirect_uris(ckey: &str, client: &ClientConfig) -> Result<(), ConfigError> {
+    let lists = [
+        ("redirect_uris", &client.redirect_uris),
+        ("post_logout_redirect_uris", &client.post_logout_redirect_uris),
+    ];
+    for (field, list) in lists {
+        for uri in list {
+            // Private-use schemes of native apps (RFC 8252 §7.1) are allowed; script-like ones are not.
+            let ok = match url::Url::parse(uri) {
+                Ok(u) if u.fragment().is_some() => false,
+                Ok(u) if matches!(u.scheme(), "http" | "https") => u.host().is_some(),
+                Ok(u) => !matches!(u.scheme(), "javascript" | "data" | "file" | "vbscript"),
+                Err(_) => false,
+            };
+            if !ok {
+                return Err(invalid(
+                    format!("{ckey}.{field}"),
+                    format!("`{uri}` must be an absolute URL without a fragment"),
+                ));
+            }
+        }
+    }
+    if client.grants.contains(&Grant::AuthorizationCode) && client.redirect_uris.is_empty() {
+        return Err(invalid(
+            format!("{ckey}.redirect_uris"),
+            "the authorization_code grant needs at least one redirect URI",
+        ));
+    }
+    Ok(())
 }
 
 /// Names in URLs and tokens: 1–64 characters of letters, digits, `-`, `_`, `.`, `@`.

@@ -4,7 +4,7 @@
 use crate::config::{ClientConfig, Config, Grant, RealmConfig, Rotation, UserConfig};
 use crate::crypto::{hash_password, random_id, random_token, sha256_hex, verify_password};
 use crate::keys::{self, KeySet};
-use crate::store::{Client, Store, StoreError, User, UserType};
+use crate::store::{Client, ClientBrowser, Store, StoreError, User, UserType};
 
 pub const MASTER: &str = "master";
 pub const CLI_CLIENT: &str = "keyport-cli";
@@ -41,11 +41,19 @@ pub fn realms_with_master(config: &Config) -> Vec<RealmConfig> {
                 secret: None,
                 secret_file: None,
                 secret_env: None,
-                grants: vec![Grant::DeviceCode, Grant::RefreshToken],
+                grants: vec![
+                    Grant::DeviceCode,
+                    Grant::RefreshToken,
+                    Grant::AuthorizationCode,
+                ],
                 roles: vec![],
                 refresh_token_rotation: Rotation::Strict,
                 access_token_algorithm: None,
                 id_token_algorithm: None,
+                // `keyport login --web`: a loopback redirect on any port (RFC 8252 §7.3).
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                post_logout_redirect_uris: vec![],
+                consent: false,
             });
         }
     }
@@ -158,6 +166,11 @@ pub async fn apply(
                     rotation: c.refresh_token_rotation,
                     access_token_alg: c.access_token_algorithm,
                     id_token_alg: c.id_token_algorithm,
+                    browser: ClientBrowser {
+                        redirect_uris: c.redirect_uris.clone(),
+                        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+                        consent: c.consent,
+                    },
                 })
                 .await?;
         }

@@ -184,15 +184,28 @@ impl TestServer {
 pub struct Page {
     pub status: u16,
     pub html: String,
+    /// The `Location` of a redirect.
+    pub location: Option<String>,
 }
 
 impl Page {
     /// The value of the hidden CSRF field of the page's form.
     pub fn csrf(&self) -> String {
-        let re = regex::Regex::new(r#"name="csrf" value="([^"]+)""#).unwrap();
-        re.captures(&self.html)
-            .unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.html))[1]
-            .to_owned()
+        self.field("csrf")
+            .unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.html))
+    }
+
+    /// The value of the form field `name` (HTML entities decoded), if the page has one.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let re = regex::Regex::new(&format!(r#"name="{}" value="([^"]*)""#, regex::escape(name)))
+            .unwrap();
+        re.captures(&self.html).map(|c| unescape(&c[1]))
+    }
+
+    /// The `action` of the page's first form (HTML entities decoded).
+    pub fn form_action(&self) -> Option<String> {
+        let re = regex::Regex::new(r#"<form method="post" action="([^"]*)""#).unwrap();
+        re.captures(&self.html).map(|c| unescape(&c[1]))
     }
 
     pub fn contains(&self, text: &str) -> bool {
@@ -200,7 +213,22 @@ impl Page {
     }
 }
 
-/// A browser: keeps cookies, follows no redirects, submits the HTML forms of the device pages.
+/// Decodes the entities askama writes into attribute values.
+pub fn unescape(s: &str) -> String {
+    s.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&#60;", "<")
+        .replace("&lt;", "<")
+        .replace("&#62;", ">")
+        .replace("&gt;", ">")
+}
+
+/// A browser: keeps cookies, submits the HTML forms of the pages; follows redirects within the server only when
+/// told to ([`Browser::follow`]), so that tests can see where it is sent.
 pub struct Browser {
     pub http: reqwest::Client,
     /// `{issuer}` of the realm whose pages are driven.
@@ -220,63 +248,117 @@ impl Browser {
         }
     }
 
+    /// GET a path of the realm (`/device`, …).
     pub async fn get(&self, path_and_query: &str) -> Page {
-        let r = self
-            .http
-            .get(format!("{}{path_and_query}", self.issuer))
-            .send()
+        self.get_url(&format!("{}{path_and_query}", self.issuer))
             .await
-            .expect("GET");
-        Page {
-            status: r.status().as_u16(),
-            html: r.text().await.expect("body"),
-        }
     }
 
+    /// GET an absolute URL, or a path of this server (a `Location`).
+    pub async fn get_url(&self, url: &str) -> Page {
+        let r = self.http.get(self.resolve(url)).send().await.expect("GET");
+        Self::page(r).await
+    }
+
+    /// POST a form to a path of the realm.
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_url(&format!("{}{path}", self.issuer), form).await
+    }
+
+    /// POST a form to an absolute URL, or a path of this server (a form's `action`).
+    pub async fn post_url(&self, url: &str, form: &[(&str, &str)]) -> Page {
         let r = self
             .http
-            .post(format!("{}{path}", self.issuer))
+            .post(self.resolve(url))
             .form(form)
             .send()
             .await
             .expect("POST");
+        Self::page(r).await
+    }
+
+    async fn page(r: reqwest::Response) -> Page {
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         Page {
             status: r.status().as_u16(),
+            location,
             html: r.text().await.expect("body"),
         }
     }
 
-    /// Opens the verification page, enters the code: the login form (or consent page, if signed in).
+    /// `url` resolved against the realm's URL (so a `Location` of `/realms/…` stays on this server).
+    pub fn resolve(&self, url: &str) -> String {
+        let base = reqwest::Url::parse(&self.issuer).expect("issuer is a URL");
+        base.join(url).expect("a URL").to_string()
+    }
+
+    /// Follows redirects that stay on this server (at most ten); a redirect elsewhere is returned as it is.
+    pub async fn follow(&self, mut page: Page) -> Page {
+        let origin = reqwest::Url::parse(&self.issuer)
+            .expect("issuer")
+            .origin();
+        for _ in 0..10 {
+            let Some(location) = page.location.clone().filter(|_| (300..400).contains(&page.status))
+            else {
+                return page;
+            };
+            let next = reqwest::Url::parse(&self.resolve(&location)).expect("location");
+            if next.origin() != origin {
+                return page;
+            }
+            page = self.get_url(next.as_str()).await;
+        }
+        panic!("too many redirects");
+    }
+
+    /// Opens the verification page, enters the code: the sign-in page (or consent page, if signed in).
     pub async fn enter_code(&self, user_code: &str) -> Page {
         let page = self.get(&format!("/device?user_code={user_code}")).await;
         assert_eq!(page.status, 200, "{}", page.html);
-        self.post(
-            "/device",
-            &[("csrf", &page.csrf()), ("user_code", user_code)],
-        )
-        .await
+        let next = self
+            .post(
+                "/device",
+                &[("csrf", &page.csrf()), ("user_code", user_code)],
+            )
+            .await;
+        self.follow(next).await
     }
 
-    /// Signs in on a login form: the consent page on success.
+    /// Signs in on the realm's sign-in page, following the redirect back (for the device flow, the consent
+    /// page). `_user_code` is kept for the callers of the device pages: the page carries where to go back.
     pub async fn sign_in(
         &self,
         login_form: &Page,
-        user_code: &str,
+        _user_code: &str,
         username: &str,
         password: &str,
     ) -> Page {
+        self.sign_in_as(login_form, username, password).await
+    }
+
+    /// Submits the sign-in page's form and follows the redirects that stay on this server.
+    pub async fn sign_in_as(&self, login_form: &Page, username: &str, password: &str) -> Page {
         let csrf = login_form.csrf();
-        self.post(
-            "/device/login",
-            &[
-                ("csrf", &csrf),
-                ("user_code", user_code),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
+        let return_to = login_form.field("return_to").unwrap_or_default();
+        let action = login_form
+            .form_action()
+            .unwrap_or_else(|| panic!("no form on:\n{}", login_form.html));
+        let page = self
+            .post_url(
+                &action,
+                &[
+                    ("csrf", &csrf),
+                    ("return_to", &return_to),
+                    ("username", username),
+                    ("password", password),
+                ],
+            )
+            .await;
+        self.follow(page).await
     }
 
     /// Presses Approve or Deny on a consent page: the result page.

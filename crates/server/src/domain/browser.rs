@@ -13,10 +13,14 @@ pub const SESSION_LIFETIME: i64 = 3600;
 /// Failed sign-ins allowed per IP address and per username per minute.
 pub const SIGN_IN_ATTEMPTS_PER_MINUTE: u64 = 10;
 
-/// A browser session as the pages see it: the cookie value (a secret) and who is signed in.
+/// A browser session as the pages see it: the cookie value (a secret) and who is signed in, when and how.
 pub struct Browser {
     pub cookie: String,
     pub user: Option<User>,
+    /// When the user signed in (OpenID Connect `auth_time`); 0 while anonymous.
+    pub auth_time: i64,
+    /// How the user signed in: `pwd`, or `fed:{alias}` through an upstream identity provider.
+    pub amr: String,
 }
 
 impl Browser {
@@ -30,59 +34,89 @@ impl Browser {
     }
 }
 
-async fn create(app: &AppState, realm: &Realm, user_id: Option<String>) -> Result<Browser> {
+/// Signs `user` in: a fresh session (a new cookie, against fixation) replacing `old`, with `auth_time` now and
+/// `amr` saying how (`pwd`, `fed:{alias}`). Every way of signing in ends here.
+pub async fn establish(
+    app: &AppState,
+    realm: &Realm,
+    old: Option<&str>,
+    user: User,
+    amr: &str,
+) -> Result<Browser> {
+    if let Some(old) = old {
+        app.store.delete_browser_session(&sha256_hex(old)).await?;
+    }
     let cookie = random_token(32);
     let now = app.now();
     app.store
         .insert_browser_session(&BrowserSession {
             id_hash: sha256_hex(&cookie),
             realm: realm.name.clone(),
-            user_id,
+            user_id: Some(user.id.clone()),
+            auth_time: Some(now),
+            amr: Some(amr.to_owned()),
             created_at: now,
             expires_at: now + SESSION_LIFETIME,
         })
         .await?;
-    Ok(Browser { cookie, user: None })
+    tracing::info!(realm = %realm.name, user_id = %user.id, amr, "signed in");
+    Ok(Browser {
+        cookie,
+        user: Some(user),
+        auth_time: now,
+        amr: amr.to_owned(),
+    })
 }
 
-/// The session named by the cookie, or `None` when absent, expired or of another realm.
-pub async fn find(app: &AppState, realm: &Realm, cookie: Option<&str>) -> Result<Option<Browser>> {
-    let Some(cookie) = cookie else {
-        return Ok(None);
+/// The browser behind the cookie: signed in when the cookie names a live page session of this realm whose user
+/// is enabled; anonymous otherwise, keeping the cookie (so the CSRF tokens of its open forms stay valid) or with a
+/// new one when it has none. Writes nothing: a page session is stored only when someone signs in, so anonymous
+/// visitors cost no row.
+pub async fn current(app: &AppState, realm: &Realm, cookie: Option<&str>) -> Result<Browser> {
+    let Some(cookie) = cookie.filter(|c| well_formed(c)) else {
+        return Ok(anonymous(random_token(32)));
     };
-    let Some(s) = app
+    let session = app
         .store
         .browser_session(&sha256_hex(cookie), app.now())
         .await?
-    else {
-        return Ok(None);
+        .filter(|s| s.realm == realm.name);
+    let Some(s) = session else {
+        return Ok(anonymous(cookie.to_owned()));
     };
-    if s.realm != realm.name {
-        return Ok(None);
-    }
-    let user = match s.user_id {
+    let user = match &s.user_id {
         Some(id) => app
             .store
-            .user(&realm.name, &id)
+            .user(&realm.name, id)
             .await?
             .filter(|u| u.enabled),
         None => None,
     };
-    Ok(Some(Browser {
+    let Some(user) = user else {
+        return Ok(anonymous(cookie.to_owned()));
+    };
+    Ok(Browser {
         cookie: cookie.to_owned(),
-        user,
-    }))
+        auth_time: s.auth_time.unwrap_or(s.created_at),
+        amr: s.amr.unwrap_or_else(|| "pwd".into()),
+        user: Some(user),
+    })
 }
 
-/// The session named by the cookie, or a new anonymous one.
-pub async fn find_or_create(
-    app: &AppState,
-    realm: &Realm,
-    cookie: Option<&str>,
-) -> Result<Browser> {
-    match find(app, realm, cookie).await? {
-        Some(b) => Ok(b),
-        None => create(app, realm, None).await,
+/// A cookie value as [`random_token`] makes them: 43 base64url characters.
+fn well_formed(cookie: &str) -> bool {
+    cookie.len() == 43
+        && cookie
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn anonymous(cookie: String) -> Browser {
+    Browser {
+        cookie,
+        user: None,
+        auth_time: 0,
+        amr: String::new(),
     }
 }
 
@@ -94,10 +128,11 @@ pub enum SignIn {
     TooManyAttempts,
 }
 
+/// Signs in with a local username and password (the sign-in page), within the attempt bounds.
 pub async fn sign_in(
     app: &AppState,
     realm: &Realm,
-    old: &Browser,
+    old: Option<&str>,
     ip: &str,
     username: &str,
     password: &str,
@@ -113,12 +148,7 @@ pub async fn sign_in(
         over_limit(app, &keys, SIGN_IN_ATTEMPTS_PER_MINUTE, true).await?;
         return Ok(SignIn::WrongCredentials);
     };
-    app.store
-        .delete_browser_session(&sha256_hex(&old.cookie))
-        .await?;
-    let mut fresh = create(app, realm, Some(user.id.clone())).await?;
-    tracing::info!(realm = %realm.name, user_id = %user.id, "signed in on the device page");
-    fresh.user = Some(user);
+    let fresh = establish(app, realm, old, user, "pwd").await?;
     Ok(SignIn::Ok(Box::new(fresh)))
 }
 

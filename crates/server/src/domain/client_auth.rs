@@ -23,6 +23,19 @@ fn invalid_client(description: &str) -> super::Error {
     oauth(ErrorCode::InvalidClient, description)
 }
 
+/// A client of the realm by id, through the per-replica cache.
+pub async fn find(app: &AppState, realm: &Realm, client_id: &str) -> Result<Option<Client>> {
+    if let Some(c) = app.caches.client(&realm.name, client_id) {
+        return Ok(Some(c));
+    }
+    let generation = app.caches.generation();
+    let client = app.store.client(&realm.name, client_id).await?;
+    if let Some(client) = &client {
+        app.caches.put_client(generation, client);
+    }
+    Ok(client)
+}
+
 /// Authenticates a client: confidential clients must prove their secret, public clients name themselves.
 pub async fn authenticate(app: &AppState, realm: &Realm, presented: Presented) -> Result<Client> {
     let (client_id, secret) = match (presented.basic, presented.client_secret) {
@@ -48,19 +61,9 @@ pub async fn authenticate(app: &AppState, realm: &Realm, presented: Presented) -
             (id, secret)
         }
     };
-    let client = match app.caches.client(&realm.name, &client_id) {
-        Some(c) => c,
-        None => {
-            let generation = app.caches.generation();
-            let client = app
-                .store
-                .client(&realm.name, &client_id)
-                .await?
-                .ok_or_else(|| invalid_client("Invalid client or Invalid client credentials"))?;
-            app.caches.put_client(generation, &client);
-            client
-        }
-    };
+    let client = find(app, realm, &client_id)
+        .await?
+        .ok_or_else(|| invalid_client("Invalid client or Invalid client credentials"))?;
     if client.public {
         return Ok(client);
     }

@@ -35,6 +35,7 @@ pub fn grant(
             auth_time: app.now(),
             scope,
             refresh: None,
+            sign_in: Default::default(),
         },
     ))
 }

@@ -163,6 +163,7 @@ async fn redeem(
             auth_time: now,
             scope: grant.scope.clone(),
             refresh,
+            sign_in: Default::default(),
         },
     ))
 }

@@ -4,10 +4,12 @@
 pub mod admin;
 pub mod api_tokens;
 pub mod audit;
+pub mod authorization_code;
 pub mod browser;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod device_code;
+pub mod end_session;
 pub mod inspect;
 pub mod password;
 pub mod refresh_token;

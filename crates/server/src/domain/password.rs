@@ -38,6 +38,12 @@ pub async fn grant(
     requested_scope: Option<&str>,
 ) -> Result<TokenResponse> {
     client_auth::require_grant(client, Grant::Password)?;
+    if !realm.config.local_passwords {
+        return Err(super::oauth(
+            keyport_proto::ErrorCode::UnauthorizedClient,
+            "this realm signs people in through identity providers only: the password grant is off",
+        ));
+    }
     let username = username.ok_or_else(|| invalid_request("username is missing"))?;
     let password = password.ok_or_else(|| invalid_request("password is missing"))?;
     let scope = scope::resolve(realm, requested_scope)?;
@@ -71,6 +77,7 @@ pub async fn grant(
             auth_time: now,
             scope,
             refresh: refresh.as_ref().map(|(secret, row)| (secret.clone(), row)),
+            sign_in: Default::default(),
         },
     ))
 }

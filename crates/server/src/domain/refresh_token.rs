@@ -71,6 +71,7 @@ pub async fn refresh(
             auth_time: session.created_at,
             scope,
             refresh: Some((secret, &row)),
+            sign_in: Default::default(),
         },
     ))
 }

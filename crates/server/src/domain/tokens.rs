@@ -2,7 +2,11 @@
 
 use keyport_proto::oauth::{AccessTokenClaims, IdTokenClaims, RealmAccess, TokenResponse};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use super::scope;
+use crate::config::SigningAlg;
 use crate::crypto::{random_id, random_token, sha256_hex};
 use crate::state::{AppState, Realm};
 use crate::store::{Client, RefreshToken, User};
@@ -71,6 +75,29 @@ pub struct Grant<'a> {
     pub scope: String,
     /// The refresh token secret and its row, when one is issued.
     pub refresh: Option<(String, &'a RefreshToken)>,
+    /// What the ID token says about the sign-in (browser flows).
+    pub sign_in: SignInFacts<'a>,
+}
+
+/// What an ID token of a browser sign-in carries besides the user: the request's `nonce` and how the user
+/// signed in (`pwd`, `fed:{alias}`).
+#[derive(Clone, Copy, Default)]
+pub struct SignInFacts<'a> {
+    pub nonce: Option<&'a str>,
+    pub amr: Option<&'a str>,
+}
+
+/// `at_hash`: the left half of the access token's hash with the ID token's algorithm's hash function,
+/// base64url (OpenID Connect Core §3.1.3.6; SHA-512 for Ed25519).
+pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
+    use sha2::Digest;
+    let digest = match alg {
+        SigningAlg::EdDSA => sha2::Sha512::digest(access_token.as_bytes()).to_vec(),
+        SigningAlg::ES256 | SigningAlg::RS256 => {
+            sha2::Sha256::digest(access_token.as_bytes()).to_vec()
+        }
+    };
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
 /// Signs the access token (and an ID token when `openid` was asked) and builds the response.
@@ -101,6 +128,12 @@ pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
     };
     let access_token = app.keys.sign(alg, &claims);
     let id_token = scope::contains(&g.scope, "openid").then(|| {
+        // RS256 unless the client or the realm says otherwise (the default every client must accept: OpenID
+        // Connect Registration §2).
+        let alg = g
+            .client
+            .id_token_alg
+            .unwrap_or(g.realm.config.id_token_algorithm);
         let id = IdTokenClaims {
             iss: g.realm.issuer.clone(),
             sub: g.subject.id.clone(),
@@ -115,14 +148,18 @@ pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
             preferred_username: g.subject.username.clone(),
             email: g.subject.email.clone(),
             name: g.subject.name.clone(),
-            nonce: None,
+            nonce: g.sign_in.nonce.map(str::to_owned),
+            at_hash: Some(at_hash(alg, &access_token)),
+            acr: g.sign_in.amr.map(|_| "1".to_owned()),
+            amr: g
+                .sign_in
+                .amr
+                .map(|amr| {
+                    let method = if amr.starts_with("fed:") { "fed" } else { amr };
+                    vec![method.to_owned()]
+                })
+                .unwrap_or_default(),
         };
-        // RS256 unless the client or the realm says otherwise (the default every client must accept: OpenID
-        // Connect Registration §2).
-        let alg = g
-            .client
-            .id_token_alg
-            .unwrap_or(g.realm.config.id_token_algorithm);
         app.keys.sign(alg, &id)
     });
     let (refresh_token, refresh_expires_in) = match g.refresh {

@@ -45,6 +45,7 @@ async fn openid_configuration(
             "refresh_token",
             "client_credentials",
             "password",
+            "authorization_code",
         ]),
         response_types_supported: strings(&["code"]),
         subject_types_supported: strings(&["public"]),
@@ -66,8 +67,18 @@ async fn openid_configuration(
             "email",
             "name",
             "realm_access",
+            "nonce",
+            "at_hash",
+            "acr",
+            "amr",
         ]),
         code_challenge_methods_supported: strings(&["S256"]),
+        response_modes_supported: strings(&["query", "fragment", "form_post"]),
+        prompt_values_supported: strings(&["none", "login", "consent"]),
+        authorization_response_iss_parameter_supported: true,
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
     }))
 }
 

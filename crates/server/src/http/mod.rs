@@ -72,6 +72,11 @@ impl ApiError {
             body: ErrorBody::new(code, description),
         }
     }
+
+    /// The `error_description` (for pages that show the error to a person).
+    pub fn description(&self) -> &str {
+        self.body.error_description.as_deref().unwrap_or("")
+    }
 }
 
 fn status_of(code: ErrorCode) -> StatusCode {

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyport_proto::oauth::grant_type;
@@ -12,7 +12,9 @@ use keyport_proto::{ErrorCode, Secret};
 
 use super::{ApiError, Form, no_store, realm};
 use crate::domain::client_auth::{self, Presented};
-use crate::domain::{client_credentials, device_code, inspect, password, refresh_token};
+use crate::domain::{
+    authorization_code, client_credentials, device_code, inspect, password, refresh_token,
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -27,7 +29,6 @@ pub fn router() -> Router<AppState> {
             &format!("{p}/userinfo"),
             get(userinfo_get).post(userinfo_post),
         )
-        .route(&format!("{p}/auth"), get(authorization))
 }
 
 fn bad(code: ErrorCode, description: &str) -> ApiError {
@@ -114,10 +115,15 @@ async fn token(
             .await?
         }
         _ => {
-            return Err(bad(
-                ErrorCode::UnsupportedGrantType,
-                "the authorization code grant is not available on this server yet",
-            ));
+            authorization_code::redeem(
+                &app,
+                realm,
+                &client,
+                form.required("code")?,
+                form.get("redirect_uri"),
+                form.get("code_verifier"),
+            )
+            .await?
         }
     };
     Ok(no_store(response))
@@ -160,12 +166,17 @@ async fn revoke(
     Ok(StatusCode::OK.into_response())
 }
 
+/// POST logout: with a `refresh_token`, the back-channel form python-keycloak sends (client authentication,
+/// 204); without one, RP-initiated logout from a browser (`pages`).
 async fn logout(
     State(app): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, ApiError> {
+    if form.get("refresh_token").is_none() {
+        return super::pages::rp_initiated_logout(&app, &name, &headers, &form).await;
+    }
     let realm = realm(&app, &name)?;
     let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
     inspect::logout(&app, realm, &client, form.get("refresh_token")).await?;
@@ -208,17 +219,6 @@ async fn userinfo_post(
         .and_then(|f| f.get("access_token").map(str::to_owned));
     let token = bearer(&headers).map(str::to_owned).or(form_token);
     userinfo(&app, &name, token.as_deref()).await
-}
-
-async fn authorization(
-    Path(name): Path<String>,
-    State(app): State<AppState>,
-) -> Result<Json<()>, ApiError> {
-    realm(&app, &name)?;
-    Err(bad(
-        ErrorCode::UnsupportedResponseType,
-        "the authorization code flow is not available on this server yet; use the device flow",
-    ))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! Everything a flow needs between two requests lives here, so replicas share no memory. Secrets appear only as
 //! hashes (refresh tokens, device codes, client secrets, browser-session ids) or argon2id strings (passwords).
 
+mod browser;
 pub mod copy;
 mod group_commit;
 mod postgres;
@@ -13,6 +14,7 @@ mod tokens;
 pub use group_commit::RefreshQueues;
 pub use postgres::{PgSettings, PgStore};
 pub use sqlite::SqliteStore;
+pub use browser::{AuthorizationCode, BrowserStore, Consent};
 pub use tokens::{ApiToken, AuditQuery, AuditRecord, TokenStore};
 
 use async_trait::async_trait;
@@ -63,6 +65,18 @@ pub struct Client {
     pub rotation: Rotation,
     pub access_token_alg: Option<SigningAlg>,
     pub id_token_alg: Option<SigningAlg>,
+    /// Where the authorization endpoint may send the browser back to, and after logout.
+    pub browser: ClientBrowser,
+}
+
+/// A client's browser settings (authorization code flow and RP-initiated logout).
+#[derive(Clone, Debug, Default)]
+pub struct ClientBrowser {
+    /// Exact match, except that a loopback URI matches any port (RFC 8252 §7.3).
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A third-party client: the user is asked before it gets their data.
+    pub consent: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +196,10 @@ pub struct BrowserSession {
     pub id_hash: String,
     pub realm: String,
     pub user_id: Option<String>,
+    /// When the user signed in (OpenID Connect `auth_time`); `None` while anonymous.
+    pub auth_time: Option<i64>,
+    /// How the user signed in: `pwd`, or `fed:{alias}` through an upstream identity provider.
+    pub amr: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -231,7 +249,7 @@ pub struct RefreshContext {
 
 /// Every storage operation keyport needs. Implementations must make each method atomic.
 #[async_trait]
-pub trait Store: TokenStore + ChangeFeed + Send + Sync + 'static {
+pub trait Store: TokenStore + BrowserStore + ChangeFeed + Send + Sync + 'static {
     /// Cheap round trip, for `/health/ready`.
     async fn ping(&self) -> Result<()>;
 

@@ -127,3 +127,4 @@ impl ChangeFeed for PgStore {
 
 sql_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::tokens::token_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
+super::browser::browser_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);

@@ -26,6 +26,11 @@ macro_rules! sql_store {
                     .get::<Option<String>, _>("id_token_alg")
                     .as_deref()
                     .and_then(SigningAlg::parse),
+                browser: ClientBrowser {
+                    redirect_uris: parse_list(row.get("redirect_uris"))?,
+                    post_logout_redirect_uris: parse_list(row.get("post_logout_redirect_uris"))?,
+                    consent: row.get("consent"),
+                },
             })
         }
 
@@ -172,11 +177,13 @@ macro_rules! sql_store {
 
             async fn upsert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg, id_token_alg) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (realm, client_id) DO UPDATE SET \
+                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg, id_token_alg, \
+                     redirect_uris, post_logout_redirect_uris, consent) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (realm, client_id) DO UPDATE SET \
                      secret_hash = excluded.secret_hash, public = excluded.public, grants = excluded.grants, \
                      roles = excluded.roles, rotation = excluded.rotation, access_token_alg = excluded.access_token_alg, \
-                     id_token_alg = excluded.id_token_alg",
+                     id_token_alg = excluded.id_token_alg, redirect_uris = excluded.redirect_uris, \
+                     post_logout_redirect_uris = excluded.post_logout_redirect_uris, consent = excluded.consent",
                 )
                 .bind(&c.realm)
                 .bind(&c.client_id)
@@ -187,6 +194,9 @@ macro_rules! sql_store {
                 .bind(c.rotation.as_str())
                 .bind(c.access_token_alg.map(|a| a.as_str()))
                 .bind(c.id_token_alg.map(|a| a.as_str()))
+                .bind(json_list(&c.browser.redirect_uris))
+                .bind(json_list(&c.browser.post_logout_redirect_uris))
+                .bind(c.browser.consent)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -538,11 +548,14 @@ macro_rules! sql_store {
 
             async fn insert_browser_session(&self, s: &BrowserSession) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO browser_sessions (id_hash, realm, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO browser_sessions (id_hash, realm, user_id, auth_time, amr, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&s.id_hash)
                 .bind(&s.realm)
                 .bind(&s.user_id)
+                .bind(s.auth_time)
+                .bind(&s.amr)
                 .bind(s.created_at)
                 .bind(s.expires_at)
                 .execute(&self.pool)
@@ -563,6 +576,8 @@ macro_rules! sql_store {
                     id_hash: r.get("id_hash"),
                     realm: r.get("realm"),
                     user_id: r.get("user_id"),
+                    auth_time: r.get("auth_time"),
+                    amr: r.get("amr"),
                     created_at: r.get("created_at"),
                     expires_at: r.get("expires_at"),
                 }))
@@ -603,6 +618,10 @@ macro_rules! sql_store {
                     ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
                     ("DELETE FROM revoked_tokens WHERE expires_at < $1", now),
                     ("DELETE FROM browser_sessions WHERE expires_at < $1", now),
+                    ("DELETE FROM authorization_codes WHERE expires_at < $1", now - 3600),
+                    // A page session lives an hour (`browser::SESSION_LIFETIME`): after a day its logins can no
+                    // longer be signed out through it.
+                    ("DELETE FROM browser_logins WHERE created_at < $1", now - 86400),
                     ("DELETE FROM failed_attempts WHERE at < $1", now - 3600),
                 ] {
                     total += sqlx::query(sql)

@@ -106,6 +106,7 @@ pub async fn create_client(
         rotation: crate::config::Rotation::Strict,
         access_token_alg: None,
         id_token_alg: None,
+        browser: Default::default(),
     };
     match app.store.insert_client(&client).await {
         Ok(()) => {}

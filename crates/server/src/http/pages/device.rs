@@ -1,4 +1,5 @@
-//! The device verification pages (RFC 8628 §3.3): enter the code, sign in, approve or deny, see the result.
+//! The device verification pages (RFC 8628 §3.3): enter the code, sign in (through the realm's one sign-in page),
+//! approve or deny, see the result.
 
 use askama::Template;
 use axum::Router;
@@ -9,17 +10,17 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
-use super::Page;
-use crate::domain::browser::{self, Browser, SignIn};
+use super::{Ctx, Page};
+use crate::domain::browser::{self, Browser};
 use crate::domain::device_code::{self, PendingFlow};
 use crate::http::cookies::{self, SESSION_COOKIE};
-use crate::http::{ApiError, Form, realm};
-use crate::state::{AppState, Realm};
+use crate::http::{ApiError, Form};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/realms/{realm}/device", get(show).post(enter_code))
-        .route("/realms/{realm}/device/login", post(login))
+        .route("/realms/{realm}/device/consent", get(consent))
         .route("/realms/{realm}/device/decision", post(decision))
 }
 
@@ -30,17 +31,6 @@ struct CodeForm<'a> {
     action: String,
     csrf: String,
     user_code: &'a str,
-    error: Option<&'a str>,
-}
-
-#[derive(Template)]
-#[template(path = "device_login.html")]
-struct LoginForm<'a> {
-    realm: &'a str,
-    action: String,
-    csrf: String,
-    user_code: &'a str,
-    username: &'a str,
     error: Option<&'a str>,
 }
 
@@ -56,42 +46,7 @@ struct Consent<'a> {
     scopes: Vec<&'a str>,
 }
 
-#[derive(Template)]
-#[template(path = "device_result.html")]
-struct Outcome<'a> {
-    realm: &'a str,
-    heading: &'a str,
-    message: &'a str,
-    success: bool,
-}
-
-/// Paths and cookies of one realm's pages.
-struct Ctx<'a> {
-    app: &'a AppState,
-    realm: &'a Realm,
-}
-
-impl<'a> Ctx<'a> {
-    fn path(&self, suffix: &str) -> String {
-        format!(
-            "{}/realms/{}/device{suffix}",
-            self.app.settings.base_path, self.realm.name
-        )
-    }
-
-    fn cookie(&self, browser: &Browser) -> String {
-        let path = format!(
-            "{}/realms/{}/",
-            self.app.settings.base_path, self.realm.name
-        );
-        cookies::session(
-            &browser.cookie,
-            &path,
-            self.app.secure_cookies(),
-            browser::SESSION_LIFETIME,
-        )
-    }
-
+impl Ctx<'_> {
     fn code_form(
         &self,
         status: StatusCode,
@@ -101,7 +56,7 @@ impl<'a> Ctx<'a> {
     ) -> Page {
         let page = CodeForm {
             realm: &self.realm.name,
-            action: self.path(""),
+            action: self.path("/device"),
             csrf: browser.csrf(),
             user_code,
             error,
@@ -109,74 +64,43 @@ impl<'a> Ctx<'a> {
         Page::render(status, &page).with_cookie(self.cookie(browser))
     }
 
-    fn login_form(
-        &self,
-        status: StatusCode,
-        b: &Browser,
-        flow: &PendingFlow,
-        user: &str,
-        error: Option<&str>,
-    ) -> Page {
-        let page = LoginForm {
-            realm: &self.realm.name,
-            action: self.path("/login"),
-            csrf: b.csrf(),
-            user_code: &flow.user_code,
-            username: user,
-            error,
+    /// The consent page when signed in; otherwise the sign-in page, coming back here.
+    fn consent_or_sign_in(&self, browser: &Browser, flow: &PendingFlow) -> Page {
+        let Some(user) = &browser.user else {
+            let query =
+                serde_urlencoded::to_string([("user_code", &flow.user_code)]).unwrap_or_default();
+            let back = format!("{}?{query}", self.path("/device/consent"));
+            return Page::redirect(self.sign_in_url(&back));
         };
-        Page::render(status, &page).with_cookie(self.cookie(b))
-    }
-
-    fn consent(&self, browser: &Browser, flow: &PendingFlow) -> Page {
-        let username = browser
-            .user
-            .as_ref()
-            .map(|u| u.username.as_str())
-            .unwrap_or("");
         let page = Consent {
             realm: &self.realm.name,
-            action: self.path("/decision"),
+            action: self.path("/device/decision"),
             csrf: browser.csrf(),
             user_code: &flow.user_code,
             client_id: &flow.client_id,
-            username,
+            username: &user.username,
             scopes: flow.scope.split_ascii_whitespace().collect(),
         };
         Page::render(StatusCode::OK, &page).with_cookie(self.cookie(browser))
     }
 
-    fn outcome(&self, status: StatusCode, heading: &str, message: &str, success: bool) -> Page {
-        Page::render(
-            status,
-            &Outcome {
-                realm: &self.realm.name,
-                heading,
-                message,
-                success,
-            },
-        )
-    }
-
-    /// The page session of a form submission, checked against its CSRF token; or the page to show instead.
+    /// The browser of a form submission, checked against its CSRF token; or the page to show instead.
     async fn submitted(
         &self,
         headers: &HeaderMap,
         form: &Form,
     ) -> Result<Result<Browser, Page>, ApiError> {
         let typed = form.get("user_code").unwrap_or("");
-        let Some(browser) =
-            browser::find(self.app, self.realm, cookies::get(headers, SESSION_COOKIE)).await?
-        else {
-            let fresh = browser::find_or_create(self.app, self.realm, None).await?;
+        let browser = self.browser(headers).await?;
+        if cookies::get(headers, SESSION_COOKIE).is_none() {
             let error = "Your session expired. Enter the code again.";
             return Ok(Err(self.code_form(
                 StatusCode::BAD_REQUEST,
-                &fresh,
+                &browser,
                 typed,
                 Some(error),
             )));
-        };
+        }
         if !browser.check_csrf(form.get("csrf").unwrap_or("")) {
             let error =
                 "This form has expired or did not come from this site. Enter the code again.";
@@ -188,25 +112,6 @@ impl<'a> Ctx<'a> {
             )));
         }
         Ok(Ok(browser))
-    }
-
-    /// A form submission of the flow pages: its checked session and the pending flow it names; or the page to
-    /// show instead.
-    async fn submission(
-        &self,
-        headers: &HeaderMap,
-        form: &Form,
-        ip: &str,
-    ) -> Result<Result<(Browser, PendingFlow), Page>, ApiError> {
-        let browser = match self.submitted(headers, form).await? {
-            Ok(b) => b,
-            Err(page) => return Ok(Err(page)),
-        };
-        let typed = form.get("user_code").unwrap_or("");
-        Ok(self
-            .flow(&browser, ip, typed)
-            .await?
-            .map(|flow| (browser, flow)))
     }
 
     /// The pending flow a typed code names, within the guessing budget; or the page to show instead.
@@ -242,30 +147,29 @@ impl<'a> Ctx<'a> {
 }
 
 #[derive(Deserialize)]
-struct ShowQuery {
+struct CodeQuery {
     user_code: Option<String>,
+}
+
+fn prefill(query: CodeQuery) -> String {
+    query
+        .user_code
+        .unwrap_or_default()
+        .chars()
+        .take(16)
+        .collect()
 }
 
 async fn show(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<ShowQuery>,
+    Query(query): Query<CodeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let ctx = Ctx {
-        app: &app,
-        realm: realm(&app, &name)?,
-    };
-    let browser =
-        browser::find_or_create(&app, ctx.realm, cookies::get(&headers, SESSION_COOKIE)).await?;
-    let prefill: String = query
-        .user_code
-        .unwrap_or_default()
-        .chars()
-        .take(16)
-        .collect();
+    let ctx = Ctx::new(&app, &name)?;
+    let browser = ctx.browser(&headers).await?;
     Ok(ctx
-        .code_form(StatusCode::OK, &browser, &prefill, None)
+        .code_form(StatusCode::OK, &browser, &prefill(query), None)
         .into_response())
 }
 
@@ -276,66 +180,37 @@ async fn enter_code(
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, ApiError> {
-    let ctx = Ctx {
-        app: &app,
-        realm: realm(&app, &name)?,
-    };
-    let ip = peer.ip().to_string();
-    let (browser, flow) = match ctx.submission(&headers, &form, &ip).await? {
-        Ok(pair) => pair,
+    let ctx = Ctx::new(&app, &name)?;
+    let browser = match ctx.submitted(&headers, &form).await? {
+        Ok(b) => b,
         Err(page) => return Ok(page.into_response()),
     };
-    Ok(match browser.user {
-        Some(_) => ctx.consent(&browser, &flow),
-        None => ctx.login_form(StatusCode::OK, &browser, &flow, "", None),
+    let ip = peer.ip().to_string();
+    let typed = form.get("user_code").unwrap_or("");
+    Ok(match ctx.flow(&browser, &ip, typed).await? {
+        Ok(flow) => ctx.consent_or_sign_in(&browser, &flow),
+        Err(page) => page,
     }
     .into_response())
 }
 
-async fn login(
+/// Where the sign-in page sends the browser back: the consent page of the code it entered.
+async fn consent(
     State(app): State<AppState>,
     Path(name): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<CodeQuery>,
     headers: HeaderMap,
-    form: Form,
 ) -> Result<Response, ApiError> {
-    let ctx = Ctx {
-        app: &app,
-        realm: realm(&app, &name)?,
-    };
+    let ctx = Ctx::new(&app, &name)?;
+    let browser = ctx.browser(&headers).await?;
     let ip = peer.ip().to_string();
-    let (browser, flow) = match ctx.submission(&headers, &form, &ip).await? {
-        Ok(pair) => pair,
-        Err(page) => return Ok(page.into_response()),
-    };
-    let username = form.get("username").unwrap_or("").trim();
-    let password = form.get("password").unwrap_or("");
-    Ok(
-        match browser::sign_in(&app, ctx.realm, &browser, &ip, username, password).await? {
-            SignIn::Ok(fresh) => ctx.consent(&fresh, &flow),
-            SignIn::WrongCredentials => {
-                let error = "Invalid username or password.";
-                ctx.login_form(
-                    StatusCode::UNAUTHORIZED,
-                    &browser,
-                    &flow,
-                    username,
-                    Some(error),
-                )
-            }
-            SignIn::TooManyAttempts => {
-                let error = "Too many failed sign-ins. Wait a minute, then try again.";
-                ctx.login_form(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &browser,
-                    &flow,
-                    username,
-                    Some(error),
-                )
-            }
-        }
-        .into_response(),
-    )
+    let typed = prefill(query);
+    Ok(match ctx.flow(&browser, &ip, &typed).await? {
+        Ok(flow) => ctx.consent_or_sign_in(&browser, &flow),
+        Err(page) => page,
+    }
+    .into_response())
 }
 
 async fn decision(
@@ -345,29 +220,27 @@ async fn decision(
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, ApiError> {
-    let ctx = Ctx {
-        app: &app,
-        realm: realm(&app, &name)?,
+    let ctx = Ctx::new(&app, &name)?;
+    let browser = match ctx.submitted(&headers, &form).await? {
+        Ok(b) => b,
+        Err(page) => return Ok(page.into_response()),
     };
     let ip = peer.ip().to_string();
-    let (browser, flow) = match ctx.submission(&headers, &form, &ip).await? {
-        Ok(pair) => pair,
+    let flow = match ctx.flow(&browser, &ip, form.get("user_code").unwrap_or("")).await? {
+        Ok(flow) => flow,
         Err(page) => return Ok(page.into_response()),
     };
     let Some(user) = &browser.user else {
-        return Ok(ctx
-            .login_form(StatusCode::OK, &browser, &flow, "", None)
-            .into_response());
+        return Ok(ctx.consent_or_sign_in(&browser, &flow).into_response());
     };
     let approve = match form.get("decision") {
         Some("approve") => true,
         Some("deny") => false,
-        _ => {
-            return Ok(ctx.consent(&browser, &flow).into_response());
-        }
+        _ => return Ok(ctx.consent_or_sign_in(&browser, &flow).into_response()),
     };
     let page = if !device_code::decide(&app, &flow, user, approve).await? {
-        ctx.outcome(
+        Page::message(
+            ctx.realm,
             StatusCode::CONFLICT,
             "Code already used",
             "This code was already used or has expired.",
@@ -376,10 +249,10 @@ async fn decision(
     } else if approve {
         tracing::info!(realm = %ctx.realm.name, user_id = %user.id, client_id = %flow.client_id, "device approved");
         let message = "Device connected. You can close this window and return to your device.";
-        ctx.outcome(StatusCode::OK, "Device connected", message, true)
+        Page::message(ctx.realm, StatusCode::OK, "Device connected", message, true)
     } else {
         let message = "Access denied. The device was not connected.";
-        ctx.outcome(StatusCode::OK, "Access denied", message, false)
+        Page::message(ctx.realm, StatusCode::OK, "Access denied", message, false)
     };
     Ok(page.into_response())
 }
