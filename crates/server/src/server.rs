@@ -106,6 +106,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    let federation = crate::domain::federation::Upstreams::new(&realm_configs).map_err(|e| {
+        SetupError::Secret {
+            key: e.key,
+            message: e.message,
+        }
+    })?;
     let realms: HashMap<String, Realm> = realm_configs
         .into_iter()
         .map(|r| {
@@ -125,6 +131,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         caches: Default::default(),
         usage: Default::default(),
         refresh: crate::store::RefreshQueues::start(store.clone()),
+        federation,
     }));
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

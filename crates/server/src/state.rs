@@ -65,6 +65,8 @@ pub struct Inner {
     pub usage: UsageLog,
     /// The refresh grant's reads and rotations, grouped across requests ([`RefreshQueues`]).
     pub refresh: RefreshQueues,
+    /// Upstream identity providers: configuration, client secrets, cached discovery and JWKS.
+    pub federation: crate::domain::federation::Upstreams,
 }
 
 #[derive(Clone)]

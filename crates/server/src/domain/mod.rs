@@ -10,6 +10,7 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod device_code;
 pub mod end_session;
+pub mod federation;
 pub mod inspect;
 pub mod password;
 pub mod refresh_token;

@@ -5,6 +5,7 @@
 
 mod browser;
 pub mod copy;
+mod federation;
 mod group_commit;
 mod postgres;
 mod sql;
@@ -15,6 +16,7 @@ pub use group_commit::RefreshQueues;
 pub use postgres::{PgSettings, PgStore};
 pub use sqlite::SqliteStore;
 pub use browser::{AuthorizationCode, BrowserStore, Consent};
+pub use federation::{FederationStore, PendingSignIn};
 pub use tokens::{ApiToken, AuditQuery, AuditRecord, TokenStore};
 
 use async_trait::async_trait;
@@ -249,7 +251,7 @@ pub struct RefreshContext {
 
 /// Every storage operation keyport needs. Implementations must make each method atomic.
 #[async_trait]
-pub trait Store: TokenStore + BrowserStore + ChangeFeed + Send + Sync + 'static {
+pub trait Store: TokenStore + BrowserStore + FederationStore + ChangeFeed + Send + Sync + 'static {
     /// Cheap round trip, for `/health/ready`.
     async fn ping(&self) -> Result<()>;
 

@@ -623,6 +623,7 @@ macro_rules! sql_store {
                     // longer be signed out through it.
                     ("DELETE FROM browser_logins WHERE created_at < $1", now - 86400),
                     ("DELETE FROM failed_attempts WHERE at < $1", now - 3600),
+                    ("DELETE FROM federated_sign_ins WHERE expires_at < $1", now),
                 ] {
                     total += sqlx::query(sql)
                         .bind(cutoff)

@@ -65,3 +65,4 @@ impl ChangeFeed for SqliteStore {}
 sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::tokens::token_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::browser::browser_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
+super::federation::federation_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);

@@ -73,7 +73,8 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn list_users(&self, realm: &str, first: i64, max: i64) -> Result<Vec<User>>;
     /// Deletes a user and, in the same transaction, revokes every API token of theirs, ends every login session
     /// (their refresh tokens and access tokens stop working), drops their browser sessions and any approved but
-    /// unredeemed device grant. Returns false when there was no such user.
+    /// unredeemed device grant, and forgets their links to upstream identity providers. Returns false when there
+    /// was no such user.
     async fn delete_user(&self, realm: &str, id: &str, now: i64) -> Result<bool>;
 
     /// Replaces a user's realm roles. Returns false when there is no such user.
@@ -219,6 +220,12 @@ macro_rules! token_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
+                sqlx::query("DELETE FROM federated_links WHERE realm = $1 AND user_id = $2")
+                    .bind(realm)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
                 let done = sqlx::query("DELETE FROM users WHERE realm = $1 AND id = $2")
                     .bind(realm)
                     .bind(id)

@@ -3,6 +3,7 @@
 //! the browser there with a `return_to` and get it back signed in.
 
 mod authorize;
+mod broker;
 mod device;
 mod login;
 mod logout;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(login::router())
         .merge(authorize::router())
         .merge(logout::router())
+        .merge(broker::router())
 }
 
 const CSP: &str =
