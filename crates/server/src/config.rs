@@ -718,7 +718,10 @@ impl Config {
 fn check_redirect_uris(ckey: &str, client: &ClientConfig) -> Result<(), ConfigError> {
     let lists = [
         ("redirect_uris", &client.redirect_uris),
-        ("post_logout_redirect_uris", &client.post_logout_redirect_uris),
+        (
+            "post_logout_redirect_uris",
+            &client.post_logout_redirect_uris,
+        ),
     ];
     for (field, list) in lists {
         for uri in list {

@@ -174,11 +174,16 @@ async fn code_with_pkce_signs_in_and_the_id_token_verifies() {
     let first = browser.get(&path).await;
     assert_eq!(first.status, 303, "{}", first.html);
     let login_url = first.location.clone().unwrap();
-    assert!(login_url.starts_with("/realms/web/login?return_to="), "{login_url}");
+    assert!(
+        login_url.starts_with("/realms/web/login?return_to="),
+        "{login_url}"
+    );
     let login = browser.follow(first).await;
     assert!(login.contains("<label for=\"username\">Username</label>"));
     assert!(login.contains("<label for=\"password\">Password</label>"));
-    let back = browser.sign_in_as(&login, "alice", "alice-password-1").await;
+    let back = browser
+        .sign_in_as(&login, "alice", "alice-password-1")
+        .await;
     let location = to_client(&back, CALLBACK);
     assert_eq!(param(&location, "state").as_deref(), Some("st-123"));
     assert_eq!(param(&location, "iss"), Some(s.issuer("web")));
@@ -208,7 +213,10 @@ async fn code_with_pkce_signs_in_and_the_id_token_verifies() {
         .await
         .unwrap();
     assert_eq!(info.status(), 200);
-    assert_eq!(introspect(&s, "web", RS, &access).await.json["active"], true);
+    assert_eq!(
+        introspect(&s, "web", RS, &access).await.json["active"],
+        true
+    );
     let refreshed = post_basic(
         &s.endpoint("web", "token"),
         WEB,
@@ -232,19 +240,32 @@ async fn pkce_is_required_for_public_clients_and_checked() {
     // Without a challenge a public client is refused, back at its redirect URI.
     let page = browser.get(&auth_path("cli", loopback, &[])).await;
     let location = to_client(&page, loopback);
-    assert_eq!(param(&location, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(
+        param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
     assert_eq!(param(&location, "state").as_deref(), Some("st-123"));
     assert_eq!(param(&location, "iss"), Some(s.issuer("web")));
     // plain is refused, also implicitly (no method means plain).
     for extra in [
-        vec![("code_challenge", "a".repeat(43)), ("code_challenge_method", "plain".to_owned())],
+        vec![
+            ("code_challenge", "a".repeat(43)),
+            ("code_challenge_method", "plain".to_owned()),
+        ],
         vec![("code_challenge", "a".repeat(43))],
     ] {
         let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let page = browser.get(&auth_path("cli", loopback, &extra)).await;
         let location = to_client(&page, loopback);
-        assert_eq!(param(&location, "error").as_deref(), Some("invalid_request"));
-        assert!(param(&location, "error_description").unwrap().contains("S256"));
+        assert_eq!(
+            param(&location, "error").as_deref(),
+            Some("invalid_request")
+        );
+        assert!(
+            param(&location, "error_description")
+                .unwrap()
+                .contains("S256")
+        );
     }
     // A loopback redirect URI matches on any port (RFC 8252 §7.3); the verifier decides.
     let (verifier, challenge) = pkce();
@@ -329,7 +350,10 @@ async fn unknown_clients_and_redirect_uris_get_a_page_never_a_redirect() {
 async fn request_errors_go_back_to_the_client_with_state() {
     let (s, browser) = start().await;
     for (extra, error) in [
-        (vec![("response_type", "token")], "unsupported_response_type"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
         (vec![("response_type", "")], "invalid_request"),
         (vec![("scope", "openid admin:everything")], "invalid_scope"),
         (vec![("prompt", "none login")], "invalid_request"),
@@ -339,16 +363,27 @@ async fn request_errors_go_back_to_the_client_with_state() {
     ] {
         let page = browser.get(&auth_path("web-app", CALLBACK, &extra)).await;
         let location = to_client(&page, CALLBACK);
-        assert_eq!(param(&location, "error").as_deref(), Some(error), "{extra:?}");
+        assert_eq!(
+            param(&location, "error").as_deref(),
+            Some(error),
+            "{extra:?}"
+        );
         assert_eq!(param(&location, "state").as_deref(), Some("st-123"));
         assert_eq!(param(&location, "iss"), Some(s.issuer("web")));
     }
     // A client without the grant.
     let page = browser
-        .get(&auth_path("device-only", "https://device.example.org/cb", &[]))
+        .get(&auth_path(
+            "device-only",
+            "https://device.example.org/cb",
+            &[],
+        ))
         .await;
     let location = to_client(&page, "https://device.example.org/cb");
-    assert_eq!(param(&location, "error").as_deref(), Some("unauthorized_client"));
+    assert_eq!(
+        param(&location, "error").as_deref(),
+        Some("unauthorized_client")
+    );
     // Duplicate parameters are refused on a page (which of them is the redirect URI?).
     let dup = format!("{}&state=again", auth_path("web-app", CALLBACK, &[]));
     assert_eq!(browser.get(&dup).await.status, 400);
@@ -366,7 +401,9 @@ async fn codes_are_single_use_short_lived_and_bound_to_their_client() {
         .await
         .assert_error(400, "invalid_grant");
     assert_eq!(
-        introspect(&s, "web", RS, &first.str("access_token")).await.json["active"],
+        introspect(&s, "web", RS, &first.str("access_token"))
+            .await
+            .json["active"],
         false
     );
     post_basic(
@@ -416,7 +453,10 @@ async fn codes_are_single_use_short_lived_and_bound_to_their_client() {
     post_basic(
         &s.endpoint("web", "token"),
         WEB,
-        &[("grant_type", "authorization_code"), ("redirect_uri", CALLBACK)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", CALLBACK),
+        ],
     )
     .await
     .assert_error(400, "invalid_request");
@@ -441,22 +481,38 @@ async fn prompt_and_max_age() {
     // prompt=login forces a fresh sign-in even so; auth_time says when.
     s.clock.advance(100);
     let page = browser
-        .get(&auth_path("web-app", CALLBACK, &[("prompt", "login"), ("login_hint", "alice")]))
+        .get(&auth_path(
+            "web-app",
+            CALLBACK,
+            &[("prompt", "login"), ("login_hint", "alice")],
+        ))
         .await;
     assert_eq!(page.status, 303);
     let login = browser.follow(page).await;
     assert!(login.contains("name=\"password\""), "{}", login.html);
-    assert!(login.contains("value=\"alice\""), "login_hint fills the username");
-    let back = browser.sign_in_as(&login, "alice", "alice-password-1").await;
+    assert!(
+        login.contains("value=\"alice\""),
+        "login_hint fills the username"
+    );
+    let back = browser
+        .sign_in_as(&login, "alice", "alice-password-1")
+        .await;
     let code = param(&to_client(&back, CALLBACK), "code").unwrap();
     let id = verify_with_jwks(&s, "web", &exchange(&s, &code, None).await.str("id_token")).await;
     assert_eq!(id["auth_time"], s.clock.now());
     // max_age: a sign-in older than that goes through the sign-in page again; prompt=none then fails.
     s.clock.advance(30);
     let page = browser
-        .get(&auth_path("web-app", CALLBACK, &[("max_age", "10"), ("prompt", "none")]))
+        .get(&auth_path(
+            "web-app",
+            CALLBACK,
+            &[("max_age", "10"), ("prompt", "none")],
+        ))
         .await;
-    assert_eq!(param(&to_client(&page, CALLBACK), "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        param(&to_client(&page, CALLBACK), "error").as_deref(),
+        Some("login_required")
+    );
     let page = browser
         .get(&auth_path("web-app", CALLBACK, &[("max_age", "10")]))
         .await;
@@ -480,11 +536,24 @@ async fn third_party_clients_ask_for_consent_once() {
     let page = browser
         .get(&auth_path("partner", cb, &[("prompt", "none")]))
         .await;
-    assert_eq!(param(&to_client(&page, cb), "error").as_deref(), Some("consent_required"));
+    assert_eq!(
+        param(&to_client(&page, cb), "error").as_deref(),
+        Some("consent_required")
+    );
     // A forged consent form is refused.
     let action = consent.form_action().unwrap();
-    let mut fields = vec![("decision", "allow".to_owned()), ("csrf", "forged".to_owned())];
-    for name in ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce"] {
+    let mut fields = vec![
+        ("decision", "allow".to_owned()),
+        ("csrf", "forged".to_owned()),
+    ];
+    for name in [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+    ] {
         fields.push((name, consent.field(name).unwrap()));
     }
     let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -495,7 +564,10 @@ async fn third_party_clients_ask_for_consent_once() {
     let csrf = consent.csrf();
     deny[1] = ("csrf", &csrf);
     let page = browser.post_url(&action, &deny).await;
-    assert_eq!(param(&to_client(&page, cb), "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        param(&to_client(&page, cb), "error").as_deref(),
+        Some("access_denied")
+    );
     // Allow: a code; the answer is remembered for these scopes.
     let mut allow = deny.clone();
     allow[0] = ("decision", "allow");
@@ -513,16 +585,29 @@ async fn third_party_clients_ask_for_consent_once() {
     .await;
     assert_eq!(tokens.status, 200, "{tokens:?}");
     assert_eq!(tokens.str("scope"), "openid models:read");
-    assert!(tokens.json.get("refresh_token").is_none(), "no refresh_token grant");
+    assert!(
+        tokens.json.get("refresh_token").is_none(),
+        "no refresh_token grant"
+    );
     let page = browser.get(&path).await;
     assert!(param(&to_client(&page, cb), "code").is_some());
     // More scopes than allowed ask again; prompt=consent always asks.
     let page = browser
-        .get(&auth_path("partner", cb, &[("scope", "openid models:read email")]))
+        .get(&auth_path(
+            "partner",
+            cb,
+            &[("scope", "openid models:read email")],
+        ))
         .await;
     assert_eq!(page.status, 200);
     assert!(page.contains("id=\"allow\""));
-    let page = browser.get(&auth_path("partner", cb, &[("scope", "openid"), ("prompt", "consent")])).await;
+    let page = browser
+        .get(&auth_path(
+            "partner",
+            cb,
+            &[("scope", "openid"), ("prompt", "consent")],
+        ))
+        .await;
     assert!(page.contains("id=\"allow\""));
 }
 
@@ -538,7 +623,11 @@ async fn response_modes_fragment_and_form_post() {
     assert!(location.starts_with(&format!("{CALLBACK}#")), "{location}");
     assert!(param(&location, "code").is_some());
     let page = browser
-        .get(&auth_path("web-app", CALLBACK, &[("response_mode", "form_post")]))
+        .get(&auth_path(
+            "web-app",
+            CALLBACK,
+            &[("response_mode", "form_post")],
+        ))
         .await;
     assert_eq!(page.status, 200);
     assert_eq!(page.form_action().as_deref(), Some(CALLBACK));
@@ -598,7 +687,10 @@ async fn rp_initiated_logout() {
     let page = browser
         .get(&auth_path("web-app", CALLBACK, &[("prompt", "none")]))
         .await;
-    assert_eq!(param(&to_client(&page, CALLBACK), "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        param(&to_client(&page, CALLBACK), "error").as_deref(),
+        Some("login_required")
+    );
 
     // Without a hint the user is asked first; confirming signs out.
     authorize(&browser, &auth_path("web-app", CALLBACK, &[])).await;
@@ -616,7 +708,10 @@ async fn rp_initiated_logout() {
     let page = browser
         .get(&auth_path("web-app", CALLBACK, &[("prompt", "none")]))
         .await;
-    assert_eq!(param(&to_client(&page, CALLBACK), "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        param(&to_client(&page, CALLBACK), "error").as_deref(),
+        Some("login_required")
+    );
     // A confirmation forged by another site (no CSRF) only shows the question again.
     authorize(&browser, &auth_path("web-app", CALLBACK, &[])).await;
     let again = browser
@@ -633,7 +728,10 @@ async fn rp_initiated_logout() {
 async fn discovery_lists_what_is_supported() {
     let (s, _) = start().await;
     let d: serde_json::Value = http()
-        .get(format!("{}/.well-known/openid-configuration", s.issuer("web")))
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            s.issuer("web")
+        ))
         .send()
         .await
         .unwrap()
@@ -642,7 +740,10 @@ async fn discovery_lists_what_is_supported() {
         .unwrap();
     assert_eq!(d["authorization_endpoint"], s.endpoint("web", "auth"));
     assert_eq!(d["end_session_endpoint"], s.endpoint("web", "logout"));
-    assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        d["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     assert_eq!(
         d["response_modes_supported"],
         serde_json::json!(["query", "fragment", "form_post"])

@@ -41,10 +41,11 @@ async fn token_endpoint_rejects_bad_requests_clearly() {
         &[
             ("grant_type", "authorization_code"),
             ("client_id", "aiod-sdk"),
+            ("code", "x"),
         ],
     )
     .await
-    .assert_error(400, "unsupported_grant_type");
+    .assert_error(400, "unauthorized_client");
 
     // A parameter given twice.
     let body = "grant_type=client_credentials&grant_type=password";
@@ -171,9 +172,13 @@ async fn userinfo_without_or_with_a_bad_token() {
 async fn logout_errors() {
     let s = server().await;
     let url = s.endpoint("aiod", "logout");
-    post(&url, &[("client_id", "aiod-sdk")])
-        .await
-        .assert_error(400, "invalid_request");
+    // Without a refresh token it is no back-channel logout but an RP-initiated one: a page asks the person.
+    let page = post(&url, &[("client_id", "aiod-sdk")]).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(
+        page.json.as_str().unwrap().contains("Sign out?"),
+        "{page:?}"
+    );
     post(
         &url,
         &[("client_id", "aiod-sdk"), ("refresh_token", "nope")],
@@ -203,9 +208,13 @@ async fn logout_errors() {
 }
 
 #[tokio::test]
-async fn authorization_endpoint_says_what_to_use_instead() {
+async fn an_authorization_request_without_a_client_is_a_page_not_a_redirect() {
     let s = server().await;
-    get(&s.endpoint("aiod", "auth"))
-        .await
-        .assert_error(400, "unsupported_response_type");
+    let r = get(&s.endpoint("aiod", "auth")).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.headers.get("location").is_none());
+    assert!(
+        r.json.as_str().unwrap().contains("client_id is missing"),
+        "{r:?}"
+    );
 }

@@ -197,8 +197,11 @@ impl Page {
 
     /// The value of the form field `name` (HTML entities decoded), if the page has one.
     pub fn field(&self, name: &str) -> Option<String> {
-        let re = regex::Regex::new(&format!(r#"name="{}" value="([^"]*)""#, regex::escape(name)))
-            .unwrap();
+        let re = regex::Regex::new(&format!(
+            r#"name="{}" value="([^"]*)""#,
+            regex::escape(name)
+        ))
+        .unwrap();
         re.captures(&self.html).map(|c| unescape(&c[1]))
     }
 
@@ -298,11 +301,12 @@ impl Browser {
 
     /// Follows redirects that stay on this server (at most ten); a redirect elsewhere is returned as it is.
     pub async fn follow(&self, mut page: Page) -> Page {
-        let origin = reqwest::Url::parse(&self.issuer)
-            .expect("issuer")
-            .origin();
+        let origin = reqwest::Url::parse(&self.issuer).expect("issuer").origin();
         for _ in 0..10 {
-            let Some(location) = page.location.clone().filter(|_| (300..400).contains(&page.status))
+            let Some(location) = page
+                .location
+                .clone()
+                .filter(|_| (300..400).contains(&page.status))
             else {
                 return page;
             };

@@ -144,7 +144,9 @@ pub async fn target(
     req: &Request,
 ) -> Result<std::result::Result<Target, String>> {
     let Some(client_id) = req.get("client_id") else {
-        return Ok(Err("The request names no client (client_id is missing).".into()));
+        return Ok(Err(
+            "The request names no client (client_id is missing).".into()
+        ));
     };
     let Some(client) = super::client_auth::find(app, realm, client_id).await? else {
         return Ok(Err(format!(
@@ -381,7 +383,12 @@ pub struct Issued {
 }
 
 /// Issues a code for the signed-in user of `browser`.
-pub async fn issue(app: &AppState, realm: &Realm, a: &Authorize, browser: &Browser) -> Result<Issued> {
+pub async fn issue(
+    app: &AppState,
+    realm: &Realm,
+    a: &Authorize,
+    browser: &Browser,
+) -> Result<Issued> {
     let user = browser
         .user
         .as_ref()
@@ -456,7 +463,9 @@ pub async fn redeem(
             }
         }
         (Some(_), None) => {
-            return Err(invalid_grant("PKCE verification failed: code_verifier is missing"));
+            return Err(invalid_grant(
+                "PKCE verification failed: code_verifier is missing",
+            ));
         }
         // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
         (None, Some(_)) => {

@@ -85,11 +85,7 @@ pub async fn current(app: &AppState, realm: &Realm, cookie: Option<&str>) -> Res
         return Ok(anonymous(cookie.to_owned()));
     };
     let user = match &s.user_id {
-        Some(id) => app
-            .store
-            .user(&realm.name, id)
-            .await?
-            .filter(|u| u.enabled),
+        Some(id) => app.store.user(&realm.name, id).await?.filter(|u| u.enabled),
         None => None,
     };
     let Some(user) = user else {

@@ -1,10 +1,10 @@
 //! The OpenID Connect protocol endpoints under `/realms/{realm}/protocol/openid-connect/`.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyport_proto::oauth::grant_type;

@@ -67,12 +67,7 @@ pub trait BrowserStore: Send + Sync + 'static {
     async fn consent(&self, realm: &str, user_id: &str, client_id: &str)
     -> Result<Option<Consent>>;
     /// Records (or replaces) the scopes a user allowed a client.
-    async fn grant_consent(
-        &self,
-        realm: &str,
-        user_id: &str,
-        consent: &Consent,
-    ) -> Result<()>;
+    async fn grant_consent(&self, realm: &str, user_id: &str, consent: &Consent) -> Result<()>;
     /// Forgets a consent. Returns false when there was none.
     async fn revoke_consent(&self, realm: &str, user_id: &str, client_id: &str) -> Result<bool>;
     /// Every client a user gave consent to.

@@ -12,11 +12,11 @@ mod sql;
 mod sqlite;
 mod tokens;
 
+pub use browser::{AuthorizationCode, BrowserStore, Consent};
+pub use federation::{FederationStore, PendingSignIn};
 pub use group_commit::RefreshQueues;
 pub use postgres::{PgSettings, PgStore};
 pub use sqlite::SqliteStore;
-pub use browser::{AuthorizationCode, BrowserStore, Consent};
-pub use federation::{FederationStore, PendingSignIn};
 pub use tokens::{ApiToken, AuditQuery, AuditRecord, TokenStore};
 
 use async_trait::async_trait;
@@ -251,7 +251,9 @@ pub struct RefreshContext {
 
 /// Every storage operation keyport needs. Implementations must make each method atomic.
 #[async_trait]
-pub trait Store: TokenStore + BrowserStore + FederationStore + ChangeFeed + Send + Sync + 'static {
+pub trait Store:
+    TokenStore + BrowserStore + FederationStore + ChangeFeed + Send + Sync + 'static
+{
     /// Cheap round trip, for `/health/ready`.
     async fn ping(&self) -> Result<()>;
 

@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 
 use super::{Ctx, Page};
 use crate::domain::Error;
-use crate::domain::authorization_code::{self as code, Authorize, Next, Request, ResponseMode, Target};
+use crate::domain::authorization_code::{
+    self as code, Authorize, Next, Request, ResponseMode, Target,
+};
 use crate::domain::browser::Browser;
 use crate::http::{ApiError, Form};
 use crate::state::AppState;
@@ -88,7 +90,10 @@ fn error_page(ctx: &Ctx<'_>, message: &str) -> Page {
 }
 
 /// The request of a form or query, with its checked target; or the error page.
-async fn request(ctx: &Ctx<'_>, form: &Form) -> Result<Result<(Request, Target), Response>, ApiError> {
+async fn request(
+    ctx: &Ctx<'_>,
+    form: &Form,
+) -> Result<Result<(Request, Target), Response>, ApiError> {
     let req = Request::new(|k| form.get(k).map(str::to_owned));
     Ok(match code::target(ctx.app, ctx.realm, &req).await? {
         Ok(target) => Ok((req, target)),
@@ -175,8 +180,14 @@ async fn consent(
     }
     if !browser.check_csrf(form.get("csrf").unwrap_or("")) {
         let message = "This form has expired or did not come from this site. Start the sign-in again from the application.";
-        return Ok(Page::message(ctx.realm, StatusCode::FORBIDDEN, "Form expired", message, false)
-            .into_response());
+        return Ok(Page::message(
+            ctx.realm,
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            message,
+            false,
+        )
+        .into_response());
     }
     let allow = match form.get("decision") {
         Some("allow") => true,

@@ -226,7 +226,10 @@ async fn decision(
         Err(page) => return Ok(page.into_response()),
     };
     let ip = peer.ip().to_string();
-    let flow = match ctx.flow(&browser, &ip, form.get("user_code").unwrap_or("")).await? {
+    let flow = match ctx
+        .flow(&browser, &ip, form.get("user_code").unwrap_or(""))
+        .await?
+    {
         Ok(flow) => flow,
         Err(page) => return Ok(page.into_response()),
     };

@@ -70,7 +70,10 @@ impl Ctx<'_> {
             .iter()
             .map(|p| Provider {
                 display_name: p.display_name.clone().unwrap_or_else(|| p.alias.clone()),
-                href: format!("{}?{query}", self.path(&format!("/broker/{}/login", p.alias))),
+                href: format!(
+                    "{}?{query}",
+                    self.path(&format!("/broker/{}/login", p.alias))
+                ),
             })
             .collect();
         let purpose = return_to
@@ -125,7 +128,9 @@ async fn show(
         && query.error.is_none()
     {
         let message = format!("You are signed in as {}.", user.username);
-        return Ok(Page::message(ctx.realm, StatusCode::OK, "Signed in", &message, true).into_response());
+        return Ok(
+            Page::message(ctx.realm, StatusCode::OK, "Signed in", &message, true).into_response(),
+        );
     }
     // Errors the upstream sign-in sends back here (`?error=`) are fixed phrases of ours, never upstream text.
     let error = query.error.as_deref().map(|_| {
@@ -179,7 +184,9 @@ async fn submit(
         match browser::sign_in(&app, ctx.realm, cookie, &ip, username, password).await? {
             SignIn::Ok(fresh) => {
                 let cookie = ctx.cookie(&fresh);
-                return Ok(Page::redirect(return_to).with_cookie(cookie).into_response());
+                return Ok(Page::redirect(return_to)
+                    .with_cookie(cookie)
+                    .into_response());
             }
             SignIn::WrongCredentials => (StatusCode::UNAUTHORIZED, "Invalid username or password."),
             SignIn::TooManyAttempts => (

@@ -121,11 +121,17 @@ pub async fn rp_initiated(
     end_session::sign_out(app, ctx.realm, &browser, hint.as_ref()).await?;
     let Some((_, uri)) = target else {
         let message = "You are signed out. You can close this window.";
-        return Ok(Page::message(ctx.realm, StatusCode::OK, "Signed out", message, true).into_response());
+        return Ok(
+            Page::message(ctx.realm, StatusCode::OK, "Signed out", message, true).into_response(),
+        );
     };
     let mut url = match url::Url::parse(&uri) {
         Ok(url) => url,
-        Err(_) => return Ok(error(&ctx, "The post-logout redirect URI is not a valid URL.").into_response()),
+        Err(_) => {
+            return Ok(
+                error(&ctx, "The post-logout redirect URI is not a valid URL.").into_response(),
+            );
+        }
     };
     if let Some(state) = form.get("state") {
         url.query_pairs_mut().append_pair("state", state);

@@ -93,9 +93,10 @@ impl Page {
     /// a form submission, and a sign-in ends at the client's redirect URI).
     pub fn allow_form_target(mut self, uri: &str) -> Page {
         if let Some(origin) = origin_of(uri) {
-            self.csp = self
-                .csp
-                .replace("form-action 'self'", &format!("form-action 'self' {origin}"));
+            self.csp = self.csp.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {origin}"),
+            );
         }
         self
     }
