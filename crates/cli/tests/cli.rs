@@ -356,7 +356,7 @@ async fn login_web_without_a_browser_prints_the_url_and_signs_in() {
         "{printed}"
     );
     assert!(
-        url.starts_with(&server.endpoint("protocol/openid-connect/auth")),
+        url.starts_with(&server.endpoint("auth")),
         "{url}"
     );
     let browser = browser_sign_in(&url, ALICE, Decision::Approve).await;

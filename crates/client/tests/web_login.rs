@@ -55,7 +55,7 @@ async fn web_login_end_to_end() {
 
     // The authorization request: code + PKCE S256 + state + nonce, redirected to 127.0.0.1 on a random port.
     assert!(
-        url.starts_with(&server.endpoint("protocol/openid-connect/auth")),
+        url.starts_with(&server.endpoint("auth")),
         "{url}"
     );
     let q = query(&url);
