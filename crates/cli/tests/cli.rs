@@ -355,10 +355,7 @@ async fn login_web_without_a_browser_prints_the_url_and_signs_in() {
         printed.starts_with("Open this URL in your browser to sign in:"),
         "{printed}"
     );
-    assert!(
-        url.starts_with(&server.endpoint("auth")),
-        "{url}"
-    );
+    assert!(url.starts_with(&server.endpoint("auth")), "{url}");
     let browser = browser_sign_in(&url, ALICE, Decision::Approve).await;
     assert!(
         browser

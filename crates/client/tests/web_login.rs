@@ -54,10 +54,7 @@ async fn web_login_end_to_end() {
     let (url, redirect_uri, instructions) = urls.recv().await.expect("the SDK hands over the URL");
 
     // The authorization request: code + PKCE S256 + state + nonce, redirected to 127.0.0.1 on a random port.
-    assert!(
-        url.starts_with(&server.endpoint("auth")),
-        "{url}"
-    );
+    assert!(url.starts_with(&server.endpoint("auth")), "{url}");
     let q = query(&url);
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["client_id"], WEB_CLIENT);
