@@ -303,3 +303,26 @@ async fn a_server_error_sent_back_is_typed() {
     assert_eq!(err.oauth_error(), Some("invalid_scope"));
     assert!(err.to_string().contains("redirect URIs"), "{err}");
 }
+
+/// The process-wide form: the token becomes the one `get_token` and `get_current_user` use (the other tests in
+/// this file use their own `Client`, never the process-wide one).
+#[tokio::test]
+async fn create_token_in_browser_sets_the_process_wide_token() {
+    let server = Server::start_with(&web_config_toml()).await;
+    keyport_client::configure(server.config(WEB_CLIENT)).unwrap();
+    let options = WebLoginOptions::default()
+        .timeout_seconds(60)
+        .open_browser(false)
+        .print_instructions(false)
+        .on_instructions(|pending| {
+            let url = pending.authorize_url().to_owned();
+            tokio::spawn(async move { browser_sign_in(&url, BOB, Decision::Approve).await });
+        });
+    keyport_client::create_token_in_browser(options)
+        .await
+        .unwrap();
+    assert_eq!(
+        keyport_client::get_current_user().await.unwrap().name,
+        "bob"
+    );
+}
