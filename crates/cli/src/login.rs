@@ -1,10 +1,11 @@
-//! `keyport login`: the device flow the way `gh auth login` does it.
+//! `keyport login`: the device flow the way `gh auth login` does it, or with `--web` the browser login
+//! (authorization code + PKCE through a loopback redirect on 127.0.0.1, RFC 8252).
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::Args;
-use keyport_client::{Client, Config, current_user};
+use keyport_client::{Client, Config, Token, current_user};
 
 use crate::common::{ProfileArgs, human_duration, profile_config, save_profile, token_path};
 
@@ -31,7 +32,10 @@ pub struct LoginArgs {
     /// The `audience` parameter (Auth0).
     #[arg(long)]
     audience: Option<String>,
-    /// Do not open a browser; only print the URL and code.
+    /// Sign in in the browser (authorization code + PKCE, redirected back to 127.0.0.1) instead of with a code.
+    #[arg(long)]
+    web: bool,
+    /// Do not open a browser; only print the URL (and the code).
     #[arg(long)]
     no_browser: bool,
     /// Give up after this many seconds.
@@ -86,47 +90,12 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     let profile = args.profile.profile.clone();
     let config = config_from(&args);
     let client = Client::new(config.clone())?;
-    let pending = client.start_device_login().await?;
     let timeout = Duration::from_secs(args.timeout);
-    let complete = pending
-        .verification_uri_complete()
-        .unwrap_or(pending.verification_uri())
-        .to_owned();
-
-    println!("{}", pending.instructions(timeout));
-    if let (true, Some(qr)) = (std::io::stderr().is_terminal(), qr_code(&complete)) {
-        eprintln!("Or scan this code with your phone:\n{qr}");
-    }
-    if !args.no_browser && can_open_browser() && webbrowser::open(&complete).is_ok() {
-        eprintln!("Opened {complete} in your browser.");
-    }
-
-    let limit = pending.effective_timeout(timeout).as_secs();
-    let spinner =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    spinner.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    let ticker = {
-        let spinner = spinner.clone();
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            loop {
-                let left = limit.saturating_sub(started.elapsed().as_secs());
-                spinner.set_message(format!(
-                    "Waiting for you to approve in the browser ({} left)",
-                    human_duration(left)
-                ));
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        })
+    let token = if args.web {
+        web_login(&client, &args, timeout).await?
+    } else {
+        device_login(&client, &args, timeout).await?
     };
-    let result = pending.wait(timeout).await;
-    ticker.abort();
-    spinner.finish_and_clear();
-    let token = result?;
 
     token.to_file(token_path(&profile)?)?;
     save_profile(&profile, &config)?;
@@ -147,4 +116,83 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         ),
     }
     Ok(())
+}
+
+/// The device flow: instructions, QR code, browser, spinner.
+async fn device_login(
+    client: &Client,
+    args: &LoginArgs,
+    timeout: Duration,
+) -> anyhow::Result<Token> {
+    let pending = client.start_device_login().await?;
+    let complete = pending
+        .verification_uri_complete()
+        .unwrap_or(pending.verification_uri())
+        .to_owned();
+
+    println!("{}", pending.instructions(timeout));
+    if let (true, Some(qr)) = (std::io::stderr().is_terminal(), qr_code(&complete)) {
+        eprintln!("Or scan this code with your phone:\n{qr}");
+    }
+    if !args.no_browser
+        && can_open_browser()
+        && is_web_url(&complete)
+        && webbrowser::open(&complete).is_ok()
+    {
+        eprintln!("Opened {complete} in your browser.");
+    }
+    let limit = pending.effective_timeout(timeout).as_secs();
+    Ok(with_spinner("approve in the browser", limit, pending.wait(timeout)).await?)
+}
+
+/// The browser login: the URL printed (the fallback), the browser opened when it can be, a spinner until the
+/// browser comes back to the loopback redirect.
+async fn web_login(client: &Client, args: &LoginArgs, timeout: Duration) -> anyhow::Result<Token> {
+    let pending = client.start_web_login().await?;
+    println!("{}", pending.instructions(timeout));
+    if !args.no_browser && can_open_browser() && pending.open_in_browser() {
+        eprintln!("Opened the sign-in page in your browser.");
+    }
+    Ok(with_spinner(
+        "sign in in the browser",
+        timeout.as_secs(),
+        pending.wait(timeout),
+    )
+    .await?)
+}
+
+/// Only `http(s)` URLs go to the browser (a tampered discovery document could name `file:` or worse).
+fn is_web_url(url: &str) -> bool {
+    let url = url.to_ascii_lowercase();
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
+/// Shows "Waiting for you to {what} (4m left)" on stderr while `wait` runs.
+async fn with_spinner<T>(what: &str, limit: u64, wait: impl std::future::Future<Output = T>) -> T {
+    let spinner =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    spinner.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let ticker = {
+        let spinner = spinner.clone();
+        let what = what.to_owned();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            loop {
+                let left = limit.saturating_sub(started.elapsed().as_secs());
+                spinner.set_message(format!(
+                    "Waiting for you to {what} ({} left)",
+                    human_duration(left)
+                ));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let result = wait.await;
+    ticker.abort();
+    spinner.finish_and_clear();
+    result
 }

@@ -30,7 +30,8 @@ enum Command {
     Migrate(serve::MigrateArgs),
     /// Make new signing keys (the previous ones keep verifying until the next rotation).
     RotateKeys(serve::RotateKeysArgs),
-    /// Log in with the device flow: shows a code, opens the browser, stores the token.
+    /// Log in: the device flow (shows a code, opens the browser), or with --web the browser sign-in (code + PKCE
+    /// through a loopback redirect); stores the token.
     Login(login::LoginArgs),
     /// Show who the stored token belongs to (asks the server).
     Whoami(whoami::WhoamiArgs),

@@ -309,3 +309,129 @@ async fn login_in_a_terminal_shows_a_qr_code() {
     );
     assert!(text.contains("as alice"), "{text}");
 }
+
+/// `keyport login --web --no-browser` with a profile: the URL is printed (no browser without a display), the
+/// person signs in through the server's pages, the browser comes back to the CLI's loopback redirect, and the
+/// token is saved for `whoami` and `token`.
+#[tokio::test]
+async fn login_web_without_a_browser_prints_the_url_and_signs_in() {
+    let server = Server::start_with(&web_config_toml()).await;
+    let home = tempfile::tempdir().unwrap();
+    let mut child = keyport(home.path())
+        .args([
+            "login",
+            "--web",
+            "--no-browser",
+            "--profile",
+            "web",
+            "--server",
+            server.url(),
+            "--realm",
+            REALM,
+            "--client-id",
+            WEB_CLIENT,
+            "--timeout",
+            "60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the URL is printed")
+            .unwrap()
+            .expect("a line");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.trim().starts_with("http") {
+            break line.trim().to_owned();
+        }
+    };
+    assert!(
+        printed.starts_with("Open this URL in your browser to sign in:"),
+        "{printed}"
+    );
+    assert!(url.starts_with(&server.endpoint("auth")), "{url}");
+    let browser = browser_sign_in(&url, ALICE, Decision::Approve).await;
+    assert!(
+        browser
+            .page
+            .contains("You are signed in; you can close this window."),
+        "{}",
+        browser.page
+    );
+    while let Ok(Some(line)) = lines.next_line().await {
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("login ends")
+        .unwrap();
+    assert!(out.status.success(), "{printed}\n{}", stderr(&out));
+    assert!(
+        printed.contains("This workflow will automatically abort after 60 seconds."),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("as alice") && printed.contains("(profile web)"),
+        "{printed}"
+    );
+    assert!(!stderr(&out).contains("Opened "), "{}", stderr(&out));
+    let token_file = home.path().join("tokens/web.toml");
+    #[cfg(unix)]
+    assert_eq!(mode(&token_file), 0o600);
+    let saved = std::fs::read_to_string(&token_file).unwrap();
+    let code = reqwest::Url::parse(browser.redirected_to.as_str())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(
+        !saved.contains(&code) && !printed.contains(&code) && !stderr(&out).contains(&code),
+        "the code is never printed or saved"
+    );
+
+    let who = run(home.path(), &["whoami", "--profile", "web"]).await;
+    assert!(who.status.success(), "{}", stderr(&who));
+    assert_eq!(stdout(&who).lines().next(), Some("alice"));
+    let tok = run(home.path(), &["token", "--profile", "web"]).await;
+    assert!(tok.status.success(), "{}", stderr(&tok));
+    assert_eq!(stdout(&tok).trim().split('.').count(), 3);
+}
+
+/// A `--web` login nobody finishes ends with one line saying what to do.
+#[tokio::test]
+async fn login_web_times_out_with_advice() {
+    let server = Server::start_with(&web_config_toml()).await;
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "login",
+            "--web",
+            "--no-browser",
+            "--server",
+            server.url(),
+            "--realm",
+            REALM,
+            "--client-id",
+            WEB_CLIENT,
+            "--timeout",
+            "1",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.lines().last().unwrap_or("").starts_with("error: ") && err.contains("within 1 seconds"),
+        "{err}"
+    );
+    assert!(stdout(&out).contains("Open this URL in your browser"));
+}

@@ -25,36 +25,11 @@ use crate::config::Config;
 use crate::error::{Error, Flow, Result, map_error_body, map_oauth_error};
 use crate::secret::{AccessToken, ClientSecret, IdToken, Password, RefreshToken};
 
-/// The endpoints of a server, from its OpenID Connect discovery document.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Endpoints {
-    /// The issuer URL.
-    pub issuer: String,
-    /// The token endpoint (every grant).
-    pub token_endpoint: String,
-    /// RFC 8628 device authorization endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_authorization_endpoint: Option<String>,
-    /// OpenID Connect userinfo endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub userinfo_endpoint: Option<String>,
-    /// Keycloak's logout endpoint (POST `client_id` + `refresh_token` ends the session).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_session_endpoint: Option<String>,
-    /// RFC 7009 revocation endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revocation_endpoint: Option<String>,
-    /// RFC 7662 introspection endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub introspection_endpoint: Option<String>,
-    /// The JWKS URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<String>,
-}
+pub use crate::endpoints::Endpoints;
 
 /// Token response fields beyond RFC 6749's that the SDK reads.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct ExtraFields {
+pub(crate) struct ExtraFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,8 +37,8 @@ struct ExtraFields {
 }
 impl ExtraTokenFields for ExtraFields {}
 
-type TokenResponse = StandardTokenResponse<ExtraFields, BasicTokenType>;
-type OAuthClient<D = EndpointMaybeSet> = oauth2::Client<
+pub(crate) type TokenResponse = StandardTokenResponse<ExtraFields, BasicTokenType>;
+pub(crate) type OAuthClient<D = EndpointMaybeSet> = oauth2::Client<
     BasicErrorResponse,
     TokenResponse,
     BasicTokenIntrospectionResponse,
@@ -86,9 +61,9 @@ pub(crate) struct Issued {
 }
 
 /// The HTTP client handed to `oauth2`: ours (redirects off), remembering the last status and error code.
-struct OAuthHttp {
+pub(crate) struct OAuthHttp {
     http: reqwest::Client,
-    last: Mutex<LastAnswer>,
+    pub(crate) last: Mutex<LastAnswer>,
 }
 
 impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
@@ -141,7 +116,7 @@ struct Inner {
 
 /// The last HTTP answer seen by an `oauth2` request, which `oauth2` does not keep.
 #[derive(Default)]
-struct LastAnswer {
+pub(crate) struct LastAnswer {
     status: Option<u16>,
     error: Option<String>,
 }
@@ -242,7 +217,10 @@ impl Client {
             })
     }
 
-    async fn oauth(&self, secret: Option<&ClientSecret>) -> Result<(OAuthClient, &Endpoints)> {
+    pub(crate) async fn oauth(
+        &self,
+        secret: Option<&ClientSecret>,
+    ) -> Result<(OAuthClient, &Endpoints)> {
         let ep = self.endpoints().await?;
         let bad = |what: &str, url: &str| Error::Discovery {
             url: ep.issuer.clone(),
@@ -270,14 +248,14 @@ impl Client {
         Ok((client, ep))
     }
 
-    fn oauth_http(&self) -> OAuthHttp {
+    pub(crate) fn oauth_http(&self) -> OAuthHttp {
         OAuthHttp {
             http: self.inner.http.clone(),
             last: Mutex::new(LastAnswer::default()),
         }
     }
 
-    fn issued(&self, resp: TokenResponse) -> Issued {
+    pub(crate) fn issued(&self, resp: TokenResponse) -> Issued {
         let now = self.now();
         Issued {
             access_token: AccessToken::new(resp.access_token().secret().clone()),
@@ -289,7 +267,7 @@ impl Client {
         }
     }
 
-    fn map_request_error<T: oauth2::ErrorResponse + 'static>(
+    pub(crate) fn map_request_error<T: oauth2::ErrorResponse + 'static>(
         flow: Flow,
         url: &str,
         last: &Mutex<LastAnswer>,
@@ -591,6 +569,6 @@ impl Client {
     }
 }
 
-fn basic_code(b: &BasicErrorResponse) -> (String, Option<String>) {
+pub(crate) fn basic_code(b: &BasicErrorResponse) -> (String, Option<String>) {
     (b.error().to_string(), b.error_description().cloned())
 }

@@ -27,8 +27,11 @@ pub enum Error {
     )]
     NotAuthenticated,
 
-    /// The person clicked *Deny* on the verification page (RFC 8628 `access_denied`).
-    #[error("the sign-in was denied in the browser: start the login again and choose Approve")]
+    /// The person clicked *Deny* in the browser: on the device verification page (RFC 8628 `access_denied`) or on
+    /// the consent page of a browser login (RFC 6749 §4.1.2.1 `access_denied`).
+    #[error(
+        "the sign-in was denied in the browser: start the login again and choose Approve (or Allow)"
+    )]
     AccessDenied,
 
     /// The device code expired on the server before anyone approved it (RFC 8628 `expired_token`).
@@ -91,6 +94,32 @@ pub enum Error {
         /// The server's `error_description`.
         description: Option<String>,
     },
+
+    /// The server sent the browser back with an error other than `access_denied` (RFC 6749 §4.1.2.1), e.g.
+    /// `invalid_scope`, `unauthorized_client` or `login_required`.
+    #[error(
+        "the server refused the browser sign-in ({}): check the client id, its redirect URIs (a loopback `http://127.0.0.1/callback` must be registered) and the scopes",
+        describe(.error, .description)
+    )]
+    Authorization {
+        /// The RFC 6749 error code.
+        error: String,
+        /// The server's `error_description`.
+        description: Option<String>,
+    },
+
+    /// The answer the browser brought back cannot be trusted: it names another issuer (RFC 9207), lacks one the
+    /// server promised, has no code, or its ID token carries another `nonce`.
+    #[error(
+        "the browser sign-in's answer was refused ({0}): start the login again; if it repeats, check the configured issuer"
+    )]
+    InvalidResponse(String),
+
+    /// The browser login could not listen on the loopback interface for the browser's answer.
+    #[error(
+        "could not listen on 127.0.0.1 for the browser's answer: {0}; log in with the device flow instead (`keyport login` without --web)"
+    )]
+    Loopback(#[source] std::io::Error),
 
     /// The server could not be reached or the connection failed.
     #[error("could not reach {url}: {source}; check the server URL and your network")]
@@ -181,7 +210,9 @@ impl Error {
     /// The RFC 6749 error code, when the server sent one.
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
-            Error::Refresh { error, .. } | Error::Fetch { error, .. } => Some(error),
+            Error::Refresh { error, .. }
+            | Error::Fetch { error, .. }
+            | Error::Authorization { error, .. } => Some(error),
             Error::Server { error, .. } => error.as_deref(),
             Error::AccessDenied => Some("access_denied"),
             Error::ExpiredToken => Some("expired_token"),

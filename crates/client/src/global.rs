@@ -15,6 +15,7 @@ use crate::files;
 use crate::secret::RefreshToken;
 use crate::token::Token;
 use crate::user::User;
+use crate::web::WebLoginOptions;
 
 struct Global {
     client: Option<Client>,
@@ -103,6 +104,18 @@ pub fn default_token_path() -> Result<PathBuf> {
 pub async fn create_token(options: LoginOptions) -> Result<Token> {
     let client = client()?;
     let token = client.device_login(&options).await?;
+    if options.use_in_requests {
+        global().token = Some(token.clone());
+    }
+    Ok(token)
+}
+
+/// Logs in through the browser (authorization code + PKCE with a loopback redirect, see
+/// [`Client::web_login`]): prints the URL, opens the browser when one can be shown, and blocks until the browser
+/// comes back. With `use_in_requests` (the default) the token becomes the process-wide one.
+pub async fn create_token_in_browser(options: WebLoginOptions) -> Result<Token> {
+    let client = client()?;
+    let token = client.web_login(&options).await?;
     if options.use_in_requests {
         global().token = Some(token.clone());
     }

@@ -10,7 +10,8 @@
 //! ## Contents
 //!
 //! 1. [Configuration](#1-configuration)
-//! 2. [Logging a person in: the device flow](#2-logging-a-person-in-the-device-flow)
+//! 2. [Logging a person in: the device flow](#2-logging-a-person-in-the-device-flow) (and
+//!    [in the browser](#in-the-browser-authorization-code--pkce))
 //! 3. [Tokens](#3-tokens)
 //! 4. [Bots: client id and secret](#4-bots-client-id-and-secret)
 //! 5. [Process-wide helpers](#5-process-wide-helpers)
@@ -72,6 +73,36 @@
 //! To show the instructions your own way (a GUI, a QR code), call [`Client::start_device_login`], show the
 //! [`PendingLogin`]'s `verification_uri_complete`, `verification_uri` and `user_code`, then
 //! [`PendingLogin::wait`]. Or pass a callback with [`LoginOptions::on_instructions`].
+//!
+//! ### In the browser: authorization code + PKCE
+//!
+//! Where a browser runs on the same machine, [`Client::web_login`] signs the person in through the server's own
+//! sign-in page (RFC 8252): it listens on `127.0.0.1` on a random port, prints the authorization URL, opens the
+//! browser when one can be shown, and waits for the browser to come back to `http://127.0.0.1:{port}/callback`.
+//! The client must accept the loopback redirect URI `http://127.0.0.1/callback` (any port matches) and the
+//! `authorization_code` grant. PKCE (S256), `state`, `nonce` and RFC 9207's `iss` are checked for you; an answer
+//! with another `state` is refused and the login keeps waiting.
+//!
+//! ```no_run
+//! use keyport_client::{Client, Config, Error, WebLoginOptions};
+//! # async fn demo() -> keyport_client::Result<()> {
+//! let client = Client::new(Config::load()?.with_client_id("aiod-sdk"))?;
+//! let options = WebLoginOptions::default()
+//!     .timeout_seconds(300)
+//!     .write_to_file(keyport_client::default_token_path()?)
+//!     .on_instructions(|login| eprintln!("or open {}", login.authorize_url()));
+//! match client.web_login(&options).await {
+//!     Ok(token) => println!("logged in as {:?}", token.username()),
+//!     Err(Error::AccessDenied) => eprintln!("you clicked Deny"),
+//!     Err(Error::Timeout { .. }) => eprintln!("too slow, try again"),
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! [`Client::start_web_login`] and [`PendingWebLogin::wait`] split it for a GUI; [`create_token_in_browser`] is
+//! the process-wide form. Without the default `browser` feature the URL is only printed and handed to the
+//! callback.
 //!
 //! ## 3. Tokens
 //!
@@ -205,12 +236,14 @@
 //!
 //! ## How it is built
 //!
-//! Token requests (device authorization and polling with `slow_down`, refresh, client credentials, password) go
-//! through the `oauth2` crate, driven by this crate's own `reqwest` client with redirects turned off. Discovery,
-//! userinfo, Keycloak's logout endpoint and RFC 7009 revocation are plain `reqwest` calls: `oauth2` has none of
-//! the first three and refuses revocation endpoints that are not `https` (every development server), and
-//! `openidconnect`'s strict discovery and ID-token validation would add a second crypto stack for something the SDK
-//! never needs (it does not verify tokens; the server it sends them to does).
+//! Token requests (device authorization and polling with `slow_down`, the browser login's authorization URL and
+//! code exchange with PKCE, refresh, client credentials, password) go through the `oauth2` crate, driven by this
+//! crate's own `reqwest` client with redirects turned off. Discovery, userinfo, Keycloak's logout endpoint and
+//! RFC 7009 revocation are plain `reqwest` calls: `oauth2` has none of the first three and refuses revocation
+//! endpoints that are not `https` (every development server), and `openidconnect`'s strict discovery and ID-token
+//! validation would add a second crypto stack for something the SDK never needs (it does not verify tokens; the
+//! server it sends them to does). The browser login's loopback listener is a tokio `TcpListener` served by
+//! `hyper` (HTTP/1, one request per connection).
 
 #![warn(missing_docs)]
 
@@ -220,6 +253,7 @@ mod client;
 mod clock;
 mod config;
 mod device;
+mod endpoints;
 mod error;
 mod files;
 mod global;
@@ -229,6 +263,7 @@ pub mod jwt;
 mod secret;
 mod token;
 mod user;
+mod web;
 
 pub use client::{Client, Endpoints};
 pub use clock::{Clock, FakeClock, SystemClock};
@@ -237,10 +272,12 @@ pub use device::{DEFAULT_LOGIN_TIMEOUT, InstructionsCallback, LoginOptions, Pend
 pub use error::{AuthError, AuthenticationError, Error, Result};
 pub use files::{cache_dir, current_profile, keyport_home, token_path, write_private};
 pub use global::{
-    TokenSource, clear_token, client, configure, create_token, current_user, default_token_path,
-    get_current_user, get_current_user_from, get_token, invalidate_token, logout_token, set_token,
+    TokenSource, clear_token, client, configure, create_token, create_token_in_browser,
+    current_user, default_token_path, get_current_user, get_current_user_from, get_token,
+    invalidate_token, logout_token, set_token,
 };
 pub use http::{AuthorizedClient, Credentials};
 pub use secret::{AccessToken, ApiKey, ClientSecret, IdToken, Password, RefreshToken};
 pub use token::{DEFAULT_EXPIRY_MARGIN, Token, TokenFile};
 pub use user::User;
+pub use web::{CALLBACK_PATH, PendingWebLogin, WebInstructionsCallback, WebLoginOptions};

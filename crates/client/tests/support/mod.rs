@@ -13,6 +13,10 @@ pub const REALM: &str = "sdk";
 pub const PUBLIC_CLIENT: &str = "sdk-cli";
 pub const KEEP_CLIENT: &str = "sdk-keep";
 pub const BOT_CLIENT: &str = "pipeline-bot";
+/// A public client for the browser login (authorization code + PKCE, loopback redirect, no consent page).
+pub const WEB_CLIENT: &str = "sdk-web";
+/// The same with the consent page (a third-party client).
+pub const CONSENT_CLIENT: &str = "sdk-web-consent";
 pub const BOT_SECRET: &str = "bot-secret-4f1c2a9e7b3d5f60a8c1e2d4b6f8a0c2";
 pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
 pub const BOB: (&str, &str) = ("bob", "bob-password-22");
@@ -60,6 +64,28 @@ roles = ["user"]
         alice_pw = ALICE.1,
         bob = BOB.0,
         bob_pw = BOB.1,
+    )
+}
+
+/// [`config_toml`] plus the browser-login clients: their redirect URI is the loopback one, which matches any
+/// port (RFC 8252 §7.3).
+pub fn web_config_toml() -> String {
+    format!(
+        r#"{}
+[[realms.clients]]
+client_id = "{WEB_CLIENT}"
+public = true
+grants = ["authorization_code", "refresh_token"]
+redirect_uris = ["http://127.0.0.1/callback"]
+
+[[realms.clients]]
+client_id = "{CONSENT_CLIENT}"
+public = true
+consent = true
+grants = ["authorization_code", "refresh_token"]
+redirect_uris = ["http://127.0.0.1/callback"]
+"#,
+        config_toml("10m")
     )
 }
 
@@ -162,21 +188,69 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     let needle = format!("{name}=\"");
     let start = tag.find(&needle)? + needle.len();
     let end = tag[start..].find('"')? + start;
-    Some(
-        tag[start..end]
-            .replace("&amp;", "&")
-            .replace("&#x2F;", "/")
-            .replace("&quot;", "\""),
-    )
+    Some(unescape(&tag[start..end]))
 }
 
-/// The first `<form method="post">` of a page.
+/// An attribute value as the browser reads it (the entities askama and the pages write).
+fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let entity = rest.find(';').map(|end| (&rest[1..end], end));
+        let c = entity.and_then(|(entity, _)| match entity {
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        });
+        match (c, entity) {
+            (Some(c), Some((_, end))) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first `<form method="post">` of a page, when it names its action.
 fn parse_form(html: &str) -> Option<HtmlForm> {
+    next_form(html)
+        .map(|(form, _)| form)
+        .filter(|f| !f.action.is_empty())
+}
+
+/// Every form of a page (an empty action: the page's own URL).
+fn all_forms(mut html: &str) -> Vec<HtmlForm> {
+    let mut forms = Vec::new();
+    while let Some((form, rest)) = next_form(html) {
+        forms.push(form);
+        html = rest;
+    }
+    forms
+}
+
+/// The first form of `html` and the text after it.
+fn next_form(html: &str) -> Option<(HtmlForm, &str)> {
     let start = html.find("<form")?;
     let end = html[start..].find("</form>")? + start;
     let form = &html[start..end];
     let open_end = form.find('>')?;
-    let action = attr(&form[..open_end], "action")?;
+    let action = attr(&form[..open_end], "action").unwrap_or_default();
     let mut fields = Vec::new();
     let mut buttons = Vec::new();
     for (kind, list) in [("<input", &mut fields), ("<button", &mut buttons)] {
@@ -190,11 +264,14 @@ fn parse_form(html: &str) -> Option<HtmlForm> {
             rest = &rest[tag_end..];
         }
     }
-    Some(HtmlForm {
-        action,
-        fields,
-        buttons,
-    })
+    Some((
+        HtmlForm {
+            action,
+            fields,
+            buttons,
+        },
+        &html[end + "</form>".len()..],
+    ))
 }
 
 /// Plays a person in a browser: opens `verification_uri_complete`, submits the code form, signs in, and
@@ -255,6 +332,100 @@ pub async fn browser_decide(complete_url: &str, user: (&str, &str), decision: De
         }
     }
     html
+}
+
+/// What the browser saw at the end of a browser login: the loopback redirect it was sent to and the page the
+/// SDK answered there.
+#[derive(Debug)]
+pub struct WebOutcome {
+    /// The URL the server redirected the browser to (the SDK's loopback redirect URI with the answer).
+    pub redirected_to: reqwest::Url,
+    /// The loopback's HTTP status.
+    pub status: u16,
+    /// The loopback's page.
+    pub page: String,
+}
+
+/// Plays a person in a browser through an authorization-code login: opens `authorize_url`, follows the
+/// redirects (cookies kept, redirects by hand) to the sign-in page, signs in as `user` with the form's hidden
+/// `csrf` and `return_to`, answers the consent page when one comes (Allow for [`Decision::Approve`], else
+/// Deny), and opens the loopback redirect the server sends it to.
+pub async fn browser_sign_in(
+    authorize_url: &str,
+    user: (&str, &str),
+    decision: Decision,
+) -> WebOutcome {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut url = reqwest::Url::parse(authorize_url).unwrap();
+    let redirect_uri = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .expect("the authorization URL names its redirect URI");
+    let mut post: Option<Vec<(String, String)>> = None;
+    for _step in 0..10 {
+        let req = match post.take() {
+            Some(form) => http.post(url.clone()).form(&form),
+            None => http.get(url.clone()),
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        if status.is_redirection() {
+            let location = resp.headers()[reqwest::header::LOCATION]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let next = url.join(&location).unwrap();
+            if next.as_str().starts_with(&redirect_uri) {
+                let resp = http.get(next.clone()).send().await.unwrap();
+                return WebOutcome {
+                    redirected_to: next,
+                    status: resp.status().as_u16(),
+                    page: resp.text().await.unwrap(),
+                };
+            }
+            url = next;
+            continue;
+        }
+        let html = resp.text().await.unwrap();
+        assert_eq!(status, 200, "{url}: {html}");
+        let forms = all_forms(&html);
+        let (form, fields) = if let Some(form) = forms
+            .iter()
+            .find(|f| f.fields.iter().any(|(n, _)| n == "password"))
+        {
+            let mut fields = form.fields.clone();
+            for (n, v) in fields.iter_mut() {
+                match n.as_str() {
+                    "username" => *v = user.0.to_owned(),
+                    "password" => *v = user.1.to_owned(),
+                    _ => {}
+                }
+            }
+            (form, fields)
+        } else if let Some(form) = forms
+            .iter()
+            .find(|f| f.buttons.iter().any(|(n, _)| n == "decision"))
+        {
+            let value = if decision == Decision::Approve {
+                "allow"
+            } else {
+                "deny"
+            };
+            let mut fields = form.fields.clone();
+            fields.push(("decision".into(), value.into()));
+            (form, fields)
+        } else {
+            panic!("{url}: neither a sign-in nor a consent page: {html}");
+        };
+        url = url.join(&form.action).unwrap();
+        post = Some(fields);
+    }
+    panic!("the browser login did not reach the loopback redirect");
 }
 
 /// Approves (or denies) in the background, as soon as the instructions are known.
