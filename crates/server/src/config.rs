@@ -134,6 +134,41 @@ pub struct RealmConfig {
     /// Upstream OpenID Connect providers offered as "Sign in with …" on the sign-in page.
     #[serde(default)]
     pub identity_providers: Vec<IdentityProviderConfig>,
+    /// Password guessing bounds per account (Keycloak's brute-force detection), for the sign-in page and the
+    /// password grant alike.
+    #[serde(default)]
+    pub brute_force: BruteForceConfig,
+}
+
+/// `[realms.brute_force]`: after `failure_factor` wrong passwords in a row an account is locked for
+/// `wait_increment`, one increment more for each further failure, at most `max_wait`; `permanent_lockout`
+/// disables the account instead. Failures older than `failure_reset` are forgotten; a correct password resets.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BruteForceConfig {
+    pub failure_factor: u32,
+    #[serde(with = "humantime_serde")]
+    pub wait_increment: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
+    #[serde(with = "humantime_serde")]
+    pub failure_reset: Duration,
+    pub permanent_lockout: bool,
+    /// Password attempts (right or wrong) accepted per client address per minute, over all accounts.
+    pub attempts_per_address_per_minute: u32,
+}
+
+impl Default for BruteForceConfig {
+    fn default() -> Self {
+        BruteForceConfig {
+            failure_factor: 10,
+            wait_increment: Duration::from_secs(60),
+            max_wait: Duration::from_secs(15 * 60),
+            failure_reset: Duration::from_secs(12 * 3600),
+            permanent_lockout: false,
+            attempts_per_address_per_minute: 30,
+        }
+    }
 }
 
 /// `[[realms.identity_providers]]`: an upstream OpenID Connect provider people may sign in with. Register
@@ -198,6 +233,7 @@ impl RealmConfig {
             machine_user_email_domain: None,
             local_passwords: true,
             identity_providers: Vec::new(),
+            brute_force: BruteForceConfig::default(),
         }
     }
 }
@@ -248,6 +284,10 @@ pub struct ClientConfig {
     /// remembered until revoked). First-party clients (`false`, the default) skip the consent page.
     #[serde(default)]
     pub consent: bool,
+    /// Lets a public client use the password grant (RFC 9700 §2.4 says not to: anyone can claim to be a public
+    /// client, so its password attempts are bounded only per account and address). Off by default.
+    #[serde(default)]
+    pub allow_public_password_grant: bool,
 }
 
 /// `[[realms.users]]`.
@@ -641,6 +681,15 @@ impl Config {
                         "a public client cannot use client_credentials",
                     ));
                 }
+                if client.public
+                    && client.grants.contains(&Grant::Password)
+                    && !client.allow_public_password_grant
+                {
+                    return Err(invalid(
+                        ckey,
+                        "a public client may use the password grant only with `allow_public_password_grant = true` (RFC 9700 §2.4)",
+                    ));
+                }
                 check_redirect_uris(&ckey, client)?;
             }
             let mut aliases = std::collections::HashSet::new();
@@ -684,6 +733,12 @@ impl Config {
                         "give at most one of `client_secret`, `client_secret_env`, `client_secret_file`",
                     ));
                 }
+            }
+            if realm.brute_force.failure_factor == 0 {
+                return Err(invalid(
+                    format!("{key}.brute_force.failure_factor"),
+                    "must be at least 1",
+                ));
             }
             if !realm.local_passwords && realm.identity_providers.is_empty() {
                 return Err(invalid(

@@ -95,6 +95,34 @@ impl Drop for HashSlot {
     }
 }
 
+/// A place in the queue of password hashes: at most [`HashTicket::MAX`] checks may be running or waiting at
+/// once. Beyond that a sign-in is answered 503 at once instead of piling up blocking threads (and, behind them,
+/// 19 MiB each) under a guessing flood.
+pub struct HashTicket(());
+
+static HASH_TICKETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl HashTicket {
+    pub const MAX: usize = 64;
+
+    /// A ticket, or `None` when the queue is full.
+    pub fn take() -> Option<HashTicket> {
+        use std::sync::atomic::Ordering;
+        HASH_TICKETS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < Self::MAX).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| HashTicket(()))
+    }
+}
+
+impl Drop for HashTicket {
+    fn drop(&mut self) {
+        HASH_TICKETS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// glibc raises its mmap threshold to fit a freed 19 MiB argon2 block, so from the second hash on such blocks
 /// come from a thread's arena, whose top it never gives back (not even to `malloc_trim`): idle RSS 33 MB instead
 /// of 14 MB, and hundreds of MB after a burst of logins. A fixed threshold keeps blocks of 1 MiB and more mapped
@@ -151,6 +179,16 @@ mod tests {
         let code = random_from_alphabet(b"BCDFGHJKLMNPQRSTVWXZ", 1000);
         assert_eq!(code.len(), 1000);
         assert!(code.bytes().all(|b| b"BCDFGHJKLMNPQRSTVWXZ".contains(&b)));
+    }
+
+    #[test]
+    fn hash_tickets_are_bounded_and_given_back() {
+        let held: Vec<HashTicket> = std::iter::from_fn(HashTicket::take).take(1000).collect();
+        // Other tests may hold a few tickets at the same moment; never more than MAX are out.
+        assert!(held.len() <= HashTicket::MAX && held.len() > HashTicket::MAX - 8);
+        assert!(HashTicket::take().is_none());
+        drop(held);
+        assert!(HashTicket::take().is_some());
     }
 
     #[test]

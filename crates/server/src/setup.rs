@@ -54,6 +54,7 @@ pub fn realms_with_master(config: &Config) -> Vec<RealmConfig> {
                 redirect_uris: vec!["http://127.0.0.1/callback".into()],
                 post_logout_redirect_uris: vec![],
                 consent: false,
+                allow_public_password_grant: false,
             });
         }
     }

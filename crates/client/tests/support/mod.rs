@@ -35,6 +35,7 @@ device_poll_interval = "1s"
 client_id = "{PUBLIC_CLIENT}"
 public = true
 grants = ["device_code", "refresh_token", "password"]
+allow_public_password_grant = true
 
 [[realms.clients]]
 client_id = "{KEEP_CLIENT}"

@@ -10,8 +10,6 @@ use crate::store::{BrowserSession, User};
 
 /// How long a page session lasts.
 pub const SESSION_LIFETIME: i64 = 3600;
-/// Failed sign-ins allowed per IP address and per username per minute.
-pub const SIGN_IN_ATTEMPTS_PER_MINUTE: u64 = 10;
 
 /// A browser session as the pages see it: the cookie value (a secret) and who is signed in, when and how.
 pub struct Browser {
@@ -124,7 +122,7 @@ pub enum SignIn {
     TooManyAttempts,
 }
 
-/// Signs in with a local username and password (the sign-in page), within the attempt bounds.
+/// Signs in with a local username and password (the sign-in page), within the realm's guessing bounds.
 pub async fn sign_in(
     app: &AppState,
     realm: &Realm,
@@ -133,19 +131,17 @@ pub async fn sign_in(
     username: &str,
     password: &str,
 ) -> Result<SignIn> {
-    let keys = [
-        format!("signin:ip:{ip}"),
-        format!("signin:user:{}:{}", realm.name, username.to_lowercase()),
-    ];
-    if over_limit(app, &keys, SIGN_IN_ATTEMPTS_PER_MINUTE, false).await? {
-        return Ok(SignIn::TooManyAttempts);
-    }
-    let Some(user) = password::check(app, realm, username, password).await? else {
-        over_limit(app, &keys, SIGN_IN_ATTEMPTS_PER_MINUTE, true).await?;
-        return Ok(SignIn::WrongCredentials);
-    };
-    let fresh = establish(app, realm, old, user, "pwd").await?;
-    Ok(SignIn::Ok(Box::new(fresh)))
+    Ok(
+        match password::check_bounded(app, realm, username, password, ip).await? {
+            password::Checked::Ok(user) => {
+                SignIn::Ok(Box::new(establish(app, realm, old, user, "pwd").await?))
+            }
+            password::Checked::Wrong => SignIn::WrongCredentials,
+            password::Checked::Locked | password::Checked::TooManyFromAddress => {
+                SignIn::TooManyAttempts
+            }
+        },
+    )
 }
 
 pub async fn sign_out(app: &AppState, browser: &Browser) -> Result<()> {

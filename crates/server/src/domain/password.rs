@@ -6,27 +6,104 @@ use keyport_proto::oauth::TokenResponse;
 use super::tokens::{self, Subject};
 use super::{Error, Result, client_auth, invalid_grant, invalid_request, scope};
 use crate::config::Grant;
-use crate::crypto::{dummy_password_hash, random_id, verify_password};
+use crate::crypto::{HashTicket, dummy_password_hash, random_id, verify_password};
 use crate::state::{AppState, Realm};
-use crate::store::{Client, Session, User};
+use crate::store::{Client, LockoutRule, Session, User};
 
 /// The user, when the password is right and the user enabled. Unknown users cost as much as wrong passwords.
-pub async fn check(
+/// Unbounded: callers go through [`check_bounded`]. `temporarily_unavailable` when too many password checks
+/// are waiting already (each holds 19 MiB while it runs; see [`HashTicket`]).
+async fn check(
     app: &AppState,
     realm: &Realm,
     username: &str,
     password: &str,
 ) -> Result<Option<User>> {
+    let ticket = HashTicket::take().ok_or_else(|| {
+        super::oauth(
+            keyport_proto::ErrorCode::TemporarilyUnavailable,
+            "too many sign-ins at once; try again in a moment",
+        )
+    })?;
     let user = app.store.user_by_username(&realm.name, username).await?;
     let phc = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| dummy_password_hash().to_owned());
     let password = password.to_owned();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .map_err(|e| Error::Internal(format!("password check task failed: {e}")))?;
+    let ok = tokio::task::spawn_blocking(move || {
+        let _ticket = ticket;
+        verify_password(&password, &phc)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("password check task failed: {e}")))?;
     Ok(user.filter(|u| ok && u.enabled && u.password_hash.is_some()))
+}
+
+/// The outcome of a password check within the guessing bounds.
+pub enum Checked {
+    Ok(User),
+    Wrong,
+    /// Too many failures for this account ([`crate::config::BruteForceConfig`]).
+    Locked,
+    /// Too many attempts from this address in the last minute.
+    TooManyFromAddress,
+}
+
+/// Checks a password within the bounds of the realm's brute-force detection, for the sign-in page and the
+/// password grant alike: per address (attempts in the last minute) and per account (consecutive failures,
+/// counted before the check so that parallel guesses cannot all pass; a locked account's password is not even
+/// checked). Unknown usernames are bounded like real ones, so the answers do not tell them apart.
+pub async fn check_bounded(
+    app: &AppState,
+    realm: &Realm,
+    username: &str,
+    password: &str,
+    address: &str,
+) -> Result<Checked> {
+    let policy = &realm.config.brute_force;
+    let now = app.now();
+    let per_address = app
+        .store
+        .failed_attempts(&format!("signin:ip:{address}"), true, now, now - 60)
+        .await?;
+    if per_address > u64::from(policy.attempts_per_address_per_minute) {
+        return Ok(Checked::TooManyFromAddress);
+    }
+    let account = username.to_lowercase();
+    let rule = LockoutRule {
+        now,
+        reset_before: now - policy.failure_reset.as_secs() as i64,
+        factor: i64::from(policy.failure_factor),
+        increment: policy.wait_increment.as_secs() as i64,
+        max_wait: policy.max_wait.as_secs() as i64,
+    };
+    let Some(failures) = app
+        .store
+        .count_password_attempt(&realm.name, &account, &rule)
+        .await?
+    else {
+        return Ok(Checked::Locked);
+    };
+    match check(app, realm, username, password).await? {
+        Some(user) => {
+            app.store
+                .clear_password_failures(&realm.name, &account)
+                .await?;
+            Ok(Checked::Ok(user))
+        }
+        None => {
+            if failures >= rule.factor {
+                tracing::warn!(realm = %realm.name, failures, "account locked after repeated wrong passwords");
+                if policy.permanent_lockout {
+                    app.store
+                        .lock_account(&realm.name, &account, i64::MAX)
+                        .await?;
+                }
+            }
+            Ok(Checked::Wrong)
+        }
+    }
 }
 
 pub async fn grant(
@@ -36,6 +113,7 @@ pub async fn grant(
     username: Option<&str>,
     password: Option<&str>,
     requested_scope: Option<&str>,
+    address: &str,
 ) -> Result<TokenResponse> {
     client_auth::require_grant(client, Grant::Password)?;
     if !realm.config.local_passwords {
@@ -47,9 +125,21 @@ pub async fn grant(
     let username = username.ok_or_else(|| invalid_request("username is missing"))?;
     let password = password.ok_or_else(|| invalid_request("password is missing"))?;
     let scope = scope::resolve(realm, requested_scope)?;
-    let user = check(app, realm, username, password)
-        .await?
-        .ok_or_else(|| invalid_grant("Invalid user credentials"))?;
+    let user = match check_bounded(app, realm, username, password, address).await? {
+        Checked::Ok(user) => user,
+        Checked::Wrong => return Err(invalid_grant("Invalid user credentials")),
+        Checked::Locked => {
+            return Err(invalid_grant(
+                "Account temporarily locked after too many failed sign-ins; try again later",
+            ));
+        }
+        Checked::TooManyFromAddress => {
+            return Err(super::oauth(
+                keyport_proto::ErrorCode::SlowDown,
+                "too many sign-in attempts from this address; wait a minute",
+            ));
+        }
+    };
     let now = app.now();
     let session = Session {
         id: random_id(),

@@ -1,7 +1,7 @@
 //! The OpenID Connect protocol endpoints under `/realms/{realm}/protocol/openid-connect/`.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyport_proto::oauth::grant_type;
 use keyport_proto::{ErrorCode, Secret};
+use std::net::SocketAddr;
 
 use super::{ApiError, Form, no_store, realm};
 use crate::domain::client_auth::{self, Presented};
@@ -81,6 +82,7 @@ const KNOWN_GRANTS: [&str; 5] = [
 async fn token(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, ApiError> {
@@ -111,6 +113,7 @@ async fn token(
                 form.get("username"),
                 form.get("password"),
                 scope,
+                &peer.ip().to_string(),
             )
             .await?
         }

@@ -72,6 +72,33 @@ pub trait BrowserStore: Send + Sync + 'static {
     async fn revoke_consent(&self, realm: &str, user_id: &str, client_id: &str) -> Result<bool>;
     /// Every client a user gave consent to.
     async fn consents(&self, realm: &str, user_id: &str) -> Result<Vec<Consent>>;
+
+    /// Counts a password attempt against an account *before* the password is checked, in one atomic statement
+    /// (so that parallel guesses cannot all pass): unless the account is locked at `rule.now`, its failures grow
+    /// by one (starting again at one when the last was before `rule.reset_before`), and the attempt that reaches
+    /// `rule.factor` locks the account for the others while it is checked. `None` when the account is locked.
+    async fn count_password_attempt(
+        &self,
+        realm: &str,
+        username: &str,
+        rule: &LockoutRule,
+    ) -> Result<Option<i64>>;
+    /// Locks an account until `until` (a permanent lockout: `i64::MAX`).
+    async fn lock_account(&self, realm: &str, username: &str, until: i64) -> Result<()>;
+    /// A correct password: the account's failures and lock are forgotten.
+    async fn clear_password_failures(&self, realm: &str, username: &str) -> Result<()>;
+}
+
+/// The parameters of [`BrowserStore::count_password_attempt`] (Keycloak's brute-force detection): after
+/// `factor` failures the account is locked for `increment`, one more `increment` per further failure, at most
+/// `max_wait` seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct LockoutRule {
+    pub now: i64,
+    pub reset_before: i64,
+    pub factor: i64,
+    pub increment: i64,
+    pub max_wait: i64,
 }
 
 /// Implements [`BrowserStore`] for `$store` over database `$db` (invoked next to `sql_store!`).
@@ -251,6 +278,68 @@ macro_rules! browser_store {
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn count_password_attempt(
+                &self,
+                realm: &str,
+                username: &str,
+                rule: &LockoutRule,
+            ) -> Result<Option<i64>> {
+                sqlx::query(
+                    "INSERT INTO account_lockouts (realm, username, failures, locked_until, updated_at) \
+                     VALUES ($1, $2, 0, 0, $3) ON CONFLICT (realm, username) DO NOTHING",
+                )
+                .bind(realm)
+                .bind(username)
+                .bind(rule.now)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                // `n` is the failure count after this attempt; the attempt that brings it to the factor or past
+                // it locks the account for `increment × (n − factor + 1)` seconds (at most `max_wait`).
+                const N: &str = "(CASE WHEN updated_at < $3 THEN 1 ELSE failures + 1 END)";
+                let sql = format!(
+                    "UPDATE account_lockouts SET failures = {N}, \
+                     locked_until = CASE WHEN {N} >= $4 THEN $5 + CASE WHEN $6 * ({N} - $4 + 1) > $7 THEN $7 \
+                     ELSE $6 * ({N} - $4 + 1) END ELSE 0 END, updated_at = $5 \
+                     WHERE realm = $1 AND username = $2 AND locked_until <= $5 RETURNING failures"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(realm)
+                    .bind(username)
+                    .bind(rule.reset_before)
+                    .bind(rule.factor)
+                    .bind(rule.now)
+                    .bind(rule.increment)
+                    .bind(rule.max_wait)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(row.map(|r| r.get::<i64, _>("failures")))
+            }
+
+            async fn lock_account(&self, realm: &str, username: &str, until: i64) -> Result<()> {
+                sqlx::query(
+                    "UPDATE account_lockouts SET locked_until = $3 WHERE realm = $1 AND username = $2",
+                )
+                .bind(realm)
+                .bind(username)
+                .bind(until)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn clear_password_failures(&self, realm: &str, username: &str) -> Result<()> {
+                sqlx::query("DELETE FROM account_lockouts WHERE realm = $1 AND username = $2")
+                    .bind(realm)
+                    .bind(username)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
             }
 
             async fn consents(&self, realm: &str, user_id: &str) -> Result<Vec<Consent>> {

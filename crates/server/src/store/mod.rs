@@ -12,7 +12,7 @@ mod sql;
 mod sqlite;
 mod tokens;
 
-pub use browser::{AuthorizationCode, BrowserStore, Consent};
+pub use browser::{AuthorizationCode, BrowserStore, Consent, LockoutRule};
 pub use federation::{FederationStore, PendingSignIn};
 pub use group_commit::RefreshQueues;
 pub use postgres::{PgSettings, PgStore};

@@ -619,6 +619,8 @@ macro_rules! sql_store {
                     ("DELETE FROM revoked_tokens WHERE expires_at < $1", now),
                     ("DELETE FROM browser_sessions WHERE expires_at < $1", now),
                     ("DELETE FROM authorization_codes WHERE expires_at < $1", now - 3600),
+                    // Failures are forgotten after at most `brute_force.failure_reset` (12 h by default).
+                    ("DELETE FROM account_lockouts WHERE updated_at < $1 AND locked_until < $1", now - 7 * 86400),
                     // A page session lives an hour (`browser::SESSION_LIFETIME`): after a day its logins can no
                     // longer be signed out through it.
                     ("DELETE FROM browser_logins WHERE created_at < $1", now - 86400),
