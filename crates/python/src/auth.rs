@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use keyport_client::auth::{
     self, Auth, AuthType, CachedTokenFetcher, DeviceLoginFetcher, OfflineTokenFetcher,
-    PasswordFetcher, TokenFetcher, TokenFileFetcher, UserCredentials,
+    PasswordFetcher, PlatformAuth, TokenFetcher, TokenFileFetcher, UserCredentials,
 };
-use keyport_client::{Client, Credentials, Password};
+use keyport_client::{Client, Clock, Credentials, Password, SystemClock};
 use pyo3::prelude::*;
 
 use crate::handlers::python_login_options;
@@ -34,7 +34,7 @@ type TokenTuple = (String, String, String);
 #[pyclass(module = "keyport._keyport", name = "TokenFetcher", frozen)]
 pub struct PyFetcher {
     inner: Arc<dyn TokenFetcher>,
-    client: Client,
+    clock: Arc<dyn Clock>,
     kind: &'static str,
 }
 
@@ -48,7 +48,7 @@ impl PyFetcher {
         let fetcher = DeviceLoginFetcher::new(&client, python_login_options(timeout_seconds));
         Ok(PyFetcher {
             inner: Arc::new(fetcher),
-            client,
+            clock: client.clock().clone(),
             kind: "device",
         })
     }
@@ -56,7 +56,11 @@ impl PyFetcher {
     /// The password grant with these credentials.
     #[staticmethod]
     #[pyo3(signature = (username, password, server_url=None))]
-    fn password(username: String, password: String, server_url: Option<String>) -> PyResult<PyFetcher> {
+    fn password(
+        username: String,
+        password: String,
+        server_url: Option<String>,
+    ) -> PyResult<PyFetcher> {
         let client = client_for(server_url)?;
         let credentials = UserCredentials {
             username,
@@ -64,19 +68,19 @@ impl PyFetcher {
         };
         Ok(PyFetcher {
             inner: Arc::new(PasswordFetcher::new(&client, credentials)),
-            client,
+            clock: client.clock().clone(),
             kind: "password",
         })
     }
 
     /// A JSON file with `token`, `user_email` and `user_id`, read on every fetch.
     #[staticmethod]
-    fn token_file(path: PathBuf) -> PyResult<PyFetcher> {
-        Ok(PyFetcher {
+    fn token_file(path: PathBuf) -> PyFetcher {
+        PyFetcher {
             inner: Arc::new(TokenFileFetcher::new(path)),
-            client: client_for(None)?,
+            clock: Arc::new(SystemClock),
             kind: "token_file",
-        })
+        }
     }
 
     /// Access tokens from an offline refresh token.
@@ -86,7 +90,7 @@ impl PyFetcher {
         let client = client_for(server_url)?;
         Ok(PyFetcher {
             inner: Arc::new(OfflineTokenFetcher::new(&client, refresh_token)),
-            client,
+            clock: client.clock().clone(),
             kind: "offline",
         })
     }
@@ -94,14 +98,13 @@ impl PyFetcher {
     /// `inner`'s results kept in the JSON file `path` (0600), reused by the next process.
     #[staticmethod]
     fn cached(inner: PyRef<'_, PyFetcher>, path: PathBuf) -> PyFetcher {
-        let client = inner.client.clone();
         PyFetcher {
             inner: Arc::new(CachedTokenFetcher::new(
                 inner.inner.clone(),
                 path,
-                client.clock().clone(),
+                inner.clock.clone(),
             )),
-            client,
+            clock: inner.clock.clone(),
             kind: "cached",
         }
     }
@@ -110,7 +113,11 @@ impl PyFetcher {
     fn fetch(&self, py: Python<'_>) -> PyResult<TokenTuple> {
         let f = self.inner.clone();
         let t = wait(py, async move { f.fetch().await })?;
-        Ok((t.data.token.secret().to_owned(), t.data.user_email, t.data.user_id))
+        Ok((
+            t.data.token.secret().to_owned(),
+            t.data.user_email,
+            t.data.user_id,
+        ))
     }
 
     fn __repr__(&self) -> String {
@@ -144,7 +151,8 @@ impl PyAuth {
             // The SDK's `create` prints the device-login instructions with Rust's stdout; print them with
             // Python's instead (a notebook shows only the latter).
             AuthType::Sso => {
-                let device = DeviceLoginFetcher::new(&client, python_login_options(timeout_seconds));
+                let device =
+                    DeviceLoginFetcher::new(&client, python_login_options(timeout_seconds));
                 let cached = CachedTokenFetcher::new(
                     Arc::new(device),
                     auth::cache_file(&dir, &client, AuthType::Sso),
@@ -163,7 +171,10 @@ impl PyAuth {
     #[staticmethod]
     fn from_fetcher(fetcher: PyRef<'_, PyFetcher>) -> PyAuth {
         PyAuth {
-            inner: Arc::new(auth::from_fetcher(&fetcher.client, fetcher.inner.clone())),
+            inner: Arc::new(Auth::Platform(PlatformAuth::new(
+                fetcher.inner.clone(),
+                fetcher.clock.clone(),
+            ))),
         }
     }
 

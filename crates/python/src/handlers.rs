@@ -26,7 +26,9 @@ pub(crate) fn python_login_options(timeout_seconds: u64) -> LoginOptions {
         .on_instructions(move |pending| {
             let text = pending.instructions(timeout);
             Python::attach(|py| {
-                let printed = py.import("keyport._print").and_then(|m| m.call_method1("show", (text,)));
+                let printed = py
+                    .import("keyport._print")
+                    .and_then(|m| m.call_method1("show", (text,)));
                 if let Err(e) = printed {
                     e.print(py);
                 }
@@ -43,7 +45,10 @@ fn any_handler(
     Ok(header_dict(&headers))
 }
 
-fn metadata(py: Python<'_>, handler: Arc<dyn AuthenticationHandler>) -> PyResult<Vec<(String, String)>> {
+fn metadata(
+    py: Python<'_>,
+    handler: Arc<dyn AuthenticationHandler>,
+) -> PyResult<Vec<(String, String)>> {
     wait(py, async move { handler.metadata().await })
 }
 

@@ -111,7 +111,12 @@ pub(crate) fn py_err(e: Error) -> PyErr {
             let kwargs = PyDict::new(py);
             kwargs.set_item("error", e.oauth_error())?;
             kwargs.set_item("error_description", description_of(&e))?;
-            let exc = class.call((e.to_string(), e.http_status()), Some(&kwargs))?;
+            // The SDK's messages name the CLI; in Python, logging in again is also `keyport.create_token()`.
+            let message = e.to_string().replace(
+                "run `keyport login` again",
+                "log in again (keyport.create_token(), or `keyport login`)",
+            );
+            let exc = class.call((message, e.http_status()), Some(&kwargs))?;
             Ok(PyErr::from_value(exc))
         };
         build().unwrap_or_else(|import_failed| import_failed)

@@ -26,7 +26,8 @@ struct Global {
 static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
 
 fn with_global<T>(f: impl FnOnce(&mut Global) -> T) -> T {
-    let mut guard: MutexGuard<'_, Option<Global>> = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard: MutexGuard<'_, Option<Global>> =
+        GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     f(guard.get_or_insert_with(Global::default))
 }
 
@@ -206,7 +207,9 @@ impl Settings {
     fn __repr__(&self) -> PyResult<String> {
         let c = crate::sync(config())?;
         let opt = |v: &Option<String>| v.as_ref().map_or("None".to_owned(), |s| py_str(s));
-        let file = token_file().map(|p| p.display().to_string()).unwrap_or_default();
+        let file = token_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         Ok(format!(
             "keyport.Config(server_url={}, realm={}, issuer={}, client_id={}, scope={}, audience={}, timeout_seconds={}, token_file={})",
             opt(&c.server_url),

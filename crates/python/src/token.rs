@@ -17,7 +17,11 @@ use crate::{state, sync, wait};
 pub(crate) fn header_dict(headers: &reqwest::header::HeaderMap) -> HashMap<String, String> {
     headers
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_owned(), v.to_owned()))
+        })
         .collect()
 }
 
@@ -27,7 +31,8 @@ pub(crate) fn py_str(s: &str) -> String {
 }
 
 pub(crate) fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// An access token kept fresh from one refresh token (a person's login) or one client secret (a bot).
@@ -130,7 +135,11 @@ impl PyToken {
         format!(
             "Token(grant={}, username={user}, has_expired={}, file={file})",
             py_str(grant),
-            if self.inner.has_expired() { "True" } else { "False" }
+            if self.inner.has_expired() {
+                "True"
+            } else {
+                "False"
+            }
         )
     }
 }
@@ -244,9 +253,9 @@ fn token_of(token: &Bound<'_, PyAny>) -> PyResult<Token> {
     if let Ok(t) = token.cast::<PyToken>() {
         return Ok(t.get().inner.clone());
     }
-    let refresh_token: String = token.extract().map_err(|_| {
-        PyValueError::new_err("expected a keyport.Token or a refresh token (str)")
-    })?;
+    let refresh_token: String = token
+        .extract()
+        .map_err(|_| PyValueError::new_err("expected a keyport.Token or a refresh token (str)"))?;
     let client = sync(state::client())?;
     Ok(Token::from_refresh_token(&client, refresh_token))
 }
@@ -266,9 +275,7 @@ fn clear_token() {
 
 /// `(name, roles, sub, email)` of the process-wide token's user, from the server's userinfo endpoint.
 #[pyfunction]
-fn current_user(
-    py: Python<'_>,
-) -> PyResult<(String, Vec<String>, Option<String>, Option<String>)> {
+fn current_user(py: Python<'_>) -> PyResult<(String, Vec<String>, Option<String>, Option<String>)> {
     let token = get_token()?.inner;
     let user = wait(py, async move {
         keyport_client::current_user(&token, None).await
@@ -300,7 +307,10 @@ fn invalidate_token(
     if same {
         state::set_current_token(None);
     }
-    let result = wait(py, async move { keyport_client::logout_token(&token).await });
+    let result = wait(
+        py,
+        async move { keyport_client::logout_token(&token).await },
+    );
     match result {
         Err(_) if ignore_errors => Ok(()),
         other => other,

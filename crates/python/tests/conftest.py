@@ -200,9 +200,17 @@ class Run:
         raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.lines)}")
 
     def finish(self, timeout: float = 60) -> tuple[int, str]:
-        out, _ = self.process.communicate(timeout=timeout)
-        self.lines.append(out)
-        return self.process.returncode, "".join(self.lines)
+        """Reads the rest of the output (through the same buffered stream `wait_for` read from) and waits."""
+        rest: List[str] = []
+        assert self.process.stdout is not None
+        reader = threading.Thread(target=lambda: rest.append(self.process.stdout.read()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            self.process.kill()
+            reader.join(10)
+        self.lines.extend(rest)
+        return self.process.wait(10), "".join(self.lines)
 
 
 def start_example(name: str, env: Dict[str, str], cwd: Optional[Path] = None, *args: str) -> Run:

@@ -50,7 +50,7 @@ class Approver(io.StringIO):
         super().__init__()
         self.decision, self.user = decision, user
         self.threads: List[threading.Thread] = []
-        self.errors: List[BaseException] = []
+        self.failures: List[BaseException] = []
 
     def write(self, s: str) -> int:
         m = re.search(r"1\. Navigate to (\S+\?user_code=(\S+))", s)
@@ -60,7 +60,7 @@ class Approver(io.StringIO):
                     device_pages.walk(m.group(1), user_code=m.group(2), username=self.user[0],
                                       password=self.user[1], decision=self.decision)
                 except BaseException as e:  # reported by the test
-                    self.errors.append(e)
+                    self.failures.append(e)
             t = threading.Thread(target=approve)
             t.start()
             self.threads.append(t)
@@ -69,17 +69,17 @@ class Approver(io.StringIO):
 
 def login_in_process(monkeypatch: pytest.MonkeyPatch, decision: str = "approve", **kwargs: object) -> tuple[Optional[keyport.Token], Optional[BaseException], Approver]:
     out = Approver(decision)
-    monkeypatch.setattr(sys, "stdout", out)
+    saved, sys.stdout = sys.stdout, out
     token, error = None, None
     try:
         token = keyport.create_token(**kwargs)  # type: ignore[arg-type]
     except BaseException as e:
         error = e
     finally:
-        monkeypatch.undo()
+        sys.stdout = saved
     for t in out.threads:
         t.join(30)
-    assert not out.errors, out.errors
+    assert not out.failures, out.failures
     return token, error, out
 
 
@@ -248,7 +248,7 @@ def test_bad_and_missing_token_files(server: Server, configured: None, tmp_path:
     with pytest.raises(keyport.BadFileError) as e:
         keyport.get_token()
     assert str(bad) in str(e.value) and "fix or delete it" in str(e.value)
-    bad.write_text('nothing = "useful"\n')
+    bad.write_text('username = "alice"\n')
     with pytest.raises(keyport.BadFileError) as e:
         keyport.Token.from_file(bad)
     assert "neither `refresh_token` nor `client_secret`" in str(e.value)

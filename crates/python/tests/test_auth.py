@@ -100,7 +100,9 @@ def test_orch_and_token_file_fetchers(server: Server, password_client: Path, tmp
     assert fetched.user_id == "u1"
     cached = wallaroo_auth.CachedTokenFetcher(wallaroo_auth.PasswordTokenFetcher(*ALICE, server.url), tmp_path / "c.json")
     assert cached.fetch().user_email == "alice@example.org" and (tmp_path / "c.json").exists()
-    via = wallaroo_auth.from_fetcher(wallaroo_auth.OfflineTokenFetcher(login["refresh_token"], server.url))
+    # (the first login's refresh token was rotated by the `orch` auth above: a new one)
+    fresh = server.password_login()["refresh_token"]
+    via = wallaroo_auth.from_fetcher(wallaroo_auth.OfflineTokenFetcher(fresh, server.url))
     assert requests.get(server.userinfo_url(), auth=via, timeout=30).status_code == 200
     token_json.write_text("{")
     with pytest.raises(keyport.BadFileError):

@@ -28,7 +28,7 @@ class BearerAuth:
     def __call__(self, request: "requests.PreparedRequest") -> "requests.PreparedRequest":
         request.headers.update(self.token.headers)
         if hasattr(request, "register_hook"):
-            request.register_hook("response", self._retry_on_401)
+            request.register_hook("response", self._retry_on_401)  # type: ignore[no-untyped-call]
         return request
 
     def _retry_on_401(self, response: "requests.Response", **kwargs: Any) -> "requests.Response":
