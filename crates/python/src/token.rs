@@ -273,9 +273,12 @@ fn clear_token() {
     state::set_current_token(None);
 }
 
+/// `(name, roles, sub, email)`: what `keyport.User` is built from.
+type UserTuple = (String, Vec<String>, Option<String>, Option<String>);
+
 /// `(name, roles, sub, email)` of the process-wide token's user, from the server's userinfo endpoint.
 #[pyfunction]
-fn current_user(py: Python<'_>) -> PyResult<(String, Vec<String>, Option<String>, Option<String>)> {
+fn current_user(py: Python<'_>) -> PyResult<UserTuple> {
     let token = get_token()?.inner;
     let user = wait(py, async move {
         keyport_client::current_user(&token, None).await
