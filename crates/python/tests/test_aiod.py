@@ -117,11 +117,11 @@ def test_token_refreshes_when_expired_and_invalidate_ends_the_session(
 ) -> None:
     token, error, out = login_in_process(monkeypatch, write_to_file=True, use_in_requests=True)
     assert error is None and token is not None, error
-    assert INSTRUCTIONS.search(out.getvalue()), out.getvalue()
-    assert keyport.get_token().username == "alice"
+    assert not token.has_expired  # first: the realm's access tokens count as fresh for 2 s only
     first = token.headers["authorization"]
     assert first.startswith("Bearer ")
-    assert not token.has_expired
+    assert INSTRUCTIONS.search(out.getvalue()), out.getvalue()
+    assert keyport.get_token().username == "alice"
     time.sleep(2.2)  # the realm's 12 s access tokens count as expired 10 s early
     assert token.has_expired
     second = token.headers["authorization"]
