@@ -561,7 +561,7 @@ mod tests {
     #[test]
     fn s256_matches_rfc_7636_appendix_b() {
         assert_eq!(
-            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWbgJbcQ"),
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r-wW1gFWbgJbcQ"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGUSjHHsck"
         );
     }
