@@ -102,7 +102,10 @@ impl Chromium {
             Err(e) => {
                 let _ = driver.kill();
                 let _ = driver.wait();
-                panic!("chromedriver could not start Chromium ({}): {e}", chromium_bin.display());
+                panic!(
+                    "chromedriver could not start Chromium ({}): {e}",
+                    chromium_bin.display()
+                );
             }
         };
         let browser_pid = client
@@ -233,8 +236,10 @@ impl Chromium {
             Some(e) => e,
             None => {
                 let names = self.names(CLICKABLE).await;
-                self.fail(format!("no button or link named `{name}` (there are: {names:?})"))
-                    .await
+                self.fail(format!(
+                    "no button or link named `{name}` (there are: {names:?})"
+                ))
+                .await
             }
         }
     }
@@ -281,7 +286,12 @@ impl Chromium {
     async fn named(&self, xpath: &str, name: &str) -> Option<Element> {
         let deadline = Instant::now() + WAIT;
         loop {
-            for e in self.client.find_all(Locator::XPath(xpath)).await.unwrap_or_default() {
+            for e in self
+                .client
+                .find_all(Locator::XPath(xpath))
+                .await
+                .unwrap_or_default()
+            {
                 if self.accessible_name(&e).await.trim() == name
                     && e.is_displayed().await.unwrap_or(false)
                 {
@@ -299,7 +309,12 @@ impl Chromium {
     /// The accessible names of the elements matching `xpath` (for failure messages).
     async fn names(&self, xpath: &str) -> Vec<String> {
         let mut names = Vec::new();
-        for e in self.client.find_all(Locator::XPath(xpath)).await.unwrap_or_default() {
+        for e in self
+            .client
+            .find_all(Locator::XPath(xpath))
+            .await
+            .unwrap_or_default()
+        {
             names.push(self.accessible_name(&e).await);
         }
         names
@@ -366,7 +381,10 @@ impl WebDriverCompatibleCommand for ComputedLabel {
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         let session = session_id.unwrap_or_default();
-        base_url.join(&format!("session/{session}/element/{}/computedlabel", self.0))
+        base_url.join(&format!(
+            "session/{session}/element/{}/computedlabel",
+            self.0
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
@@ -378,7 +396,7 @@ impl WebDriverCompatibleCommand for ComputedLabel {
 fn binaries() -> (PathBuf, PathBuf) {
     let find = |env: &str, names: &[&str]| -> Option<PathBuf> {
         if let Some(path) = std::env::var_os(env) {
-            return Some(PathBuf::from(path));
+            return Some(PathBuf::from(path)).filter(|p| p.is_file());
         }
         let path = std::env::var_os("PATH")?;
         std::env::split_paths(&path)
@@ -395,8 +413,8 @@ fn binaries() -> (PathBuf, PathBuf) {
                 .filter_map(|(m, name)| m.then_some(name))
                 .collect();
             panic!(
-                "the browser tests need headless Chromium: {} not found on PATH. Install it with \
-                 `apt-get install chromium chromium-driver` (.ci/run does), or set CHROMIUM and CHROMEDRIVER",
+                "the browser tests need headless Chromium: {} not found (PATH, or CHROMIUM / CHROMEDRIVER). \
+                 Install them with `apt-get install chromium chromium-driver` (.ci/run does)",
                 missing.join(" and ")
             )
         }

@@ -36,7 +36,11 @@ async fn start_device(s: &TestServer) -> (String, String, String) {
         .json()
         .await
         .unwrap();
-    let field = |k: &str| r[k].as_str().unwrap_or_else(|| panic!("{k} in {r}")).to_owned();
+    let field = |k: &str| {
+        r[k].as_str()
+            .unwrap_or_else(|| panic!("{k} in {r}"))
+            .to_owned()
+    };
     (
         field("device_code"),
         field("user_code"),
@@ -79,7 +83,11 @@ async fn device_approved_in_chromium_then_redeemed() {
     let s = TestServer::start(CONFIG).await;
     let browser = Chromium::start().await;
     let (device_code, user_code, verification_uri) = start_device(&s).await;
-    assert_eq!(redeem(&s, &device_code).await.1["error"], "authorization_pending");
+    assert_eq!(
+        redeem(&s, &device_code).await.1["error"],
+        "authorization_pending"
+    );
+    s.clock.advance(5);
 
     // A wrong password first: the sign-in page says so and nothing is approved.
     browser.goto(&verification_uri).await;
@@ -87,25 +95,34 @@ async fn device_approved_in_chromium_then_redeemed() {
     browser.click("Continue").await;
     browser.sign_in("alice", "not-her-password").await;
     assert!(
-        browser.alerts().await.contains("Invalid username or password."),
+        browser
+            .alerts()
+            .await
+            .contains("Invalid username or password."),
         "{}",
         browser.text().await
     );
-    assert_eq!(redeem(&s, &device_code).await.1["error"], "authorization_pending");
+    assert_eq!(
+        redeem(&s, &device_code).await.1["error"],
+        "authorization_pending"
+    );
+    s.clock.advance(5);
 
     enter_code_and_sign_in(&browser, &verification_uri, &user_code).await;
     browser.click("Approve").await;
     let result = browser.text_of("result").await;
     assert!(result.contains("connected"), "{result}");
 
-    s.clock.advance(5);
     let (status, tokens) = redeem(&s, &device_code).await;
     assert_eq!(status, 200, "{tokens}");
     assert!(tokens["access_token"].is_string() && tokens["id_token"].is_string());
     // Redeemed once only.
     s.clock.advance(5);
     let (status, again) = redeem(&s, &device_code).await;
-    assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -121,5 +138,8 @@ async fn device_denied_in_chromium() {
 
     s.clock.advance(5);
     let (status, body) = redeem(&s, &device_code).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("access_denied"))
+    );
 }

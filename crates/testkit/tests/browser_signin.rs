@@ -112,7 +112,10 @@ impl World {
     /// The OAuth error the RP was sent back with.
     async fn rp_error(&self, rp: &TestRp) -> String {
         let text = self.at_rp(rp).await;
-        assert!(text.contains("Sign-in failed"), "expected an error at the RP:\n{text}");
+        assert!(
+            text.contains("Sign-in failed"),
+            "expected an error at the RP:\n{text}"
+        );
         self.browser.text_of("error").await
     }
 
@@ -123,7 +126,10 @@ impl World {
             .wait_for_url("the sign-in page", |u| u.path().ends_with("/login"))
             .await;
         assert_eq!(url.path(), "/realms/aiod/login", "{url}");
-        assert!(url.query().is_some_and(|q| q.contains("return_to=")), "{url}");
+        assert!(
+            url.query().is_some_and(|q| q.contains("return_to=")),
+            "{url}"
+        );
     }
 }
 
@@ -136,7 +142,10 @@ async fn web_app_signs_in_with_code_and_pkce_and_a_verified_id_token() {
     // A wrong password is answered on the same page, with an alert.
     w.browser.sign_in("alice", "wrong-password").await;
     assert!(
-        w.browser.alerts().await.contains("Invalid username or password."),
+        w.browser
+            .alerts()
+            .await
+            .contains("Invalid username or password."),
         "{}",
         w.browser.text().await
     );
@@ -154,7 +163,9 @@ async fn web_app_signs_in_with_code_and_pkce_and_a_verified_id_token() {
     }
     let now = w.s.clock.now();
     assert!(
-        claims["auth_time"].as_i64().is_some_and(|t| (now - 5..=now).contains(&t)),
+        claims["auth_time"]
+            .as_i64()
+            .is_some_and(|t| (now - 5..=now).contains(&t)),
         "auth_time {} is the sign-in just now ({now})",
         claims["auth_time"]
     );
@@ -166,7 +177,11 @@ async fn web_app_signs_in_with_code_and_pkce_and_a_verified_id_token() {
     w.start_login(&w.web, &[]).await;
     let text = w.at_rp(&w.web).await;
     assert!(text.contains("Signed in as alice"), "{text}");
-    assert_eq!(w.web.claims()["sid"], claims["sid"], "the same keyport session");
+    assert_eq!(
+        w.web.claims()["sid"],
+        claims["sid"],
+        "the same keyport session"
+    );
 }
 
 #[tokio::test]
@@ -177,7 +192,11 @@ async fn consent_allowed_once_is_remembered() {
     w.browser.sign_in("alice", "alice-password-1").await;
 
     // The consent page names the client and lists the scopes it asks for.
-    assert!(w.browser.has_button("Allow").await, "{}", w.browser.text().await);
+    assert!(
+        w.browser.has_button("Allow").await,
+        "{}",
+        w.browser.text().await
+    );
     assert!(w.browser.has_button("Deny").await);
     let text = w.browser.text().await;
     assert!(text.contains("third-party"), "{text}");
@@ -192,7 +211,10 @@ async fn consent_allowed_once_is_remembered() {
     // The answer is remembered: the next sign-in, even with prompt=none, goes straight back to the RP.
     w.start_login(&w.third, &[]).await;
     let text = w.at_rp(&w.third).await;
-    assert!(text.contains("Signed in as alice"), "no consent page again:\n{text}");
+    assert!(
+        text.contains("Signed in as alice"),
+        "no consent page again:\n{text}"
+    );
     w.start_login(&w.third, &[("prompt", "none")]).await;
     let text = w.at_rp(&w.third).await;
     assert!(text.contains("Signed in as alice"), "{text}");

@@ -276,7 +276,10 @@ async fn callback(State(rp): State<Arc<Rp>>, Query(q): Query<HashMap<String, Str
         Ok(claims) => claims,
         Err(why) => return refuse(why),
     };
-    let username = claims["preferred_username"].as_str().unwrap_or("").to_owned();
+    let username = claims["preferred_username"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
     *rp.signed_in.lock().unwrap() = Some(SignedIn {
         claims,
         id_token: id_token.to_owned(),
@@ -296,7 +299,8 @@ async fn verify_id_token(
     access_token: &str,
     nonce: &str,
 ) -> Result<Value, String> {
-    let header = jsonwebtoken::decode_header(id_token).map_err(|e| format!("ID token header: {e}"))?;
+    let header =
+        jsonwebtoken::decode_header(id_token).map_err(|e| format!("ID token header: {e}"))?;
     let kid = header.kid.ok_or("the ID token has no kid")?;
     let jwks: JwkSet = rp
         .http
@@ -307,7 +311,9 @@ async fn verify_id_token(
         .json()
         .await
         .map_err(|e| format!("JWKS: {e}"))?;
-    let jwk = jwks.find(&kid).ok_or(format!("kid {kid} is not in the JWKS"))?;
+    let jwk = jwks
+        .find(&kid)
+        .ok_or(format!("kid {kid} is not in the JWKS"))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("JWK: {e}"))?;
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[&rp.issuer]);
@@ -341,7 +347,13 @@ fn at_hash(alg: Algorithm, access_token: &str) -> String {
 }
 
 async fn logout(State(rp): State<Arc<Rp>>) -> Response {
-    let Some(id_token) = rp.signed_in.lock().unwrap().as_ref().map(|s| s.id_token.clone()) else {
+    let Some(id_token) = rp
+        .signed_in
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map(|s| s.id_token.clone())
+    else {
         return refuse("nobody is signed in at the RP".into());
     };
     let state = CsrfToken::new_random().secret().clone();
@@ -349,7 +361,10 @@ async fn logout(State(rp): State<Arc<Rp>>) -> Response {
     let mut url = url::Url::parse(&rp.endpoint("end_session_endpoint")).unwrap();
     url.query_pairs_mut()
         .append_pair("id_token_hint", &id_token)
-        .append_pair("post_logout_redirect_uri", &format!("{}/logged-out", rp.url))
+        .append_pair(
+            "post_logout_redirect_uri",
+            &format!("{}/logged-out", rp.url),
+        )
         .append_pair("state", &state);
     Redirect::to(url.as_str()).into_response()
 }
@@ -360,7 +375,10 @@ async fn logged_out(
 ) -> Response {
     let expected = rp.logout_state.lock().unwrap().take();
     if expected.is_none() || q.get("state") != expected.as_ref() {
-        return refuse(format!("logout state {:?}, expected {expected:?}", q.get("state")));
+        return refuse(format!(
+            "logout state {:?}, expected {expected:?}",
+            q.get("state")
+        ));
     }
     *rp.signed_in.lock().unwrap() = None;
     page(
