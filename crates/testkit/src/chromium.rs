@@ -169,8 +169,9 @@ impl Chromium {
         }
     }
 
-    /// The visible text of the page.
+    /// The visible text of the page (once it has loaded).
     pub async fn text(&self) -> String {
+        self.wait_until_loaded().await;
         match self.client.find(Locator::XPath("/html/body")).await {
             Ok(body) => body.text().await.unwrap_or_default(),
             Err(_) => String::new(),
@@ -249,11 +250,30 @@ impl Chromium {
         self.named(CLICKABLE, name).await.is_some()
     }
 
-    /// Clicks the button or link named `name`, and waits for the page it leads to to load.
+    /// Clicks the button or link named `name`, and waits for the page it leads to to load (buttons and links
+    /// of the keyport pages all submit a form or follow a link; for one that does not, this waits [`WAIT`]).
     pub async fn click(&self, name: &str) {
         let button = self.button(name).await;
+        let old_page = self.client.find(Locator::XPath("/html")).await.ok();
         if let Err(e) = button.click().await {
             self.fail(format!("cannot click `{name}`: {e}")).await
+        }
+        // chromedriver usually returns after the navigation, but not always on a busy machine: wait until the
+        // old document is gone (its root element is stale) and the new one has loaded.
+        let deadline = Instant::now() + WAIT;
+        if let Some(old_page) = old_page {
+            while old_page.tag_name().await.is_ok() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        self.wait_until_loaded().await;
+    }
+
+    /// Waits (at most [`WAIT`]) until the document shown has loaded.
+    pub async fn wait_until_loaded(&self) {
+        let deadline = Instant::now() + WAIT;
+        while !self.is_loaded().await && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
