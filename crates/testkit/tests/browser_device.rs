@@ -132,6 +132,16 @@ async fn device_denied_in_chromium() {
     let (device_code, user_code, verification_uri) = start_device(&s).await;
 
     enter_code_and_sign_in(&browser, &verification_uri, &user_code).await;
+    // The harness's screenshots (the portal's tests put theirs in docs/screenshots/), phone-sized here.
+    browser.set_window_size(360, 800).await;
+    let shots = tempfile::tempdir().unwrap();
+    let shot = shots.path().join("phone/device-consent.png");
+    browser.screenshot(&shot).await;
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000,
+        "a PNG"
+    );
     browser.click("Deny").await;
     let result = browser.text_of("result").await;
     assert!(result.contains("denied"), "{result}");
