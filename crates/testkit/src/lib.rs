@@ -1,10 +1,13 @@
 //! Test support for every keyport crate: a real server on an ephemeral loopback port with a SQLite file in a
 //! temporary directory and a fake clock ([`TestServer`]), and a cookie-keeping HTTP client that drives the
-//! device verification pages the way a browser does ([`Browser`]).
+//! device verification pages the way a browser does ([`Browser`]); and real headless Chromium driven through
+//! WebDriver, finding fields by label and buttons by name ([`chromium::Chromium`]).
 //!
 //! With `KEYPORT_TEST_BACKEND=postgres` every test server gets a fresh PostgreSQL database instead (created on
 //! `KEYPORT_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/test`, and dropped when the test ends), so
 //! the same suite runs against both backends.
+
+pub mod chromium;
 
 use std::sync::Arc;
 

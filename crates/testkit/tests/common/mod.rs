@@ -1,0 +1,4 @@
+//! Shared parts of the browser tests.
+#![allow(dead_code)]
+
+pub mod rp;
