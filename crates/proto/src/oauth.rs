@@ -62,6 +62,12 @@ impl Audience {
     }
 }
 
+impl From<&str> for Audience {
+    fn from(one: &str) -> Self {
+        Audience(vec![one.to_owned()])
+    }
+}
+
 impl Serialize for Audience {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0.as_slice() {
