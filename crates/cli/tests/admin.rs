@@ -14,6 +14,7 @@ name = "aiod"
 client_id = "portal"
 secret = "portal-secret-0123456789-abcdef-0123456"
 grants = ["password"]
+scopes = ["admin"]              # the admin API (issue 11)
 
 [[realms.users]]
 username = "alice"
@@ -30,6 +31,7 @@ async fn admin_token(s: &TestServer) -> String {
             ("grant_type", "password"),
             ("username", "alice"),
             ("password", "alice-password-1"),
+            ("scope", "openid admin"),
         ])
         .send()
         .await

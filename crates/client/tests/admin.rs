@@ -11,6 +11,7 @@ name = "aiod"
 client_id = "portal"
 secret = "portal-secret-0123456789-abcdef-0123456"
 grants = ["password"]
+scopes = ["admin"]              # the admin API (issue 11)
 
 [[realms.users]]
 username = "alice"
@@ -32,6 +33,7 @@ async fn access_token(s: &TestServer, user: &str, password: &str) -> String {
             ("grant_type", "password"),
             ("username", user),
             ("password", password),
+            ("scope", "openid admin"),
         ])
         .send()
         .await

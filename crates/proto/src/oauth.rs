@@ -51,12 +51,53 @@ pub struct RealmAccess {
     pub roles: Vec<String>,
 }
 
+/// The `aud` claim (RFC 7519 §4.1.3): one string when there is one audience (as Keycloak writes it), else an
+/// array. Either form is read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Audience(pub Vec<String>);
+
+impl Audience {
+    pub fn contains(&self, audience: &str) -> bool {
+        self.0.iter().any(|a| a == audience)
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(one: &str) -> Self {
+        Audience(vec![one.to_owned()])
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(Audience(match OneOrMany::deserialize(d)? {
+            OneOrMany::One(a) => vec![a],
+            OneOrMany::Many(v) => v,
+        }))
+    }
+}
+
 /// The claims of a keyport access token (a JWT).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
     pub iss: String,
     pub sub: String,
-    pub aud: String,
+    pub aud: Audience,
     pub azp: String,
     pub exp: i64,
     pub iat: i64,
@@ -124,7 +165,7 @@ pub struct IntrospectionResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

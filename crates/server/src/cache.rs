@@ -156,6 +156,8 @@ mod tests {
             access_token_alg: None,
             id_token_alg: None,
             browser: Default::default(),
+            scopes: vec![],
+            audiences: vec![],
         }
     }
 

@@ -138,6 +138,25 @@ pub struct RealmConfig {
     /// password grant alike.
     #[serde(default)]
     pub brute_force: BruteForceConfig,
+    /// The longest lifespan a personal (unscoped) API token may have, e.g. `"90d"`; checked again at every use.
+    #[serde(
+        default = "defaults::personal_token_max_lifespan",
+        with = "humantime_serde"
+    )]
+    pub personal_token_max_lifespan: Duration,
+    /// Which scopes each realm role lets its holders have: a personal API token carries, at each use, the union
+    /// over its user's roles; a scoped token may list only scopes its creator has. `"*"` is every scope of
+    /// `api_token_scopes` plus `admin` and `create_token`. Default: `{ admin = ["*"] }`.
+    #[serde(default = "defaults::role_scopes")]
+    pub role_scopes: std::collections::BTreeMap<String, Vec<String>>,
+    /// A login session ends when not refreshed for this long (Keycloak's "SSO Session Idle"), e.g. `"30d"`.
+    /// Refresh and access tokens never outlive it.
+    #[serde(default = "defaults::session_idle_timeout", with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    /// A login session ends this long after sign-in, refreshed or not (Keycloak's "SSO Session Max"), e.g.
+    /// `"90d"`. Refresh and access tokens never outlive it.
+    #[serde(default = "defaults::session_max_lifetime", with = "humantime_serde")]
+    pub session_max_lifetime: Duration,
 }
 
 /// `[realms.brute_force]`: after `failure_factor` wrong passwords in a row an account is locked for
@@ -234,6 +253,10 @@ impl RealmConfig {
             local_passwords: true,
             identity_providers: Vec::new(),
             brute_force: BruteForceConfig::default(),
+            personal_token_max_lifespan: defaults::personal_token_max_lifespan(),
+            role_scopes: defaults::role_scopes(),
+            session_idle_timeout: defaults::session_idle_timeout(),
+            session_max_lifetime: defaults::session_max_lifetime(),
         }
     }
 }
@@ -288,6 +311,14 @@ pub struct ClientConfig {
     /// client, so its password attempts are bounded only per account and address). Off by default.
     #[serde(default)]
     pub allow_public_password_grant: bool,
+    /// The realm scopes this client may ask for besides OpenID's standard ones (`openid profile email
+    /// offline_access roles`); asking for another is `invalid_scope`. `admin` (the admin API) only when listed.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Audiences of this client's access tokens, besides `account`; also the only values its requests may name
+    /// as RFC 8707 `resource` (then the token is for the named ones only).
+    #[serde(default)]
+    pub audiences: Vec<String>,
 }
 
 /// `[[realms.users]]`.
@@ -380,63 +411,11 @@ impl Rotation {
     }
 }
 
-mod defaults {
-    use std::time::Duration;
+mod defaults;
+mod policy;
 
-    pub fn yes() -> bool {
-        true
-    }
-    pub fn idp_scopes() -> Vec<String> {
-        vec!["openid".into(), "profile".into(), "email".into()]
-    }
-    pub fn idp_username_claim() -> String {
-        "preferred_username".into()
-    }
-
-    pub fn id_token_algorithm() -> super::SigningAlg {
-        super::SigningAlg::RS256
-    }
-
-    pub fn access_token_lifetime() -> Duration {
-        Duration::from_secs(5 * 60)
-    }
-    pub fn refresh_token_lifetime() -> Duration {
-        Duration::from_secs(30 * 24 * 3600)
-    }
-    pub fn device_code_lifetime() -> Duration {
-        Duration::from_secs(10 * 60)
-    }
-    pub fn device_poll_interval() -> Duration {
-        Duration::from_secs(5)
-    }
-    pub fn default_scopes() -> Vec<String> {
-        vec!["openid".into(), "profile".into(), "email".into()]
-    }
-    pub fn api_token_lifespan() -> Duration {
-        Duration::from_secs(30 * 24 * 3600)
-    }
-    /// Seed 002's catalogue.
-    pub fn api_token_scopes() -> Vec<super::ApiScope> {
-        [
-            ("create_session", "Allows a user to create a training session."),
-            ("start_session", "Allows a user to start a training session that they have created."),
-            ("custom_model", "Allows a user to upload and use a custom model."),
-            ("model_download", "Allows a user to download a trained model."),
-            ("cancel_user_session", "Allows a user to cancel a session that they have created, and no other user's."),
-            ("delete_user_session", "Allows a user to delete a session that they have created, and no other user's."),
-            ("read_user_session", "Allows a user to read a session that they have created, and no other user's."),
-            ("read_all_session", "Allows a user to read a session created by any user."),
-            ("cli", "Allows a user to list versions and install the SDK and docker images through the CLI."),
-            ("revoke_user_token", "Allows a user to revoke a token they have created."),
-        ]
-        .into_iter()
-        .map(|(name, description)| super::ApiScope {
-            name: name.into(),
-            description: description.into(),
-        })
-        .collect()
-    }
-}
+use policy::validate_policy;
+pub use policy::{ADMIN_SCOPE, CREATE_TOKEN_SCOPE, STANDARD_SCOPES};
 
 /// Durations written the human way (`"5m"`, `"30d"`).
 mod humantime_serde {
@@ -633,6 +612,7 @@ impl Config {
                     "must be positive and at most api_token_max_lifespan",
                 ));
             }
+            validate_policy(&key, realm)?;
             for (j, scope) in realm.api_token_scopes.iter().enumerate() {
                 let ok = !scope.name.is_empty()
                     && scope.name.len() <= 64
@@ -822,126 +802,4 @@ pub fn check_name(key: &str, name: &str) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const EXAMPLE: &str = r#"
-[server]
-listen = "127.0.0.1:8080"
-public_url = "http://127.0.0.1:8080/"
-base_path = "/auth/"
-data_dir = "./keyport-data"
-
-[[realms]]
-name = "aiod"
-access_token_lifetime = "5m"
-refresh_token_lifetime = "30d"
-device_code_lifetime = "10m"
-device_poll_interval = "5s"
-
-[[realms.clients]]
-client_id = "aiod-sdk"
-public = true
-grants = ["device_code", "refresh_token"]
-
-[[realms.clients]]
-client_id = "pipeline-bot"
-secret = "from-a-file-or-env"
-grants = ["client_credentials"]
-roles = ["bot"]
-
-[[realms.users]]
-username = "alice"
-password = "..."
-email = "alice@example.org"
-roles = ["user", "admin"]
-"#;
-
-    fn load(text: &str, env: &[(&str, &str)], overrides: Overrides) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keyport.toml");
-        std::fs::write(&path, text).unwrap();
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::load(
-            Some(&path),
-            |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
-            overrides,
-        )
-    }
-
-    #[test]
-    fn the_documented_example_parses() {
-        let c = load(EXAMPLE, &[], Overrides::default()).unwrap();
-        assert_eq!(c.server.base_path, "/auth");
-        assert_eq!(
-            c.server.public_url.as_deref(),
-            Some("http://127.0.0.1:8080")
-        );
-        let realm = &c.realms[0];
-        assert_eq!(
-            realm.refresh_token_lifetime,
-            Duration::from_secs(30 * 86400)
-        );
-        assert_eq!(realm.device_poll_interval, Duration::from_secs(5));
-        assert_eq!(realm.clients[1].grants, vec![Grant::ClientCredentials]);
-        assert_eq!(realm.clients[0].refresh_token_rotation, Rotation::Strict);
-    }
-
-    #[test]
-    fn env_overrides_file_and_flags_override_env() {
-        let env = [
-            ("KEYPORT_LISTEN", "127.0.0.1:9000"),
-            ("KEYPORT_BASE_PATH", "/env"),
-        ];
-        let c = load(EXAMPLE, &env, Overrides::default()).unwrap();
-        assert_eq!(c.server.listen, "127.0.0.1:9000");
-        assert_eq!(c.server.base_path, "/env");
-        let flags = Overrides {
-            listen: Some("127.0.0.1:0".into()),
-            ..Default::default()
-        };
-        let c = load(EXAMPLE, &env, flags).unwrap();
-        assert_eq!(c.server.listen, "127.0.0.1:0");
-        assert_eq!(c.server.base_path, "/env");
-    }
-
-    #[test]
-    fn bad_values_name_their_key() {
-        let cases = [
-            (EXAMPLE.replace("\"5s\"", "\"soon\""), "not a duration"),
-            (
-                EXAMPLE.replace("listen = \"127.0.0.1:8080\"", "listen = \"nowhere\""),
-                "server.listen",
-            ),
-            (
-                EXAMPLE.replace("base_path = \"/auth/\"", "base_path = \"auth\""),
-                "server.base_path",
-            ),
-            (
-                EXAMPLE.replace("public = true", "public = true\nsecret = \"x\""),
-                "realms[0].clients[0]",
-            ),
-            (
-                EXAMPLE.replace("secret = \"from-a-file-or-env\"", ""),
-                "realms[0].clients[1]",
-            ),
-            (
-                EXAMPLE.replace("name = \"aiod\"", "name = \"a/b\""),
-                "realms[0].name",
-            ),
-            (
-                EXAMPLE.replace("roles = [\"bot\"]", "rolez = [\"bot\"]"),
-                "rolez",
-            ),
-        ];
-        for (text, needle) in cases {
-            let err = load(&text, &[], Overrides::default())
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(needle), "expected `{needle}` in: {err}");
-        }
-    }
-}
+mod tests;

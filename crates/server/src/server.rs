@@ -207,7 +207,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 /// How often a replica reloads the signing keys (the bound on how long it keeps signing with a rotated-out key).
 pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Reloads the signing keys every minute; deletes expired rows every ten minutes.
+/// Reloads the signing keys every minute; deletes expired rows and ended login sessions every ten minutes.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
     let mut ticks: u64 = 0;
@@ -222,7 +222,7 @@ async fn housekeeping(state: AppState) {
         if ticks % 10 != 1 {
             continue;
         }
-        match state.store.purge_expired(state.now()).await {
+        match crate::domain::tokens::purge(&state).await {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),

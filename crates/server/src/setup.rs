@@ -55,6 +55,9 @@ pub fn realms_with_master(config: &Config) -> Vec<RealmConfig> {
                 post_logout_redirect_uris: vec![],
                 consent: false,
                 allow_public_password_grant: false,
+                // The bootstrap CLI is the administrator's tool: it may ask for the admin API.
+                scopes: vec![crate::config::ADMIN_SCOPE.into()],
+                audiences: vec![],
             });
         }
     }
@@ -172,6 +175,8 @@ pub async fn apply(
                         post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
                         consent: c.consent,
                     },
+                    scopes: c.scopes.clone(),
+                    audiences: c.audiences.clone(),
                 })
                 .await?;
         }

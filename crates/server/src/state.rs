@@ -11,8 +11,7 @@ use crate::keys::KeyRing;
 use crate::store::{RefreshQueues, Store};
 use crate::usage::UsageLog;
 
-/// Scopes every realm knows.
-pub const STANDARD_SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "roles"];
+pub use crate::config::STANDARD_SCOPES;
 
 /// A realm at run time.
 pub struct Realm {
@@ -20,6 +19,7 @@ pub struct Realm {
     /// `{public_url}{base_path}/realms/{name}`.
     pub issuer: String,
     pub config: RealmConfig,
+    /// Every scope a client of the realm may be allowed: the standard ones, the realm's, and `admin`.
     pub allowed_scopes: HashSet<String>,
 }
 
@@ -31,6 +31,7 @@ impl Realm {
             .map(|s| s.to_string())
             .chain(config.scopes.iter().cloned())
             .chain(config.default_scopes.iter().cloned())
+            .chain([crate::config::ADMIN_SCOPE.to_owned()])
             .collect();
         Realm {
             name: config.name.clone(),

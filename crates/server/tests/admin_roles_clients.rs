@@ -156,7 +156,7 @@ async fn the_master_admin_administers_every_realm() {
     // The bootstrap admin of realm master logs in through keyport-cli's device flow.
     let start = post(
         &s.endpoint("master", "auth/device"),
-        &[("client_id", "keyport-cli"), ("scope", "openid")],
+        &[("client_id", "keyport-cli"), ("scope", "openid admin")],
     )
     .await;
     keyport_testkit::Browser::new(&s.realm_url("master"))

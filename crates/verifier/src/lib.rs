@@ -36,6 +36,11 @@
 //! missing, malformed, expired or revoked; 403 with `error="insufficient_scope"` when a scope is missing; 503
 //! when keyport cannot be reached.
 //!
+//! An access token must also be meant for this API: its `aud` must name one of [`Config::audiences`] (by
+//! default the resource server's own client id; list it in the keyport client's `audiences`, or have the client
+//! ask for it as RFC 8707 `resource`). Without that check any token of the realm, whoever it was issued to,
+//! would be accepted here.
+//!
 //! Access tokens are verified offline, so revoking one (or ending its login session) is seen by introspection but
 //! not by this layer until the token expires (minutes), unless [`Config::introspect_access_tokens`] is set; API
 //! tokens, which live for days, are always introspected.
@@ -85,6 +90,11 @@ pub struct Config {
     /// an ended login is refused within [`Config::introspection_cache`] instead of at the token's expiry. Costs
     /// one request to keyport per token per cache period. Default off.
     pub introspect_access_tokens: bool,
+    /// Access tokens (JWTs) must name one of these in `aud` (RFC 7519 §4.1.3; keyport puts a client's
+    /// `audiences`, or the RFC 8707 `resource` it asked for, there). Default: `[client_id]`, this resource
+    /// server's own client id. Empty: no audience check (only for a realm whose every token is meant for you).
+    /// API tokens carry no audience: their scopes bound them.
+    pub audiences: Vec<String>,
 }
 
 impl Config {
@@ -100,6 +110,7 @@ impl Config {
             jwks_refetch_interval: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
             introspect_access_tokens: false,
+            audiences: vec![client_id.to_owned()],
         }
     }
 }
@@ -122,7 +133,7 @@ pub struct Caller {
     pub email: Option<String>,
     /// Realm roles (`realm_access.roles`).
     pub roles: Vec<String>,
-    /// Granted scopes. For an unscoped (personal) API token keyport lists the realm's whole catalogue.
+    /// Granted scopes. For an unscoped (personal) API token keyport lists what its user's roles allow now.
     pub scopes: Vec<String>,
     /// The API token's id, or the access token's `jti`.
     pub token_id: Option<String>,
@@ -466,7 +477,11 @@ impl Verifier {
         let key = self.key(&kid).await?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.0.config.issuer]);
-        validation.validate_aud = false;
+        if self.0.config.audiences.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&self.0.config.audiences);
+        }
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 5;
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)

@@ -21,6 +21,12 @@ client_id = "bot"
 secret = "bot-secret-0123456789-abcdef-0123456789"
 grants = ["client_credentials"]
 roles = ["bot"]
+audiences = ["api"]                # its tokens are for the API below
+
+[[realms.clients]]
+client_id = "other-bot"
+secret = "other-bot-secret-0123456789-abcdef-01234"
+grants = ["client_credentials"]
 "#;
 
 async fn bot_token(s: &TestServer) -> String {
@@ -35,6 +41,45 @@ async fn bot_token(s: &TestServer) -> String {
         .await
         .unwrap();
     r["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A token of a client whose tokens are not meant for the API (no `audiences`).
+async fn other_token(s: &TestServer) -> String {
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(s.endpoint("aiod", "token"))
+        .basic_auth(
+            "other-bot",
+            Some("other-bot-secret-0123456789-abcdef-01234"),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_jwt_must_name_the_api_in_its_audience() {
+    let s = TestServer::start(CONFIG).await;
+    let v = verifier(&s);
+    // Signed by the realm, unexpired, but issued to another client for another purpose (`aud: account`).
+    let foreign = other_token(&s).await;
+    assert!(matches!(
+        v.verify(&foreign).await,
+        Err(Rejected::InvalidToken(_))
+    ));
+    v.verify(&bot_token(&s).await).await.unwrap();
+    // The check can be turned off (a realm whose every token is meant for this API).
+    let mut config = Config::new(
+        &s.issuer("aiod"),
+        "api",
+        "api-secret-0123456789-abcdef-0123456789",
+    );
+    config.audiences.clear();
+    Verifier::new(config).verify(&foreign).await.unwrap();
 }
 
 fn verifier(s: &TestServer) -> Verifier {

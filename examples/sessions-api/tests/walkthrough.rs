@@ -23,6 +23,8 @@ grants = []
 client_id = "portal"
 secret = "portal-secret-0123456789-abcdef-0123456"
 grants = ["password"]
+scopes = ["admin"]              # the admin API (issue 11)
+audiences = ["sessions-api"]    # its access tokens are also for the sessions API (checked by keyport-verifier)
 
 [[realms.users]]
 username = "alice"
@@ -178,6 +180,7 @@ async fn seed_002_end_to_end() {
                     ("grant_type", "password"),
                     ("username", "alice"),
                     ("password", "alice-password-1"),
+                    ("scope", "openid admin"),
                 ]),
         )
         .await;

@@ -125,8 +125,13 @@ pub async fn authenticate(
         }
     };
     // Expiry is checked on every use, cached or not; revocation and a disabled or deleted user invalidate the
-    // cache (crate::cache states the bound).
-    if !token.is_active(now) || !realms.contains(&token.realm.as_str()) {
+    // cache (crate::cache states the bound). A personal token also ends `personal_token_max_lifespan` after its
+    // creation, even when made before that setting was shortened.
+    let past_personal_max = token.unscoped
+        && app.realm(&token.realm).is_some_and(|r| {
+            token.created_at + r.config.personal_token_max_lifespan.as_secs() as i64 <= now
+        });
+    if !token.is_active(now) || past_personal_max || !realms.contains(&token.realm.as_str()) {
         return Err(inactive());
     }
     Ok(Authenticated { token, user })
@@ -139,15 +144,11 @@ pub fn record_use(app: &AppState, a: &Authenticated, entry: Entry) {
     app.usage.record(&a.token.id, at, entry.stamped(at));
 }
 
-/// The scopes a token carries: its own, or the realm's whole catalogue for an unscoped (personal) token.
-pub fn effective_scopes(realm: &Realm, token: &ApiToken) -> Vec<String> {
+/// The scopes a token carries now: its own for a scoped token; for a personal (unscoped) token, what its user's
+/// current roles allow through the realm's `role_scopes` (so a role taken away takes its scopes with it).
+pub fn effective_scopes(realm: &Realm, token: &ApiToken, user: &User) -> Vec<String> {
     if token.unscoped {
-        realm
-            .config
-            .api_token_scopes
-            .iter()
-            .map(|s| s.name.clone())
-            .collect()
+        super::scope::for_roles(realm, &user.roles)
     } else {
         token.scopes.clone()
     }
@@ -161,7 +162,8 @@ fn use_entry(realm: &Realm, a: &Authenticated, action: &str) -> Entry {
         .target(&a.token.id)
 }
 
-/// RFC 7662 for an API token. `jti` is the token id, `typ` is `API-Token`, `scope` its effective scopes.
+/// RFC 7662 for an API token. `jti` is the token id, `typ` is `API-Token`, `scope` its effective scopes (see
+/// [`effective_scopes`]).
 pub async fn introspect(
     app: &AppState,
     realm: &Realm,
@@ -175,7 +177,7 @@ pub async fn introspect(
     record_use(app, &a, use_entry(realm, &a, "token.introspect"));
     Ok(IntrospectionResponse {
         active: true,
-        scope: Some(effective_scopes(realm, &a.token).join(" ")),
+        scope: Some(effective_scopes(realm, &a.token, &a.user).join(" ")),
         client_id: None,
         username: Some(a.user.username.clone()),
         token_type: Some("api_token".into()),
@@ -249,7 +251,7 @@ pub async fn info(
         iat: Some(a.token.created_at),
         exp: Some(a.token.expires_at),
         renewable: Some(false),
-        scope: Some(effective_scopes(realm, &a.token).join(" ")),
+        scope: Some(effective_scopes(realm, &a.token, &a.user).join(" ")),
         user_id: Some(a.user.username.clone()),
         username: Some(a.user.username.clone()),
         sub: Some(a.user.id.clone()),

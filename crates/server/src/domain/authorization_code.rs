@@ -222,7 +222,7 @@ pub fn check(realm: &Realm, target: Target, req: &Request) -> Result<Authorize> 
         }
     }
     require_grant(&target.client, Grant::AuthorizationCode)?;
-    let scope = scope::resolve(realm, req.get("scope"))?;
+    let scope = scope::resolve(realm, &target.client, req.get("scope"))?;
     let code_challenge = match (req.get("code_challenge"), req.get("code_challenge_method")) {
         (None, None) if target.client.public => {
             return Err(invalid_request(

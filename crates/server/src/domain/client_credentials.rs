@@ -15,7 +15,7 @@ pub fn grant(
     requested_scope: Option<&str>,
 ) -> Result<TokenResponse> {
     client_auth::require_grant(client, Grant::ClientCredentials)?;
-    let mut scope = scope::resolve(realm, requested_scope)?;
+    let mut scope = scope::resolve(realm, client, requested_scope)?;
     // As in Keycloak, a service account gets `openid` (and so an ID token) only when it asks for it: a bot has no
     // end-user sign-in to describe, and an RS256 ID token nobody reads would cost more than the access token.
     if !requested_scope.is_some_and(|s| scope::contains(s, "openid")) {

@@ -3,12 +3,13 @@
 use keyport_proto::oauth::{DeviceAuthorizationResponse, TokenResponse};
 use keyport_proto::{ErrorCode, user_code};
 
+use super::browser::{self, Browser};
 use super::tokens::{self, Subject};
 use super::{Error, Result, client_auth, invalid_grant, oauth, scope};
 use crate::config::Grant;
 use crate::crypto::{random_from_alphabet, random_id, random_token, sha256_hex};
 use crate::state::{AppState, Realm};
-use crate::store::{Client, DeviceGrant, DeviceStatus, Session, StoreError, User};
+use crate::store::{Client, DeviceGrant, DeviceStatus, Session, StoreError};
 
 /// RFC 8628 §3.5: after `slow_down` the interval grows by 5 seconds.
 pub const SLOW_DOWN_STEP: i64 = 5;
@@ -21,7 +22,7 @@ pub async fn authorize(
     requested_scope: Option<&str>,
 ) -> Result<DeviceAuthorizationResponse> {
     client_auth::require_grant(client, Grant::DeviceCode)?;
-    let scope = scope::resolve(realm, requested_scope)?;
+    let scope = scope::resolve(realm, client, requested_scope)?;
     let now = app.now();
     let lifetime = realm.config.device_code_lifetime.as_secs() as i64;
     let interval = realm.config.device_poll_interval.as_secs() as i64;
@@ -200,20 +201,30 @@ pub async fn find_pending(
         }))
 }
 
-/// Records the signed-in user's Approve or Deny. False when the flow is no longer pending.
+/// Records the signed-in user's Approve or Deny, then ends the page session: the decision was what it was for,
+/// and a browser left signed in is one more way in. False when the flow is no longer pending (the session is
+/// kept, so the person can enter another code).
 pub async fn decide(
     app: &AppState,
     flow: &PendingFlow,
-    user: &User,
+    browser: &Browser,
     approve: bool,
 ) -> Result<bool> {
+    let user = browser
+        .user
+        .as_ref()
+        .ok_or_else(|| Error::Internal("a device decision without a signed-in user".into()))?;
     let status = if approve {
         DeviceStatus::Approved
     } else {
         DeviceStatus::Denied
     };
-    Ok(app
+    let decided = app
         .store
         .decide_device_grant(&flow.device_code_hash, status, &user.id, app.now())
-        .await?)
+        .await?;
+    if decided {
+        browser::sign_out(app, browser).await?;
+    }
+    Ok(decided)
 }

@@ -124,7 +124,7 @@ pub async fn grant(
     }
     let username = username.ok_or_else(|| invalid_request("username is missing"))?;
     let password = password.ok_or_else(|| invalid_request("password is missing"))?;
-    let scope = scope::resolve(realm, requested_scope)?;
+    let scope = scope::resolve(realm, client, requested_scope)?;
     let user = match check_bounded(app, realm, username, password, address).await? {
         Checked::Ok(user) => user,
         Checked::Wrong => return Err(invalid_grant("Invalid user credentials")),

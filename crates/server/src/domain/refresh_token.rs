@@ -45,22 +45,38 @@ pub async fn refresh(
     if old.expires_at <= now {
         return Err(invalid_grant("Refresh token expired"));
     }
+    if session.created_at + realm.config.session_max_lifetime.as_secs() as i64 <= now {
+        // Past `session_max_lifetime` (a shortened setting applies to sessions begun before it changed).
+        return Err(invalid_grant("Session not active"));
+    }
     let scope = scope::narrow(&session.scope, requested_scope)?;
     let user = ctx
         .user
         .as_ref()
         .filter(|u| u.enabled)
         .ok_or_else(|| invalid_grant("User not found or disabled"))?;
-    let (secret, row) = tokens::new_refresh_token(app, realm, client, &session.id);
-    match client.rotation {
+    let expires_at = tokens::refresh_expiry(realm, session.created_at, now);
+    let (secret, row) = match client.rotation {
         Rotation::Strict => {
+            let (secret, mut row) = tokens::new_refresh_token(app, realm, client, &session.id);
+            row.expires_at = expires_at;
             if app.refresh.rotate(hash, row.clone()).await? == Rotated::AlreadyUsed {
                 end_family(app, &session.id, now).await?;
                 return Err(invalid_grant(REPLAY));
             }
+            (secret, row)
         }
-        Rotation::Off => app.store.insert_refresh_token(&row).await?,
-    }
+        // One live refresh token per session: the one presented is answered again, its expiry moved forward (as
+        // a Keycloak refresh token without rotation stays valid until it expires), instead of piling up rows.
+        Rotation::Off => {
+            if !app.store.extend_refresh_token(&hash, expires_at).await? {
+                return Err(invalid_grant("Invalid refresh token"));
+            }
+            let mut row = old.clone();
+            row.expires_at = expires_at;
+            (token.to_owned(), row)
+        }
+    };
     Ok(tokens::respond(
         app,
         tokens::Grant {

@@ -1,14 +1,26 @@
-//! Scope strings: resolving a request against the realm's catalogue and narrowing on refresh.
+//! Scope strings: resolving a request against the realm's catalogue and the client's allowance, narrowing on
+//! refresh, the scopes a user's roles allow (issue 11), and the words a person reads on a consent page.
 
 use keyport_proto::ErrorCode;
 
 use super::{Result, oauth};
+use crate::config::{ADMIN_SCOPE, CREATE_TOKEN_SCOPE, STANDARD_SCOPES};
 use crate::state::Realm;
+use crate::store::Client;
 
-/// The scopes a request asks for: the realm's default scopes when absent or empty; an unknown scope is
-/// `invalid_scope`. Duplicates are dropped, order kept.
-pub fn resolve(realm: &Realm, requested: Option<&str>) -> Result<String> {
+/// Whether `client` may be granted `scope`: OpenID's standard scopes always, others only when the realm knows
+/// them and the client's `scopes` list them.
+pub fn client_may_have(realm: &Realm, client: &Client, scope: &str) -> bool {
+    STANDARD_SCOPES.contains(&scope)
+        || (realm.allowed_scopes.contains(scope) && client.scopes.iter().any(|s| s == scope))
+}
+
+/// The scopes a request of `client` asks for. Absent or empty: the realm's default scopes that the client may
+/// have. A scope the realm does not know, or that the client may not ask for, is `invalid_scope`. Duplicates are
+/// dropped, order kept.
+pub fn resolve(realm: &Realm, client: &Client, requested: Option<&str>) -> Result<String> {
     let requested = requested.map(str::trim).filter(|s| !s.is_empty());
+    let explicit = requested.is_some();
     let items: Vec<&str> = match requested {
         None => realm
             .config
@@ -26,11 +38,64 @@ pub fn resolve(realm: &Realm, requested: Option<&str>) -> Result<String> {
                 format!("scope `{item}` is not known in this realm"),
             ));
         }
+        if !client_may_have(realm, client, item) {
+            if !explicit {
+                continue;
+            }
+            return Err(oauth(
+                ErrorCode::InvalidScope,
+                format!(
+                    "client `{}` may not ask for scope `{item}` (see its `scopes`)",
+                    client.client_id
+                ),
+            ));
+        }
         if !out.contains(&item) {
             out.push(item);
         }
     }
     Ok(out.join(" "))
+}
+
+/// The API-token scopes the holder of `roles` may have, through the realm's `role_scopes` map (`*`: the whole
+/// catalogue plus `admin` and `create_token`). Sorted, without duplicates.
+pub fn for_roles(realm: &Realm, roles: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for role in roles {
+        let Some(scopes) = realm.config.role_scopes.get(role) else {
+            continue;
+        };
+        for scope in scopes {
+            if scope == "*" {
+                out.extend(realm.config.api_token_scopes.iter().map(|s| s.name.clone()));
+                out.push(ADMIN_SCOPE.to_owned());
+                out.push(CREATE_TOKEN_SCOPE.to_owned());
+            } else {
+                out.push(scope.clone());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A scope as a person reads it on a consent page: `admin` in plain words ("full administrative access to realm
+/// X"), a scope of the API-token catalogue with its description, any other by its name.
+pub fn describe(realm: &Realm, scope: &str) -> String {
+    if scope == ADMIN_SCOPE {
+        return format!(
+            "admin: full administrative access to realm {} (every right your account has there)",
+            realm.name
+        );
+    }
+    realm
+        .config
+        .api_token_scopes
+        .iter()
+        .find(|s| s.name == scope && !s.description.is_empty())
+        .map(|s| format!("{scope}: {}", s.description))
+        .unwrap_or_else(|| scope.to_owned())
 }
 
 /// On refresh, a client may ask for a subset of the granted scopes (RFC 6749 §6), never more.
@@ -65,15 +130,35 @@ mod tests {
 
     fn realm() -> Realm {
         let mut c = RealmConfig::named("r");
-        c.scopes = vec!["models:read".into()];
+        c.scopes = vec!["models:read".into(), "models:write".into()];
+        c.role_scopes
+            .insert("user".into(), vec!["read_user_session".into()]);
         Realm::new(c, "http://x", "")
+    }
+
+    fn client(scopes: &[&str]) -> Client {
+        Client {
+            realm: "r".into(),
+            client_id: "c".into(),
+            secret_hash: None,
+            public: true,
+            grants: vec![],
+            roles: vec![],
+            rotation: crate::config::Rotation::Strict,
+            access_token_alg: None,
+            id_token_alg: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            audiences: vec![],
+            browser: Default::default(),
+        }
     }
 
     #[test]
     fn resolve_cases() {
         let r = realm();
+        let c = client(&["models:read"]);
         let check = |input: Option<&str>, expected: std::result::Result<&str, ErrorCode>| {
-            let got = resolve(&r, input).map_err(|e| match e {
+            let got = resolve(&r, &c, input).map_err(|e| match e {
                 super::super::Error::OAuth { code, .. } => code,
                 other => panic!("{other}"),
             });
@@ -83,6 +168,25 @@ mod tests {
         check(Some("  "), Ok("openid profile email"));
         check(Some("openid models:read openid"), Ok("openid models:read"));
         check(Some("openid admin:all"), Err(ErrorCode::InvalidScope));
+        // Known in the realm, but not this client's.
+        check(Some("openid models:write"), Err(ErrorCode::InvalidScope));
+        check(Some("admin"), Err(ErrorCode::InvalidScope));
+        let admin_client = client(&["admin"]);
+        assert_eq!(
+            resolve(&r, &admin_client, Some("openid admin")).unwrap(),
+            "openid admin"
+        );
+    }
+
+    #[test]
+    fn roles_map_to_scopes() {
+        let r = realm();
+        assert_eq!(for_roles(&r, &["user".into()]), vec!["read_user_session"]);
+        assert!(for_roles(&r, &["nobody".into()]).is_empty());
+        let all = for_roles(&r, &["admin".into(), "user".into()]);
+        assert!(all.contains(&"admin".to_owned()) && all.contains(&"read_all_session".to_owned()));
+        assert!(all.contains(&"create_token".to_owned()));
+        assert!(describe(&r, "admin").contains("full administrative access to realm r"));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Minting access tokens, ID tokens and refresh tokens, and the token response.
 
-use keyport_proto::oauth::{AccessTokenClaims, IdTokenClaims, RealmAccess, TokenResponse};
+use keyport_proto::ErrorCode;
+use keyport_proto::oauth::{
+    AccessTokenClaims, Audience, IdTokenClaims, RealmAccess, TokenResponse,
+};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::scope;
+use super::{Result, oauth, scope};
 use crate::config::SigningAlg;
 use crate::crypto::{random_id, random_token, sha256_hex};
 use crate::state::{AppState, Realm};
@@ -59,10 +62,63 @@ pub fn new_refresh_token(
         realm: realm.name.clone(),
         client_id: client.client_id.clone(),
         created_at: now,
-        expires_at: now + realm.config.refresh_token_lifetime.as_secs() as i64,
+        expires_at: refresh_expiry(realm, now, now),
         used_at: None,
     };
     (secret, row)
+}
+
+/// Deletes expired rows and ended login sessions (run every ten minutes by the server's housekeeping). A session
+/// with no usable refresh token left is kept until the longest access-token lifetime of any realm has passed since
+/// it began, so that no live access token loses its session.
+pub async fn purge(app: &AppState) -> Result<u64> {
+    let now = app.now();
+    let longest = app
+        .realms
+        .values()
+        .map(|r| r.config.access_token_lifetime.as_secs() as i64)
+        .max()
+        .unwrap_or(0);
+    Ok(app.store.purge_expired(now, now - longest).await?)
+}
+
+/// When a refresh token issued at `now` to a session begun at `session_start` expires: its lifetime, cut to the
+/// session's idle timeout and to the session's end (`session_max_lifetime` after sign-in).
+pub fn refresh_expiry(realm: &Realm, session_start: i64, now: i64) -> i64 {
+    let c = &realm.config;
+    (now + c.refresh_token_lifetime.as_secs() as i64)
+        .min(now + c.session_idle_timeout.as_secs() as i64)
+        .min(session_start + c.session_max_lifetime.as_secs() as i64)
+}
+
+/// The client as it acts for one token request: with RFC 8707 `resource`, its tokens are for that resource only,
+/// which must be one of the client's `audiences` (else `invalid_target`).
+pub fn for_resource(mut client: Client, resource: Option<&str>) -> Result<Client> {
+    let Some(resource) = resource.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(client);
+    };
+    if !client.audiences.iter().any(|a| a == resource) {
+        return Err(oauth(
+            ErrorCode::InvalidTarget,
+            format!(
+                "client `{}` may not ask for tokens for resource `{resource}` (see its `audiences`)",
+                client.client_id
+            ),
+        ));
+    }
+    client.audiences = vec![resource.to_owned()];
+    Ok(client)
+}
+
+/// `aud` of an access token: `account` (what Keycloak clients expect) and the client's audiences.
+fn audience(client: &Client) -> Audience {
+    let mut aud = vec!["account".to_owned()];
+    for a in &client.audiences {
+        if !aud.contains(a) {
+            aud.push(a.clone());
+        }
+    }
+    Audience(aud)
 }
 
 /// Everything a token response is made of.
@@ -103,7 +159,16 @@ pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
 /// Signs the access token (and an ID token when `openid` was asked) and builds the response.
 pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
     let now = app.now();
-    let lifetime = g.realm.config.access_token_lifetime.as_secs() as i64;
+    let mut lifetime = g.realm.config.access_token_lifetime.as_secs() as i64;
+    if g.session_id.is_some() {
+        // A login session's tokens never outlive it: not its idle timeout, not its end (`auth_time` is when the
+        // session began).
+        let c = &g.realm.config;
+        lifetime = lifetime
+            .min(c.session_idle_timeout.as_secs() as i64)
+            .min(g.auth_time + c.session_max_lifetime.as_secs() as i64 - now)
+            .max(0);
+    }
     let alg = g
         .client
         .access_token_alg
@@ -111,7 +176,7 @@ pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
     let claims = AccessTokenClaims {
         iss: g.realm.issuer.clone(),
         sub: g.subject.id.clone(),
-        aud: "account".into(),
+        aud: audience(g.client),
         azp: g.client.client_id.clone(),
         exp: now + lifetime,
         iat: now,

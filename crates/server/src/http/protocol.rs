@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use super::{ApiError, Form, no_store, realm};
 use crate::domain::client_auth::{self, Presented};
 use crate::domain::{
-    authorization_code, client_credentials, device_code, inspect, password, refresh_token,
+    authorization_code, client_credentials, device_code, inspect, password, refresh_token, tokens,
 };
 use crate::state::AppState;
 
@@ -95,6 +95,8 @@ async fn token(
         ));
     }
     let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
+    // RFC 8707: the access token is for the named resource only (one of the client's audiences).
+    let client = tokens::for_resource(client, form.get("resource"))?;
     let scope = form.get("scope");
     let response = match grant {
         grant_type::DEVICE_CODE => {

@@ -67,6 +67,10 @@ pub struct Client {
     pub rotation: Rotation,
     pub access_token_alg: Option<SigningAlg>,
     pub id_token_alg: Option<SigningAlg>,
+    /// Realm scopes the client may ask for besides the standard ones.
+    pub scopes: Vec<String>,
+    /// Audiences of its access tokens besides `account`, and the `resource`s it may name.
+    pub audiences: Vec<String>,
     /// Where the authorization endpoint may send the browser back to, and after logout.
     pub browser: ClientBrowser,
 }
@@ -323,8 +327,9 @@ pub trait Store:
     /// Called through [`RefreshQueues`], which groups concurrent rotations.
     async fn rotate_refresh_tokens(&self, batch: &[(String, RefreshToken)])
     -> Result<Vec<Rotated>>;
-    /// Rotation off: stores another refresh token of the same session.
-    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+    /// Rotation off: moves the expiry of the session's refresh token (the one presented stays the one live
+    /// token). False when it is unknown or was rotated.
+    async fn extend_refresh_token(&self, token_hash: &str, expires_at: i64) -> Result<bool>;
 
     /// Marks an access token (by `jti`) revoked until it expires.
     async fn revoke_jti(&self, realm: &str, jti: &str, expires_at: i64) -> Result<()>;
@@ -339,8 +344,11 @@ pub trait Store:
     /// Counts failures of `key` since `since`, after recording one more at `now` when `record` is set.
     async fn failed_attempts(&self, key: &str, record: bool, now: i64, since: i64) -> Result<u64>;
 
-    /// Deletes expired rows (device grants, refresh tokens, revocations, browser sessions, attempts).
-    async fn purge_expired(&self, now: i64) -> Result<u64>;
+    /// Deletes expired rows (device grants, refresh tokens, revocations, browser sessions, attempts) and ended
+    /// login sessions: ended ones, and those begun before `quiet_since` that have no unexpired, unused refresh
+    /// token left (`quiet_since` is now minus the longest access-token lifetime, so that a session without a
+    /// refresh token lives as long as its access token).
+    async fn purge_expired(&self, now: i64, quiet_since: i64) -> Result<u64>;
 }
 
 #[cfg(test)]

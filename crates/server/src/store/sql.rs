@@ -26,6 +26,8 @@ macro_rules! sql_store {
                     .get::<Option<String>, _>("id_token_alg")
                     .as_deref()
                     .and_then(SigningAlg::parse),
+                scopes: parse_list(row.get("scopes"))?,
+                audiences: parse_list(row.get("audiences"))?,
                 browser: ClientBrowser {
                     redirect_uris: parse_list(row.get("redirect_uris"))?,
                     post_logout_redirect_uris: parse_list(row.get("post_logout_redirect_uris"))?,
@@ -178,12 +180,13 @@ macro_rules! sql_store {
             async fn upsert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg, id_token_alg, \
-                     redirect_uris, post_logout_redirect_uris, consent) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (realm, client_id) DO UPDATE SET \
+                     redirect_uris, post_logout_redirect_uris, consent, scopes, audiences) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (realm, client_id) DO UPDATE SET \
                      secret_hash = excluded.secret_hash, public = excluded.public, grants = excluded.grants, \
                      roles = excluded.roles, rotation = excluded.rotation, access_token_alg = excluded.access_token_alg, \
                      id_token_alg = excluded.id_token_alg, redirect_uris = excluded.redirect_uris, \
-                     post_logout_redirect_uris = excluded.post_logout_redirect_uris, consent = excluded.consent",
+                     post_logout_redirect_uris = excluded.post_logout_redirect_uris, consent = excluded.consent, \
+                     scopes = excluded.scopes, audiences = excluded.audiences",
                 )
                 .bind(&c.realm)
                 .bind(&c.client_id)
@@ -197,6 +200,8 @@ macro_rules! sql_store {
                 .bind(json_list(&c.browser.redirect_uris))
                 .bind(json_list(&c.browser.post_logout_redirect_uris))
                 .bind(c.browser.consent)
+                .bind(json_list(&c.scopes))
+                .bind(json_list(&c.audiences))
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -511,12 +516,16 @@ macro_rules! sql_store {
                     .collect())
             }
 
-            async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()> {
-                insert_refresh_query(token)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
+            async fn extend_refresh_token(&self, token_hash: &str, expires_at: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE refresh_tokens SET expires_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                )
+                .bind(expires_at)
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn revoke_jti(&self, realm: &str, jti: &str, expires_at: i64) -> Result<()> {
@@ -611,7 +620,7 @@ macro_rules! sql_store {
                 Ok(n as u64)
             }
 
-            async fn purge_expired(&self, now: i64) -> Result<u64> {
+            async fn purge_expired(&self, now: i64, quiet_since: i64) -> Result<u64> {
                 let mut total = 0;
                 for (sql, cutoff) in [
                     ("DELETE FROM device_grants WHERE expires_at < $1", now - 3600),
@@ -626,6 +635,21 @@ macro_rules! sql_store {
                     ("DELETE FROM browser_logins WHERE created_at < $1", now - 86400),
                     ("DELETE FROM failed_attempts WHERE at < $1", now - 3600),
                     ("DELETE FROM federated_sign_ins WHERE expires_at < $1", now),
+                ] {
+                    total += sqlx::query(sql)
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .rows_affected();
+                }
+                // Ended sessions, and sessions begun before `quiet_since` with no usable refresh token left (idle or
+                // past their maximum: their refresh tokens expired, and so did every access token they gave).
+                for (sql, cutoff) in [
+                    ("DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE ended_at <= $1)", now),
+                    ("DELETE FROM sessions WHERE ended_at <= $1", now),
+                    ("DELETE FROM sessions WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
+                      WHERE r.session_id = sessions.id AND r.used_at IS NULL)", quiet_since),
                 ] {
                     total += sqlx::query(sql)
                         .bind(cutoff)

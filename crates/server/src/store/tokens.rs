@@ -261,8 +261,8 @@ macro_rules! token_store {
 
             async fn insert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg, id_token_alg) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg, id_token_alg, scopes, audiences) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&c.realm)
                 .bind(&c.client_id)
@@ -273,6 +273,8 @@ macro_rules! token_store {
                 .bind(c.rotation.as_str())
                 .bind(c.access_token_alg.map(|a| a.as_str()))
                 .bind(c.id_token_alg.map(|a| a.as_str()))
+                .bind(json_list(&c.scopes))
+                .bind(json_list(&c.audiences))
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;

@@ -88,7 +88,8 @@ pub async fn adelete(s: &TestServer, path: &str, token: &str) -> Reply {
     .await
 }
 
-/// An access token of `username` in realm `aiod` (password grant through `legacy-app`).
+/// An access token of `username` in realm `aiod` for the admin API (password grant through `legacy-app`, which
+/// may ask for the `admin` scope).
 pub async fn access_token(s: &TestServer, username: &str, password: &str) -> String {
     let r = post_basic(
         &s.endpoint("aiod", "token"),
@@ -97,6 +98,7 @@ pub async fn access_token(s: &TestServer, username: &str, password: &str) -> Str
             ("grant_type", "password"),
             ("username", username),
             ("password", password),
+            ("scope", "openid admin"),
         ],
     )
     .await;

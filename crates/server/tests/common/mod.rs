@@ -17,6 +17,7 @@ scopes = ["models:read"]
 client_id = "aiod-sdk"
 public = true
 grants = ["device_code", "refresh_token"]
+scopes = ["models:read"]
 
 [[realms.clients]]
 client_id = "loose-sdk"
@@ -45,6 +46,7 @@ access_token_algorithm = "RS256"
 client_id = "legacy-app"
 secret = "legacy-app-secret-0123456789-abcdef-01"
 grants = ["password", "refresh_token"]
+scopes = ["admin"]
 
 [[realms.users]]
 username = "alice"

@@ -1,11 +1,16 @@
-//! The admin API's logic: who is calling ([`Caller`]), what they may do, and the operations on users, API
-//! tokens and the audit log. Knows nothing of HTTP.
+//! The admin API's logic: who is calling ([`Caller`], in `caller.rs`), what they may do, and the operations on
+//! users, API tokens and the audit log. Knows nothing of HTTP.
 //!
 //! Authorisation:
-//! - an **admin** is the caller of an unscoped (personal) API token, or of an access token (JWT), whose user has
-//!   the realm role `admin`; admins of realm `master` administer every realm;
-//! - any person signed in (access token) or holding an unscoped token may create, list and revoke their **own**
-//!   personal tokens;
+//! - an **admin** is the caller of a personal (unscoped) API token, or of an access token (JWT), whose user has
+//!   the realm role `admin` and whose credential carries the scope `admin` (a JWT: its client listed `admin`
+//!   and it was asked for; a personal token: through the realm's `role_scopes`); admins of realm `master`
+//!   administer every realm;
+//! - an access token without the `admin` scope cannot use the admin API at all;
+//! - any person signed in (access token with `admin`) or holding a personal token may create, list and revoke
+//!   their **own** personal tokens; creating tokens with an API token needs its `create_token` scope, and the
+//!   new token expires no later than the one that made it;
+//! - a scoped token lists only scopes its creator's roles allow;
 //! - a **scoped** token may only revoke tokens its user created or owns, and only with `revoke_user_token`;
 //!   `token_info` is open to admins and to the owner of the inspected token.
 //!
@@ -14,22 +19,22 @@
 use keyport_proto::admin::{
     CreateToken, CreateUser, CreatedToken, TokenRepresentation, UserRepresentation,
 };
-use keyport_proto::oauth::AccessTokenClaims;
 use keyport_proto::{ErrorCode, Secret};
 
 use super::api_tokens;
-use super::audit::{self, Entry};
-use super::inspect::active_access_token;
-use super::{Error, Result, invalid_request, oauth};
+use super::audit;
+use super::{Error, Result, invalid_request, oauth, scope};
+use crate::config::CREATE_TOKEN_SCOPE;
 use crate::crypto::{hash_password, random_from_alphabet, random_id};
-use crate::setup::MASTER;
 use crate::state::{AppState, Realm};
 use crate::store::{ApiToken, AuditQuery, StoreError, User, UserType};
 
+mod caller;
 mod roles_clients;
 #[cfg(test)]
 mod tests;
 
+pub use caller::*;
 pub use roles_clients::*;
 
 /// The role that makes a user an administrator of their realm.
@@ -40,205 +45,6 @@ pub const REVOKE_SCOPE: &str = "revoke_user_token";
 pub const MAX_PAGE: i64 = 1000;
 /// Page size when `max` is not given.
 pub const DEFAULT_PAGE: i64 = 100;
-
-/// How the caller proved who they are.
-#[derive(Clone, Debug)]
-pub enum Credential {
-    ApiToken {
-        token_id: String,
-        unscoped: bool,
-        scopes: Vec<String>,
-    },
-    AccessToken,
-}
-
-/// The authenticated caller of an admin request.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// The realm the credential belongs to (the path's realm, or `master`).
-    pub realm: String,
-    pub user_id: String,
-    pub username: String,
-    pub email: Option<String>,
-    pub roles: Vec<String>,
-    /// `None` for a client's service account (client credentials), which is not a user.
-    pub user_type: Option<UserType>,
-    pub credential: Credential,
-}
-
-impl Caller {
-    pub fn token_id(&self) -> Option<&str> {
-        match &self.credential {
-            Credential::ApiToken { token_id, .. } => Some(token_id),
-            Credential::AccessToken => None,
-        }
-    }
-
-    /// Carries the full rights of its user (an access token or an unscoped API token).
-    pub fn full_rights(&self) -> bool {
-        !matches!(
-            self.credential,
-            Credential::ApiToken {
-                unscoped: false,
-                ..
-            }
-        )
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.full_rights() && self.roles.iter().any(|r| r == ADMIN_ROLE)
-    }
-
-    fn has_scope(&self, scope: &str) -> bool {
-        match &self.credential {
-            Credential::ApiToken {
-                unscoped: false,
-                scopes,
-                ..
-            } => scopes.iter().any(|s| s == scope),
-            _ => true,
-        }
-    }
-
-    /// An audit entry with this caller as the actor.
-    fn entry(&self, realm: &str, action: &str) -> Entry {
-        Entry::new(realm, action)
-            .actor(&self.user_id)
-            .maybe_token(self.token_id())
-    }
-
-    /// Who, for log lines: the email when there is one, else the username.
-    fn display(&self) -> &str {
-        self.email.as_deref().unwrap_or(&self.username)
-    }
-}
-
-/// Authenticates the bearer credential of an admin request to `realm`: an API token of this realm (or of
-/// `master`) or an access token issued by this realm (or by `master`). `invalid_token` otherwise.
-pub async fn authenticate(app: &AppState, realm: &Realm, bearer: Option<&str>) -> Result<Caller> {
-    let token = bearer.filter(|t| !t.is_empty()).ok_or_else(|| {
-        oauth(
-            ErrorCode::InvalidToken,
-            "send an API token or an access token as `Authorization: Bearer`",
-        )
-    })?;
-    if api_tokens::is_api_token(token) {
-        let realms = [realm.name.as_str(), MASTER];
-        let a = match api_tokens::authenticate(app, &realms, token).await {
-            Ok(a) => a,
-            Err(e) => {
-                if matches!(e, Error::OAuth { .. }) && api_tokens::check_format(token).is_ok() {
-                    // A well-formed token that is unknown, expired or revoked: worth an audit entry (ids only).
-                    audit::record(
-                        app,
-                        Entry::new(&realm.name, "token.use")
-                            .outcome("failure")
-                            .detail("unknown, expired or revoked API token"),
-                    )
-                    .await?;
-                }
-                return Err(e);
-            }
-        };
-        // The admin action's own audit entry names the token; this moves its `last_used_at`.
-        app.usage.touch(&a.token.id, app.now());
-        if a.token.realm != realm.name && !a.user.roles.iter().any(|r| r == ADMIN_ROLE) {
-            return Err(Error::Forbidden(
-                "only administrators of realm master may act on other realms".into(),
-            ));
-        }
-        return Ok(Caller {
-            realm: a.token.realm.clone(),
-            user_id: a.user.id.clone(),
-            username: a.user.username.clone(),
-            email: a.user.email.clone(),
-            roles: a.user.roles.clone(),
-            user_type: Some(a.user.user_type),
-            credential: Credential::ApiToken {
-                token_id: a.token.id.clone(),
-                unscoped: a.token.unscoped,
-                scopes: a.token.scopes.clone(),
-            },
-        });
-    }
-    let mut claims: Option<(String, AccessTokenClaims)> = active_access_token(app, realm, token)
-        .await?
-        .map(|c| (realm.name.clone(), c));
-    if claims.is_none()
-        && realm.name != MASTER
-        && let Some(master) = app.realm(MASTER)
-    {
-        claims = active_access_token(app, master, token)
-            .await?
-            .filter(|c| c.realm_access.roles.iter().any(|r| r == ADMIN_ROLE))
-            .map(|c| (MASTER.to_owned(), c));
-    }
-    let (token_realm, claims) = claims.ok_or_else(|| {
-        oauth(
-            ErrorCode::InvalidToken,
-            "the access token is invalid, expired or revoked",
-        )
-    })?;
-    // The user's current roles and type count, not the ones frozen in the token (a deleted user is gone).
-    let user = app.store.user(&token_realm, &claims.sub).await?;
-    let (roles, user_type) = match &user {
-        Some(u) if u.enabled => (u.roles.clone(), Some(u.user_type)),
-        Some(_) => {
-            return Err(oauth(ErrorCode::InvalidToken, "the user is disabled"));
-        }
-        None if claims.sid.is_some() => {
-            return Err(oauth(ErrorCode::InvalidToken, "the user no longer exists"));
-        }
-        None => (claims.realm_access.roles.clone(), None),
-    };
-    Ok(Caller {
-        realm: token_realm,
-        user_id: claims.sub,
-        username: claims.preferred_username,
-        email: claims.email,
-        roles,
-        user_type,
-        credential: Credential::AccessToken,
-    })
-}
-
-/// Refuses (and audits) unless the caller is an admin.
-pub async fn require_admin(
-    app: &AppState,
-    realm: &Realm,
-    caller: &Caller,
-    action: &str,
-) -> Result<()> {
-    if caller.is_admin() {
-        return Ok(());
-    }
-    deny(
-        app,
-        realm,
-        caller,
-        action,
-        "administrator rights are required",
-    )
-    .await
-}
-
-async fn deny<T>(
-    app: &AppState,
-    realm: &Realm,
-    caller: &Caller,
-    action: &str,
-    why: &str,
-) -> Result<T> {
-    audit::record(
-        app,
-        caller
-            .entry(&realm.name, action)
-            .outcome("denied")
-            .detail(why),
-    )
-    .await?;
-    Err(Error::Forbidden(format!("{why} ({action})")))
-}
 
 /// Clamps Keycloak-style `first`/`max` pagination.
 pub fn page(first: Option<i64>, max: Option<i64>) -> Result<(i64, i64)> {
@@ -450,10 +256,17 @@ fn check_token_name(name: &Option<String>) -> Result<()> {
     Ok(())
 }
 
-fn lifespan_secs(realm: &Realm, days: Option<u32>) -> Result<i64> {
-    let max_days = realm.config.api_token_max_lifespan.as_secs() / 86400;
+/// The lifespan asked for, within the realm's maximum for personal or scoped tokens.
+fn lifespan_secs(realm: &Realm, days: Option<u32>, personal: bool) -> Result<i64> {
+    let c = &realm.config;
+    let max = if personal {
+        c.personal_token_max_lifespan
+    } else {
+        c.api_token_max_lifespan
+    };
+    let max_days = max.as_secs() / 86400;
     match days {
-        None => Ok(realm.config.api_token_default_lifespan.as_secs() as i64),
+        None => Ok(c.api_token_default_lifespan.min(max).as_secs() as i64),
         Some(0) => Err(invalid_request("lifespan_days must be at least 1")),
         Some(d) if d as u64 > max_days => Err(invalid_request(format!(
             "lifespan_days {d} is above this realm's maximum of {max_days} days"
@@ -471,7 +284,20 @@ pub async fn create_token(
     req: CreateToken,
 ) -> Result<CreatedToken> {
     check_token_name(&req.name)?;
-    let lifespan = lifespan_secs(realm, req.lifespan_days)?;
+    let lifespan = lifespan_secs(realm, req.lifespan_days, req.user_id.is_none())?;
+    if let Credential::ApiToken { .. } = caller.credential
+        && caller.full_rights()
+        && !caller.has_scope(CREATE_TOKEN_SCOPE)
+    {
+        return deny(
+            app,
+            realm,
+            caller,
+            "token.create",
+            "creating tokens with an API token needs its `create_token` scope",
+        )
+        .await;
+    }
     let (user, scopes, unscoped) = match &req.user_id {
         None => {
             if req.scopes.is_some() {
@@ -540,11 +366,27 @@ pub async fn create_token(
             let mut scopes = scopes;
             scopes.sort();
             scopes.dedup();
+            let creators = scope::for_roles(realm, &caller.roles);
+            if scopes.iter().any(|s| !creators.contains(s)) {
+                return deny(
+                    app,
+                    realm,
+                    caller,
+                    "token.create",
+                    "a scoped token may carry only scopes its creator's roles allow",
+                )
+                .await;
+            }
             (find_user(app, realm, target).await?, scopes, false)
         }
     };
     let (secret, hash) = api_tokens::generate();
     let now = app.now();
+    // A token made with a token never outlives it, so a leaked token cannot renew itself.
+    let expires_at = match caller.credential {
+        Credential::ApiToken { expires_at, .. } => expires_at.min(now + lifespan),
+        Credential::AccessToken { .. } => now + lifespan,
+    };
     let row = ApiToken {
         id: uuid::Uuid::new_v4().simple().to_string(),
         realm: realm.name.clone(),
@@ -555,7 +397,7 @@ pub async fn create_token(
         unscoped,
         created_by: caller.user_id.clone(),
         created_at: now,
-        expires_at: now + lifespan,
+        expires_at,
         last_used_at: None,
         revoked_at: None,
     };

@@ -107,6 +107,8 @@ pub async fn create_client(
         access_token_alg: None,
         id_token_alg: None,
         browser: Default::default(),
+        scopes: Vec::new(),
+        audiences: Vec::new(),
     };
     match app.store.insert_client(&client).await {
         Ok(()) => {}

@@ -19,6 +19,13 @@ fn api(unscoped: bool, scopes: &[&str]) -> Credential {
         token_id: "t1".into(),
         unscoped,
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        expires_at: 0,
+    }
+}
+
+fn jwt(scopes: &[&str]) -> Credential {
+    Credential::AccessToken {
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
     }
 }
 
@@ -33,12 +40,24 @@ fn who_is_an_admin_and_who_may_revoke() {
             "{roles:?} {cred:?}"
         );
     };
-    check(&["admin"], Credential::AccessToken, (true, true, true));
-    check(&["user"], Credential::AccessToken, (false, true, true));
-    check(&["admin"], api(true, &[]), (true, true, true));
-    check(&["user"], api(true, &[]), (false, true, true));
-    // A scoped token is never an admin, even for an admin user.
-    check(&["admin"], api(false, &["cli"]), (false, false, false));
+    // The admin role needs the admin scope in the credential (issue 11, item 4).
+    check(&["admin"], jwt(&["openid", "admin"]), (true, true, false));
+    check(&["admin"], jwt(&["openid"]), (false, true, false));
+    check(&["user"], jwt(&["admin"]), (false, true, false));
+    // A personal token's scopes are what its user's roles allow (computed at authentication).
+    check(
+        &["admin"],
+        api(true, &["admin", REVOKE_SCOPE]),
+        (true, true, true),
+    );
+    check(&["admin"], api(true, &[]), (false, true, false));
+    check(&["user"], api(true, &[]), (false, true, false));
+    // A scoped token is never an admin, even for an admin user with the admin scope.
+    check(
+        &["admin"],
+        api(false, &["cli", "admin"]),
+        (false, false, false),
+    );
     check(&["user"], api(false, &[REVOKE_SCOPE]), (false, false, true));
 }
 
@@ -61,12 +80,16 @@ fn lifespans_default_and_are_capped() {
     config.api_token_max_lifespan = std::time::Duration::from_secs(10 * 86400);
     config.api_token_default_lifespan = std::time::Duration::from_secs(3 * 86400);
     let realm = Realm::new(config, "http://x", "");
-    let check = |days: Option<u32>, want: Option<i64>| {
-        assert_eq!(lifespan_secs(&realm, days).ok(), want, "{days:?}");
+    let check = |days: Option<u32>, personal: bool, want: Option<i64>| {
+        assert_eq!(lifespan_secs(&realm, days, personal).ok(), want, "{days:?}");
     };
-    check(None, Some(3 * 86400));
-    check(Some(1), Some(86400));
-    check(Some(10), Some(10 * 86400));
-    check(Some(11), None);
-    check(Some(0), None);
+    check(None, false, Some(3 * 86400));
+    check(Some(1), false, Some(86400));
+    check(Some(10), false, Some(10 * 86400));
+    check(Some(11), false, None);
+    check(Some(0), false, None);
+    // Personal tokens: up to personal_token_max_lifespan (default 90 days).
+    check(Some(90), true, Some(90 * 86400));
+    check(Some(91), true, None);
+    check(None, true, Some(3 * 86400));
 }

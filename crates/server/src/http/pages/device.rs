@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use super::{Ctx, Page};
 use crate::domain::browser::{self, Browser};
 use crate::domain::device_code::{self, PendingFlow};
+use crate::domain::scope;
 use crate::http::cookies::{self, SESSION_COOKIE};
 use crate::http::{ApiError, Form};
 use crate::state::AppState;
@@ -43,7 +44,8 @@ struct Consent<'a> {
     user_code: &'a str,
     client_id: &'a str,
     username: &'a str,
-    scopes: Vec<&'a str>,
+    /// Each scope in words ([`scope::describe`]).
+    scopes: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -79,7 +81,11 @@ impl Ctx<'_> {
             user_code: &flow.user_code,
             client_id: &flow.client_id,
             username: &user.username,
-            scopes: flow.scope.split_ascii_whitespace().collect(),
+            scopes: flow
+                .scope
+                .split_ascii_whitespace()
+                .map(|s| scope::describe(self.realm, s))
+                .collect(),
         };
         Page::render(StatusCode::OK, &page).with_cookie(self.cookie(browser))
     }
@@ -241,7 +247,7 @@ async fn decision(
         Some("deny") => false,
         _ => return Ok(ctx.consent_or_sign_in(&browser, &flow).into_response()),
     };
-    let page = if !device_code::decide(&app, &flow, user, approve).await? {
+    let page = if !device_code::decide(&app, &flow, &browser, approve).await? {
         Page::message(
             ctx.realm,
             StatusCode::CONFLICT,
