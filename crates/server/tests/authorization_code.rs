@@ -35,6 +35,7 @@ secret = "partner-secret-0123456789-abcdef-0123456"
 grants = ["authorization_code"]
 redirect_uris = ["https://partner.example.com/cb"]
 consent = true
+scopes = ["models:read"]       # issue 11: a client asks only for the realm scopes it lists
 
 [[realms.clients]]
 client_id = "device-only"
