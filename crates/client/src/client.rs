@@ -129,7 +129,7 @@ impl Client {
 
     /// A client with an injected clock (tests move a [`FakeClock`](crate::FakeClock) instead of sleeping).
     pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
-        config.issuer_url()?;
+        crate::trust::check_transport(&config.issuer_url()?, config.allow_insecure_http)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout())
@@ -146,7 +146,8 @@ impl Client {
         })
     }
 
-    /// Uses known endpoints instead of discovery (for servers without a discovery document).
+    /// Uses known endpoints instead of discovery (for servers without a discovery document, or whose endpoints
+    /// are not on the issuer's origin, which discovery refuses). They are trusted as given.
     pub fn with_endpoints(self, endpoints: Endpoints) -> Self {
         let cell = OnceCell::new();
         let _ = cell.set(endpoints);
@@ -209,12 +210,16 @@ impl Client {
                 message: format!("HTTP {status}"),
             });
         }
-        resp.json::<Endpoints>()
+        let endpoints = resp
+            .json::<Endpoints>()
             .await
             .map_err(|e| Error::Discovery {
-                url,
+                url: url.clone(),
                 message: e.to_string(),
-            })
+            })?;
+        crate::trust::check_discovery(&issuer, &endpoints)
+            .map_err(|message| Error::Discovery { url, message })?;
+        Ok(endpoints)
     }
 
     pub(crate) async fn oauth(
@@ -396,6 +401,15 @@ impl Client {
         let details: oauth2::StandardDeviceAuthorizationResponse =
             req.request_async(&http).await.map_err(|e| {
                 Self::map_request_error(Flow::DeviceStart, &device_url, &http.last, e, basic_code)
+            })?;
+        crate::trust::check_verification_uri(details.verification_uri().as_str())
+            .and_then(|()| match details.verification_uri_complete() {
+                Some(c) => crate::trust::check_verification_uri(c.secret().as_str()),
+                None => Ok(()),
+            })
+            .map_err(|message| Error::Discovery {
+                url: device_url.clone(),
+                message,
             })?;
         Ok(crate::device::PendingLogin::new(
             self.clone(),
