@@ -490,7 +490,7 @@ mod humantime_serde {
 
 /// Optional durations (`key_rotation = "90d"`, or absent).
 mod humantime_option {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
     use std::time::Duration;
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {

@@ -113,7 +113,8 @@ impl Kek {
             .map_err(|_| {
                 corrupt("it does not open with the configured key-encryption key (wrong key?)")
             })?;
-        let pem = String::from_utf8(plain.to_vec()).map_err(|_| corrupt("not UTF-8 once opened"))?;
+        let pem =
+            String::from_utf8(plain.to_vec()).map_err(|_| corrupt("not UTF-8 once opened"))?;
         Ok(StoredKey {
             private_pem: pem,
             ..key.clone()

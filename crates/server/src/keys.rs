@@ -422,7 +422,10 @@ impl KeyRing {
     }
 
     pub fn get(&self) -> std::sync::Arc<KeySet> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Loads every stored key again.
@@ -434,9 +437,9 @@ impl KeyRing {
         let keys = crate::key_encryption::open_all(self.kek.as_ref(), &stored)
             .and_then(|opened| KeySet::new(&opened))
             .map_err(|e| {
-            tracing::error!(error = %e, "signing keys not reloaded; keeping the loaded ones");
-            crate::store::StoreError::Corrupt(e.to_string())
-        })?;
+                tracing::error!(error = %e, "signing keys not reloaded; keeping the loaded ones");
+                crate::store::StoreError::Corrupt(e.to_string())
+            })?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(keys);
         *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         Ok(())
@@ -523,7 +526,10 @@ mod tests {
 
     #[test]
     fn a_set_lacking_an_algorithm_is_refused() {
-        let stored = vec![generate(SigningAlg::ES256, 1), generate(SigningAlg::EdDSA, 1)];
+        let stored = vec![
+            generate(SigningAlg::ES256, 1),
+            generate(SigningAlg::EdDSA, 1),
+        ];
         assert!(matches!(
             KeySet::new(&stored),
             Err(KeyError::Missing(SigningAlg::RS256))
@@ -562,7 +568,8 @@ mod tests {
             SigningAlg::ES256,
             &json!({"iss": "https://i", "sub": "s", "exp": now + 60}),
         );
-        let other = KeySet::new(&[generate(SigningAlg::ES256, 2)]).unwrap();
+        let other_keys: Vec<StoredKey> = KeySet::REQUIRED.iter().map(|a| generate(*a, 2)).collect();
+        let other = KeySet::new(&other_keys).unwrap();
         assert!(
             other
                 .verify::<serde_json::Value>(&forged, "https://i", now)

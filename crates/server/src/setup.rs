@@ -211,11 +211,7 @@ pub async fn apply(
 
 /// Loads the signing keys, generating any algorithm that has none yet (sealed when a key-encryption key is
 /// configured).
-pub async fn keys(
-    store: &dyn Store,
-    now: i64,
-    kek: Option<&Kek>,
-) -> Result<KeySet, SetupError> {
+pub async fn keys(store: &dyn Store, now: i64, kek: Option<&Kek>) -> Result<KeySet, SetupError> {
     let mut stored = store.signing_keys().await?;
     for alg in KeySet::REQUIRED {
         if !stored.iter().any(|k| k.alg == alg) {
@@ -333,13 +329,23 @@ pub async fn scheduled_rotation(state: &AppState) -> Result<bool, SetupError> {
         Some(every) => KeySet::REQUIRED
             .into_iter()
             .filter(|alg| {
-                let newest = stored.iter().filter(|k| k.alg == *alg).map(|k| k.created_at).max();
+                let newest = stored
+                    .iter()
+                    .filter(|k| k.alg == *alg)
+                    .map(|k| k.created_at)
+                    .max();
                 newest.is_none_or(|t| t + every.as_secs() as i64 <= now)
             })
             .collect(),
         None => Vec::new(),
     };
-    let overlap = key_overlap(&state.realms.values().map(|r| r.config.clone()).collect::<Vec<_>>());
+    let overlap = key_overlap(
+        &state
+            .realms
+            .values()
+            .map(|r| r.config.clone())
+            .collect::<Vec<_>>(),
+    );
     let changed = rotate(state.store.as_ref(), now, state.keys.kek(), overlap, &renew).await?;
     if changed {
         tracing::info!(renewed = renew.len(), "signing keys rotated on schedule");

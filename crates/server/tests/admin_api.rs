@@ -454,8 +454,14 @@ async fn non_admins_get_403_and_only_their_own_tokens() {
     let unknown = adelete(&s, "tokens/0000000000000000", &bob).await;
     unknown.assert_error(404, "not_found");
     assert_eq!(
-        theirs.json["error_description"].as_str().unwrap().replace(&alice_token_id, "ID"),
-        unknown.json["error_description"].as_str().unwrap().replace("0000000000000000", "ID"),
+        theirs.json["error_description"]
+            .as_str()
+            .unwrap()
+            .replace(&alice_token_id, "ID"),
+        unknown.json["error_description"]
+            .as_str()
+            .unwrap()
+            .replace("0000000000000000", "ID"),
     );
 
     apost(&s, "tokens/info", &bob, json!({"token": admin}))

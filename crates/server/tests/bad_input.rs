@@ -273,7 +273,12 @@ async fn an_unknown_client_and_a_confidential_one_without_secret_look_alike() {
     confidential.assert_error(401, "invalid_client");
     unknown.assert_error(401, "invalid_client");
     assert_eq!(confidential.json, unknown.json);
-    let wrong = post_basic(&url, ("pipeline-bot", "wrong"), &[("grant_type", "client_credentials")]).await;
+    let wrong = post_basic(
+        &url,
+        ("pipeline-bot", "wrong"),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(wrong.json, unknown.json);
     // The same at the device authorization endpoint.
     let device = s.endpoint("aiod", "auth/device");

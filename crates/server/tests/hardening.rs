@@ -104,8 +104,18 @@ async fn keys_stored_in_clear_are_sealed_by_encrypt_keys_in_place() {
     let s = TestServer::start_in(data, &with_kek).await;
     let kek = s.running.state.keys.kek().unwrap();
     let store = s.running.state.store.clone();
-    assert_eq!(keyport_server::setup::encrypt_keys(store.as_ref(), kek).await.unwrap(), 3);
-    assert_eq!(keyport_server::setup::encrypt_keys(store.as_ref(), kek).await.unwrap(), 0);
+    assert_eq!(
+        keyport_server::setup::encrypt_keys(store.as_ref(), kek)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        keyport_server::setup::encrypt_keys(store.as_ref(), kek)
+            .await
+            .unwrap(),
+        0
+    );
     assert!(
         store
             .signing_keys()
@@ -127,23 +137,49 @@ async fn scheduled_rotation_keeps_the_previous_key_until_its_tokens_expired() {
     let before = bot_token(&s).await;
     let old_kid = kid_of(&before);
     // Not due yet: nothing changes.
-    assert!(!keyport_server::setup::scheduled_rotation(state).await.unwrap());
+    assert!(
+        !keyport_server::setup::scheduled_rotation(state)
+            .await
+            .unwrap()
+    );
     s.clock.advance(90 * 86400);
-    assert!(keyport_server::setup::scheduled_rotation(state).await.unwrap());
+    assert!(
+        keyport_server::setup::scheduled_rotation(state)
+            .await
+            .unwrap()
+    );
     let after = bot_token(&s).await;
     let new_kid = kid_of(&after);
-    assert_ne!(new_kid, old_kid, "signs with the new key at once on this replica");
+    assert_ne!(
+        new_kid, old_kid,
+        "signs with the new key at once on this replica"
+    );
     let kids = jwks_kids(&s).await;
     assert!(kids.contains(&old_kid) && kids.contains(&new_kid));
-    assert_eq!(kids.len(), 6, "one new key per algorithm, the previous ones still published");
+    assert_eq!(
+        kids.len(),
+        6,
+        "one new key per algorithm, the previous ones still published"
+    );
     // A token signed just before the rotation still verifies until it expires (5 minutes)…
-    assert_eq!(introspect(&s, "aiod", RS, &after).await.json["active"], true);
+    assert_eq!(
+        introspect(&s, "aiod", RS, &after).await.json["active"],
+        true
+    );
     s.clock.advance(4 * 60);
-    assert!(!keyport_server::setup::scheduled_rotation(state).await.unwrap());
+    assert!(
+        !keyport_server::setup::scheduled_rotation(state)
+            .await
+            .unwrap()
+    );
     assert!(jwks_kids(&s).await.contains(&old_kid));
     // …and once every token of the old key has expired (plus the replicas' reload minute), it is gone.
     s.clock.advance(2 * 60);
-    assert!(keyport_server::setup::scheduled_rotation(state).await.unwrap());
+    assert!(
+        keyport_server::setup::scheduled_rotation(state)
+            .await
+            .unwrap()
+    );
     let kids = jwks_kids(&s).await;
     assert!(!kids.contains(&old_kid) && kids.contains(&new_kid));
     assert_eq!(kids.len(), 3);
@@ -209,8 +245,14 @@ password = "user-pw-SECRET3"
         serde_json::from_value(tokens.json.clone()).unwrap();
     let printed = format!("{response:?}");
     for field in ["access_token", "refresh_token", "id_token"] {
-        assert!(!printed.contains(&tokens.str(field)), "{field} in {printed}");
+        assert!(
+            !printed.contains(&tokens.str(field)),
+            "{field} in {printed}"
+        );
     }
     // The wire format is unchanged.
-    assert_eq!(serde_json::to_value(&response).unwrap()["access_token"], tokens.json["access_token"]);
+    assert_eq!(
+        serde_json::to_value(&response).unwrap()["access_token"],
+        tokens.json["access_token"]
+    );
 }
