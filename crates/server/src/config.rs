@@ -219,7 +219,7 @@ pub struct IdentityProviderConfig {
     pub client_id: String,
     /// The client secret (prefer `client_secret_env` or `client_secret_file`); none for a public client.
     #[serde(default)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     #[serde(default)]
     pub client_secret_env: Option<String>,
     #[serde(default)]

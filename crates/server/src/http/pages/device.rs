@@ -186,7 +186,11 @@ async fn enter_code(
         Ok(b) => b,
         Err(page) => return Ok(page.into_response()),
     };
-    let ip = client_ip::rate_key(client_ip::client_ip(peer, &headers, &app.settings.trusted_proxies));
+    let ip = client_ip::rate_key(client_ip::client_ip(
+        peer,
+        &headers,
+        &app.settings.trusted_proxies,
+    ));
     let typed = form.get("user_code").unwrap_or("");
     Ok(match ctx.flow(&browser, &ip, typed).await? {
         Ok(flow) => ctx.consent_or_sign_in(&browser, &flow),
@@ -205,7 +209,11 @@ async fn consent(
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&app, &name)?;
     let browser = ctx.browser(&headers).await?;
-    let ip = client_ip::rate_key(client_ip::client_ip(peer, &headers, &app.settings.trusted_proxies));
+    let ip = client_ip::rate_key(client_ip::client_ip(
+        peer,
+        &headers,
+        &app.settings.trusted_proxies,
+    ));
     let typed = prefill(query);
     Ok(match ctx.flow(&browser, &ip, &typed).await? {
         Ok(flow) => ctx.consent_or_sign_in(&browser, &flow),
@@ -226,8 +234,15 @@ async fn decision(
         Ok(b) => b,
         Err(page) => return Ok(page.into_response()),
     };
-    let ip = client_ip::rate_key(client_ip::client_ip(peer, &headers, &app.settings.trusted_proxies));
-    let flow = match ctx.flow(&browser, &ip, form.get("user_code").unwrap_or("")).await? {
+    let ip = client_ip::rate_key(client_ip::client_ip(
+        peer,
+        &headers,
+        &app.settings.trusted_proxies,
+    ));
+    let flow = match ctx
+        .flow(&browser, &ip, form.get("user_code").unwrap_or(""))
+        .await?
+    {
         Ok(flow) => flow,
         Err(page) => return Ok(page.into_response()),
     };
