@@ -191,35 +191,7 @@ impl Client {
     }
 
     async fn discover(&self) -> Result<Endpoints> {
-        let issuer = self.inner.config.issuer_url()?;
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.as_str().trim_end_matches('/')
-        );
-        let resp = self
-            .inner
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| Error::http(&url, e))?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(Error::Discovery {
-                url,
-                message: format!("HTTP {status}"),
-            });
-        }
-        let endpoints = resp
-            .json::<Endpoints>()
-            .await
-            .map_err(|e| Error::Discovery {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
-        crate::trust::check_discovery(&issuer, &endpoints)
-            .map_err(|message| Error::Discovery { url, message })?;
-        Ok(endpoints)
+        crate::trust::discover(&self.inner.http, &self.inner.config.issuer_url()?).await
     }
 
     pub(crate) async fn oauth(
@@ -402,15 +374,10 @@ impl Client {
             req.request_async(&http).await.map_err(|e| {
                 Self::map_request_error(Flow::DeviceStart, &device_url, &http.last, e, basic_code)
             })?;
-        crate::trust::check_verification_uri(details.verification_uri().as_str())
-            .and_then(|()| match details.verification_uri_complete() {
-                Some(c) => crate::trust::check_verification_uri(c.secret().as_str()),
-                None => Ok(()),
-            })
-            .map_err(|message| Error::Discovery {
-                url: device_url.clone(),
-                message,
-            })?;
+        crate::trust::check_device_login(&details).map_err(|message| Error::Discovery {
+            url: device_url.clone(),
+            message,
+        })?;
         Ok(crate::device::PendingLogin::new(
             self.clone(),
             details,

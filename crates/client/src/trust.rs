@@ -88,6 +88,46 @@ pub(crate) fn check_discovery(
     Ok(())
 }
 
+/// Reads `{issuer}/.well-known/openid-configuration` and checks it ([`check_discovery`]).
+pub(crate) async fn discover(http: &reqwest::Client, issuer: &Url) -> Result<Endpoints> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.as_str().trim_end_matches('/')
+    );
+    let resp = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| Error::http(&url, e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(Error::Discovery {
+            url,
+            message: format!("HTTP {status}"),
+        });
+    }
+    let endpoints = resp
+        .json::<Endpoints>()
+        .await
+        .map_err(|e| Error::Discovery {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+    check_discovery(issuer, &endpoints).map_err(|message| Error::Discovery { url, message })?;
+    Ok(endpoints)
+}
+
+/// Both verification URIs of a device authorization answer are http(s).
+pub(crate) fn check_device_login(
+    details: &oauth2::StandardDeviceAuthorizationResponse,
+) -> std::result::Result<(), String> {
+    check_verification_uri(details.verification_uri().as_str())?;
+    match details.verification_uri_complete() {
+        Some(complete) => check_verification_uri(complete.secret().as_str()),
+        None => Ok(()),
+    }
+}
+
 /// A verification URI is shown to a person and may be opened in their browser: only `http(s)`.
 pub(crate) fn check_verification_uri(uri: &str) -> std::result::Result<(), String> {
     match Url::parse(uri) {
