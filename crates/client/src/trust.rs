@@ -5,7 +5,7 @@
 
 use url::Url;
 
-use crate::client::Endpoints;
+use crate::Endpoints;
 use crate::error::{Error, Result};
 
 /// Whether `url` names this machine: `localhost`, `127.0.0.0/8` or `::1`.
@@ -55,6 +55,10 @@ pub(crate) fn check_discovery(
     let origin = expected.origin();
     let named = [
         ("token_endpoint", Some(&endpoints.token_endpoint)),
+        (
+            "authorization_endpoint",
+            endpoints.authorization_endpoint.as_ref(),
+        ),
         (
             "device_authorization_endpoint",
             endpoints.device_authorization_endpoint.as_ref(),
@@ -181,6 +185,7 @@ mod tests {
             revocation_endpoint: None,
             introspection_endpoint: None,
             jwks_uri: None,
+            authorization_response_iss_parameter_supported: false,
         };
         assert!(check_discovery(&issuer, &ep).is_ok());
         ep.issuer = "https://auth.example.org/realms/a/".into();
