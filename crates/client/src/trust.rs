@@ -179,6 +179,7 @@ mod tests {
             issuer: "https://auth.example.org/realms/a".into(),
             token_endpoint: "https://auth.example.org/realms/a/protocol/openid-connect/token"
                 .into(),
+            authorization_endpoint: Some("https://auth.example.org/realms/a/auth".into()),
             device_authorization_endpoint: None,
             userinfo_endpoint: Some("https://auth.example.org/u".into()),
             end_session_endpoint: None,
