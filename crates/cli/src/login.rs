@@ -76,6 +76,13 @@ fn can_open_browser() -> bool {
     interactive && graphical
 }
 
+/// Only `http(s)` URLs are handed to the browser: a server-chosen `file:`, `javascript:` or custom-scheme URL
+/// could open a local file or start another program. (The SDK already refuses such a device login; this keeps
+/// the CLI safe whatever the library does.)
+fn is_web_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
 fn qr_code(text: &str) -> Option<String> {
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
     Some(
@@ -161,12 +168,6 @@ async fn web_login(client: &Client, args: &LoginArgs, timeout: Duration) -> anyh
     .await?)
 }
 
-/// Only `http(s)` URLs go to the browser (a tampered discovery document could name `file:` or worse).
-fn is_web_url(url: &str) -> bool {
-    let url = url.to_ascii_lowercase();
-    url.starts_with("https://") || url.starts_with("http://")
-}
-
 /// Shows "Waiting for you to {what} (4m left)" on stderr while `wait` runs.
 async fn with_spinner<T>(what: &str, limit: u64, wait: impl std::future::Future<Output = T>) -> T {
     let spinner =
@@ -195,4 +196,26 @@ async fn with_spinner<T>(what: &str, limit: u64, wait: impl std::future::Future<
     ticker.abort();
     spinner.finish_and_clear();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_web_urls_are_opened() {
+        assert!(is_web_url(
+            "https://auth.example.org/realms/a/device?user_code=BCDF-GHJK"
+        ));
+        assert!(is_web_url("http://127.0.0.1:8080/realms/a/device"));
+        for bad in [
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "ms-settings:",
+            "x-app://run",
+            "/device",
+        ] {
+            assert!(!is_web_url(bad), "{bad}");
+        }
+    }
 }

@@ -28,8 +28,11 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Bring the database schema up to date and exit (SQLite, or PostgreSQL with --database-url).
     Migrate(serve::MigrateArgs),
-    /// Make new signing keys (the previous ones keep verifying until the next rotation).
+    /// Make new signing keys, in one transaction (the previous ones keep verifying until their tokens expired).
     RotateKeys(serve::RotateKeysArgs),
+    /// Seal the signing keys stored in clear with the key-encryption key (server.key_encryption_key_file or
+    /// KEYPORT_KEY_ENCRYPTION_KEY), in one transaction.
+    EncryptKeys(serve::RotateKeysArgs),
     /// Log in: the device flow (shows a code, opens the browser), or with --web the browser sign-in (code + PKCE
     /// through a loopback redirect); stores the token.
     Login(login::LoginArgs),
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Migrate(args) => serve::migrate(args),
         Command::RotateKeys(args) => serve::rotate_keys(args),
+        Command::EncryptKeys(args) => serve::encrypt_keys(args),
         Command::Login(args) => common::run(login::run(args)),
         Command::Whoami(args) => common::run(whoami::run(args)),
         Command::Token(args) => common::run(token::run(args)),

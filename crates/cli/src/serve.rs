@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use keyport_server::clock::SystemClock;
 use keyport_server::config::{Config, Overrides};
-use keyport_server::setup::{ADMIN_USER, CLI_CLIENT, MASTER};
+use keyport_server::key_encryption::Kek;
+use keyport_server::setup::{self, ADMIN_USER, CLI_CLIENT, MASTER};
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -167,7 +168,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     })
 }
 
-/// `keyport rotate-keys`: a new signing key of every algorithm; the previous one stays for verification.
+/// `keyport rotate-keys` and `keyport encrypt-keys`: where the signing keys are.
 #[derive(clap::Args, Debug)]
 pub struct RotateKeysArgs {
     /// TOML configuration file.
@@ -182,38 +183,72 @@ pub struct RotateKeysArgs {
 }
 
 pub fn rotate_keys(args: RotateKeysArgs) -> ExitCode {
+    let result = with_store(args, |config, store, kek| async move {
+        let now = keyport_server::clock::Clock::now(&SystemClock);
+        let overlap = setup::key_overlap(&setup::realms_with_master(&config));
+        setup::rotate_keys(store.as_ref(), now, kek.as_ref(), overlap)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "keyport: new signing keys made; running servers verify with them at once and sign with them within {} s; the previous keys stay published for {overlap} s",
+            keyport_server::server::KEY_RELOAD_INTERVAL.as_secs()
+        ))
+    });
+    report(result, "key rotation failed")
+}
+
+/// `keyport encrypt-keys`: seals the keys stored in clear.
+pub fn encrypt_keys(args: RotateKeysArgs) -> ExitCode {
+    let result = with_store(args, |_, store, kek| async move {
+        let Some(kek) = kek else {
+            return Err("no key-encryption key: set server.key_encryption_key_file (or KEYPORT_KEY_ENCRYPTION_KEY) first".to_owned());
+        };
+        let n = setup::encrypt_keys(store.as_ref(), &kek)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "keyport: {n} signing keys sealed; every server of this database now needs the same key-encryption key"
+        ))
+    });
+    report(result, "encrypting the signing keys failed")
+}
+
+type StoreArc = Arc<dyn keyport_server::store::Store>;
+
+/// Loads the configuration, opens the store and runs `job` with it and the configured key-encryption key.
+fn with_store<F, Fut>(args: RotateKeysArgs, job: F) -> Result<Result<String, String>, ExitCode>
+where
+    F: FnOnce(Config, StoreArc, Option<Kek>) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
     let overrides = Overrides {
         data_dir: args.data_dir,
         database_url: args.database_url,
         ..Default::default()
     };
-    let config = match load_config(args.config.as_deref(), overrides) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let result = runtime.block_on(async {
+    let config = load_config(args.config.as_deref(), overrides)?;
+    let kek = Kek::from_config(&config.server).map_err(|(key, message)| {
+        eprintln!("keyport: configuration error: {key}: {message}");
+        ExitCode::from(2)
+    })?;
+    let runtime = runtime()?;
+    Ok(runtime.block_on(async {
         let store = keyport_server::server::open_store(&config)
             .await
             .map_err(|e| e.to_string())?;
-        let now = keyport_server::clock::Clock::now(&SystemClock);
-        keyport_server::setup::rotate_keys(store.as_ref(), now)
-            .await
-            .map_err(|e| e.to_string())
-    });
+        job(config, store, kek).await
+    }))
+}
+
+fn report(result: Result<Result<String, String>, ExitCode>, what: &str) -> ExitCode {
     match result {
-        Ok(()) => {
-            println!(
-                "keyport: new signing keys made; running servers verify with them at once and sign with them within {} s",
-                keyport_server::server::KEY_RELOAD_INTERVAL.as_secs()
-            );
+        Err(code) => code,
+        Ok(Ok(message)) => {
+            println!("{message}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("keyport: key rotation failed: {e}");
+        Ok(Err(e)) => {
+            eprintln!("keyport: {what}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -435,3 +435,67 @@ async fn login_web_times_out_with_advice() {
     );
     assert!(stdout(&out).contains("Open this URL in your browser"));
 }
+
+/// Issue 11 item 7: a server that answers a device login with a `file:` verification URI gets one line of
+/// refusal; nothing is shown to open, and nothing is opened.
+#[tokio::test]
+async fn login_refuses_a_verification_uri_that_is_not_http() {
+    let hostile = Hostile::start(vec![
+        (
+            "/realms/x/.well-known/openid-configuration",
+            serde_json::json!({
+                "issuer": "{base}/realms/x",
+                "token_endpoint": "{base}/realms/x/token",
+                "device_authorization_endpoint": "{base}/realms/x/device",
+            }),
+        ),
+        (
+            "/realms/x/device",
+            serde_json::json!({
+                "device_code": "d", "user_code": "BCDF-GHJK", "expires_in": 600, "interval": 5,
+                "verification_uri": "file:///etc/passwd",
+                "verification_uri_complete": "file:///etc/passwd",
+            }),
+        ),
+    ])
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "login",
+            "--no-browser",
+            "--server",
+            &hostile.url,
+            "--realm",
+            "x",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not an http(s) URL"), "{err}");
+    assert!(!stdout(&out).contains("file:"), "{}", stdout(&out));
+}
+
+/// Issue 11 item 7: the CLI refuses a plain-http server that is not on this machine before sending anything.
+#[tokio::test]
+async fn login_refuses_plain_http_to_another_machine() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "login",
+            "--no-browser",
+            "--server",
+            "http://auth.example.org",
+            "--realm",
+            "x",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("plain http"), "{err}");
+}

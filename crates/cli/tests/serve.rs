@@ -117,3 +117,84 @@ fn an_unreachable_database_exits_non_zero_and_says_what_to_check() {
         "the password is not printed: {err}"
     );
 }
+
+async fn kids(lines: &[String]) -> Vec<String> {
+    let addr = lines[0].strip_prefix("keyport listening on ").unwrap();
+    let jwks: serde_json::Value = reqwest::get(format!(
+        "{addr}/realms/master/protocol/openid-connect/certs"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    kids.sort();
+    kids
+}
+
+fn keyport(
+    args: &[&str],
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyport"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("KEYPORT_KEY_ENCRYPTION_KEY")
+        .env("KEYPORT_LOG", "off");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Issue 11 (low): `keyport encrypt-keys` seals the keys of an existing store; from then on the server needs the
+/// key-encryption key, and with it serves the same keys. `keyport rotate-keys` adds a key per algorithm and keeps
+/// the previous ones published.
+#[tokio::test]
+async fn encrypt_keys_seals_an_existing_store_and_rotate_keys_keeps_the_previous_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, lines) = serve(dir.path(), &[]);
+    ready(&lines).await;
+    let before = kids(&lines).await;
+    assert_eq!(before.len(), 3);
+    drop(server);
+
+    let kek = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let env = [("KEYPORT_KEY_ENCRYPTION_KEY", kek)];
+    let none = keyport(&["encrypt-keys"], dir.path(), &[]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no key-encryption key"));
+    let out = keyport(&["encrypt-keys"], dir.path(), &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 signing keys sealed"));
+
+    // Without the key the server does not start, and says which setting it needs.
+    let out = keyport(&["serve", "--listen", "127.0.0.1:0"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key_encryption_key_file"), "{err}");
+
+    let rotated = keyport(&["rotate-keys"], dir.path(), &env);
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let (_server, lines) = serve(dir.path(), &env);
+    ready(&lines).await;
+    let after = kids(&lines).await;
+    assert_eq!(after.len(), 6, "{after:?}");
+    assert!(before.iter().all(|k| after.contains(k)));
+}

@@ -129,7 +129,7 @@ impl Client {
 
     /// A client with an injected clock (tests move a [`FakeClock`](crate::FakeClock) instead of sleeping).
     pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
-        config.issuer_url()?;
+        crate::trust::check_transport(&config.issuer_url()?, config.allow_insecure_http)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout())
@@ -146,7 +146,8 @@ impl Client {
         })
     }
 
-    /// Uses known endpoints instead of discovery (for servers without a discovery document).
+    /// Uses known endpoints instead of discovery (for servers without a discovery document, or whose endpoints
+    /// are not on the issuer's origin, which discovery refuses). They are trusted as given.
     pub fn with_endpoints(self, endpoints: Endpoints) -> Self {
         let cell = OnceCell::new();
         let _ = cell.set(endpoints);
@@ -190,31 +191,7 @@ impl Client {
     }
 
     async fn discover(&self) -> Result<Endpoints> {
-        let issuer = self.inner.config.issuer_url()?;
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.as_str().trim_end_matches('/')
-        );
-        let resp = self
-            .inner
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| Error::http(&url, e))?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(Error::Discovery {
-                url,
-                message: format!("HTTP {status}"),
-            });
-        }
-        resp.json::<Endpoints>()
-            .await
-            .map_err(|e| Error::Discovery {
-                url,
-                message: e.to_string(),
-            })
+        crate::trust::discover(&self.inner.http, &self.inner.config.issuer_url()?).await
     }
 
     pub(crate) async fn oauth(
@@ -397,6 +374,10 @@ impl Client {
             req.request_async(&http).await.map_err(|e| {
                 Self::map_request_error(Flow::DeviceStart, &device_url, &http.last, e, basic_code)
             })?;
+        crate::trust::check_device_login(&details).map_err(|message| Error::Discovery {
+            url: device_url.clone(),
+            message,
+        })?;
         Ok(crate::device::PendingLogin::new(
             self.clone(),
             details,

@@ -45,6 +45,11 @@ pub struct Config {
     pub audience: Option<String>,
     /// Timeout of every HTTP request, in seconds.
     pub timeout_seconds: u64,
+    /// Accept a plain-`http` issuer that is not on this machine (a test network). Off by default: credentials go
+    /// only to `https` issuers, or to `http` on `localhost`/`127.0.0.1`/`::1`. There is no environment variable
+    /// for it, so a stray `.env` cannot turn it on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_insecure_http: bool,
 }
 
 impl Default for Config {
@@ -57,6 +62,7 @@ impl Default for Config {
             scope: "openid profile email".to_owned(),
             audience: None,
             timeout_seconds: 30,
+            allow_insecure_http: false,
         }
     }
 }
@@ -109,6 +115,12 @@ impl Config {
         self
     }
 
+    /// Accepts a plain-`http` issuer that is not a loopback address (tests on a private network only).
+    pub fn with_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// Reads a TOML file holding the fields of [`Config`] (all optional).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
@@ -127,11 +139,12 @@ impl Config {
 
     /// The usual way to configure a program, lowest precedence first: defaults, the active profile of
     /// `~/.keyport/config.toml` (written by `keyport login`), the file named by `KEYPORT_CLIENT_CONFIG`, a `.env`
-    /// file in the current directory or above, and `KEYPORT_*` environment variables.
+    /// file in the current directory (never a parent directory: a `.env` planted above a project must not choose
+    /// the server that receives the user's credentials), and `KEYPORT_*` environment variables.
     ///
     /// So a script never holds a secret or a URL: `keyport login` once, or a `.env` next to it.
     pub fn load() -> Result<Self> {
-        let _ = dotenvy::dotenv();
+        load_dotenv_here();
         let mut config = Config::default();
         let profile = files::current_profile();
         if let Some(p) = Profiles::load(&Profiles::default_path()?)?
@@ -205,6 +218,14 @@ impl Config {
     /// The HTTP request timeout.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_seconds.max(1))
+    }
+}
+
+/// Loads `./.env` (variables already set win), and no other `.env` file.
+pub(crate) fn load_dotenv_here() {
+    let path = Path::new(".env");
+    if path.is_file() {
+        let _ = dotenvy::from_path(path);
     }
 }
 

@@ -183,6 +183,20 @@ pub enum Error {
         found: String,
     },
 
+    /// A token file belongs to another issuer than the one the client is configured for.
+    #[error(
+        "the token in {} was issued by {found}, not by {expected}: run `keyport login` for {expected}, or use the profile of {found}",
+        path.display()
+    )]
+    IssuerMismatch {
+        /// The token file.
+        path: PathBuf,
+        /// The issuer the file names.
+        found: String,
+        /// The issuer the client is configured for.
+        expected: String,
+    },
+
     /// An externally managed token source failed.
     #[error("the external token source failed: {0}")]
     External(String),

@@ -36,7 +36,7 @@
 //!     .with_audience("https://hub.example.org/api");
 //! // From a TOML file with the same field names:
 //! let from_file = Config::from_file("keyport-client.toml")?;
-//! // Defaults < ~/.keyport profile < $KEYPORT_CLIENT_CONFIG < .env < KEYPORT_* variables:
+//! // Defaults < ~/.keyport profile < $KEYPORT_CLIENT_CONFIG < ./.env < KEYPORT_* variables:
 //! let loaded = Config::load()?;
 //! let client = Client::new(loaded)?; // discovery happens on first use
 //! # let _ = (config, auth0, from_file, client); Ok(()) }
@@ -262,6 +262,7 @@ mod http;
 pub mod jwt;
 mod secret;
 mod token;
+mod trust;
 mod user;
 mod web;
 
@@ -279,5 +280,6 @@ pub use global::{
 pub use http::{AuthorizedClient, Credentials};
 pub use secret::{AccessToken, ApiKey, ClientSecret, IdToken, Password, RefreshToken};
 pub use token::{DEFAULT_EXPIRY_MARGIN, Token, TokenFile};
+pub use trust::is_loopback;
 pub use user::User;
 pub use web::{CALLBACK_PATH, PendingWebLogin, WebInstructionsCallback, WebLoginOptions};

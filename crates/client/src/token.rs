@@ -27,7 +27,13 @@ pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 /// access_token = "…"         # cached, optional
 /// expires_at = 1763900000    # Unix seconds, optional
 /// username = "alice"         # who logged in, optional
+/// issuer = "https://auth.example.org/realms/aiod"   # who issued it; written by the SDK
 /// ```
+///
+/// A file that names an issuer is refused by a client configured for another one ([`Error::IssuerMismatch`]), so
+/// a changed server URL (a stray `KEYPORT_SERVER_URL`, a `.env`) cannot make the SDK send the refresh token or
+/// client secret to another server. A file without `issuer` (one written by hand, as seed 001's `secret.toml`, or
+/// by an older SDK) is accepted and gets the issuer at its next write.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenFile {
@@ -46,6 +52,9 @@ pub struct TokenFile {
     /// Who the token belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The issuer the token (or secret) belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 impl TokenFile {
@@ -186,6 +195,16 @@ impl Token {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             )
         })?;
+        if let Some(found) = &file.issuer {
+            let expected = client.config().issuer_url()?;
+            if !crate::trust::same_issuer(found, expected.as_str()) {
+                return Err(Error::IssuerMismatch {
+                    path: path.into(),
+                    found: found.clone(),
+                    expected: expected.to_string(),
+                });
+            }
+        }
         let token = Token::from_token_file(client, file).map_err(|message| Error::BadFile {
             path: path.into(),
             kind: "token",
@@ -195,8 +214,15 @@ impl Token {
         Ok(token)
     }
 
-    /// A token from the contents of a token file.
+    /// A token from the contents of a token file (refused when the file names another issuer than `client`'s).
     pub fn from_token_file(client: &Client, file: TokenFile) -> std::result::Result<Token, String> {
+        if let (Some(found), Ok(expected)) = (&file.issuer, client.config().issuer_url())
+            && !crate::trust::same_issuer(found, expected.as_str())
+        {
+            return Err(format!(
+                "it was issued by {found}, not by {expected}, the server this client is configured for"
+            ));
+        }
         let grant = match (file.refresh_token, file.client_secret) {
             (Some(rt), _) => Grant::Refresh(rt),
             (None, Some(cs)) => Grant::ClientSecret(cs),
@@ -231,6 +257,13 @@ impl Token {
             access_token: s.access.clone(),
             expires_at: s.expires_at.map(unix),
             username: s.username.clone(),
+            issuer: self
+                .inner
+                .client
+                .config()
+                .issuer_url()
+                .ok()
+                .map(|u| u.to_string()),
         }
     }
 

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+use crate::Secret;
+
 /// Grant type names of the token endpoint.
 pub mod grant_type {
     pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -13,21 +15,22 @@ pub mod grant_type {
     pub const AUTHORIZATION_CODE: &str = "authorization_code";
 }
 
-/// A successful token endpoint response (RFC 6749 §5.1), with Keycloak's extra fields.
+/// A successful token endpoint response (RFC 6749 §5.1), with Keycloak's extra fields. The tokens are
+/// [`Secret`]s: the same JSON on the wire, and a `Debug` that never shows them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: Secret,
     pub token_type: String,
     pub expires_in: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     /// Seconds until the refresh token expires; 0 when there is none. Some Keycloak SDKs fail without it.
     #[serde(default)]
     pub refresh_expires_in: u64,
     #[serde(default)]
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub id_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_state: Option<String>,
     #[serde(rename = "not-before-policy", default)]
@@ -37,7 +40,8 @@ pub struct TokenResponse {
 /// The device authorization response (RFC 8628 §3.2).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DeviceAuthorizationResponse {
-    pub device_code: String,
+    /// The device's secret (only its hash is stored); redacted in `Debug`.
+    pub device_code: Secret,
     pub user_code: String,
     pub verification_uri: String,
     pub verification_uri_complete: String,

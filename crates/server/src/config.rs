@@ -1,6 +1,7 @@
 //! The configuration: one serde struct, read from a TOML file, then `KEYPORT_*` environment variables, then flags
 //! (file < env < flags), validated once at start with messages that name the bad key.
 
+use keyport_proto::Secret;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,11 +33,35 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Password of the bootstrap `admin` user of realm `master`. When unset and the user does not exist yet, a
     /// random password is generated and printed once.
-    pub admin_password: Option<String>,
+    pub admin_password: Option<Secret>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Wrong user codes accepted per browser session and per IP address per minute on the device page.
+    /// Wrong user codes accepted per browser session and per client address (an IPv4 address or an IPv6 /64)
+    /// per minute on the device page.
     pub user_code_attempts_per_minute: u32,
+    /// User codes checked per realm per minute on the device page, whoever sends them: the ceiling that keeps
+    /// RFC 8628 §5.1's odds however many addresses an attacker has. Over it, the page answers 429.
+    pub user_code_guesses_per_minute: u32,
+    /// A pending user code dies once this many wrong codes were entered in its realm while it was valid (each
+    /// wrong code is a guess against every pending one): the chance a code is ever guessed is at most this
+    /// number divided by the 20⁸ possible codes, whatever the rate and the code's lifetime.
+    pub user_code_max_wrong_guesses: u32,
+    /// Proxies (CIDRs such as `10.0.0.0/8`, or single addresses) whose `Forwarded` / `X-Forwarded-For` headers
+    /// are believed. Empty (default): the socket address is the client. List your load balancers here, and
+    /// only them: a trusted proxy's word decides which address a request is counted under.
+    pub trusted_proxies: Vec<String>,
+    /// A file holding the key-encryption key (32 random bytes, base64: `openssl rand -base64 32`). When set
+    /// (or `KEYPORT_KEY_ENCRYPTION_KEY` is), signing keys are stored sealed with AES-256-GCM; `keyport
+    /// encrypt-keys` seals the keys of an existing store. Keep it outside the data directory and its backups.
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// The key-encryption key itself, from `KEYPORT_KEY_ENCRYPTION_KEY` only (never from the file).
+    #[serde(skip)]
+    pub key_encryption_key: Option<Secret>,
+    /// Make new signing keys this often, e.g. `"90d"` (at least a day). The previous key stays published
+    /// (tokens it signed verify) until those tokens have expired, then it is deleted. Unset: only `keyport
+    /// rotate-keys` rotates.
+    #[serde(with = "humantime_option")]
+    pub key_rotation: Option<Duration>,
     /// `postgres://…` selects PostgreSQL (several replicas may share it); unset means embedded SQLite in
     /// `data_dir`.
     pub database_url: Option<String>,
@@ -67,6 +92,12 @@ impl Default for ServerConfig {
             admin_password: None,
             max_body_bytes: 64 * 1024,
             user_code_attempts_per_minute: 5,
+            user_code_guesses_per_minute: 120,
+            user_code_max_wrong_guesses: 300,
+            trusted_proxies: Vec::new(),
+            key_encryption_key_file: None,
+            key_encryption_key: None,
+            key_rotation: None,
             database_url: None,
             database_max_connections: 16,
             database_acquire_timeout: Duration::from_secs(5),
@@ -207,7 +238,7 @@ pub struct IdentityProviderConfig {
     pub client_id: String,
     /// The client secret (prefer `client_secret_env` or `client_secret_file`); none for a public client.
     #[serde(default)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     #[serde(default)]
     pub client_secret_env: Option<String>,
     #[serde(default)]
@@ -271,7 +302,7 @@ pub struct ClientConfig {
     pub public: bool,
     /// The secret of a confidential client. Prefer `secret_file` or `secret_env`; only its hash is stored.
     #[serde(default)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// A file whose content (trimmed) is the secret.
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
@@ -328,7 +359,7 @@ pub struct UserConfig {
     pub username: String,
     /// Plain password (only its argon2id hash is stored). Prefer `password_env`.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// An environment variable holding the password.
     #[serde(default)]
     pub password_env: Option<String>,
@@ -436,6 +467,23 @@ mod humantime_serde {
     }
 }
 
+/// Optional durations (`key_rotation = "90d"`, or absent).
+mod humantime_option {
+    use serde::{Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::humantime_serde::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::humantime_serde::deserialize(d).map(Some)
+    }
+}
+
 /// Settings given on the command line; they override the file and the environment.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -506,10 +554,13 @@ impl Config {
             s.data_dir = v.into();
         }
         if let Some(v) = env("KEYPORT_ADMIN_PASSWORD") {
-            s.admin_password = Some(v);
+            s.admin_password = Some(v.into());
         }
         if let Some(v) = env("KEYPORT_DATABASE_URL") {
             s.database_url = Some(v);
+        }
+        if let Some(v) = env("KEYPORT_KEY_ENCRYPTION_KEY").filter(|v| !v.is_empty()) {
+            s.key_encryption_key = Some(v.into());
         }
         if let Some(v) = overrides.listen {
             s.listen = v;
@@ -572,6 +623,32 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        for (i, cidr) in s.trusted_proxies.iter().enumerate() {
+            if crate::http::client_ip::parse_cidr(cidr).is_none() {
+                return Err(invalid(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("`{cidr}` is not a CIDR like `10.0.0.0/8` or an IP address"),
+                ));
+            }
+        }
+        for (key, value) in [
+            (
+                "server.user_code_attempts_per_minute",
+                s.user_code_attempts_per_minute,
+            ),
+            (
+                "server.user_code_guesses_per_minute",
+                s.user_code_guesses_per_minute,
+            ),
+            (
+                "server.user_code_max_wrong_guesses",
+                s.user_code_max_wrong_guesses,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
         if s.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
         }
@@ -597,6 +674,12 @@ impl Config {
                         "must be at least one second",
                     ));
                 }
+            }
+            if realm.device_code_lifetime.as_secs() > 86400 {
+                return Err(invalid(
+                    format!("{key}.device_code_lifetime"),
+                    "must be at most one day",
+                ));
             }
             if realm.api_token_max_lifespan.as_secs() < 86400 {
                 return Err(invalid(

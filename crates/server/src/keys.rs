@@ -44,6 +44,12 @@ pub enum KeyError {
         alg: SigningAlg,
         message: String,
     },
+    #[error("the store holds no {0:?} signing key")]
+    Missing(SigningAlg),
+    #[error(
+        "signing key {kid} is encrypted: set server.key_encryption_key_file (or KEYPORT_KEY_ENCRYPTION_KEY) to the key-encryption key it was sealed with"
+    )]
+    Sealed { kid: String },
 }
 
 struct LoadedKey {
@@ -262,8 +268,16 @@ pub enum VerifyError {
 }
 
 impl KeySet {
-    /// Loads stored keys; the newest of each algorithm signs, all of them verify.
+    /// Loads stored keys; the newest of each algorithm signs, all of them verify. A set lacking an algorithm of
+    /// [`KeySet::REQUIRED`] is refused (so a reload that finds one missing keeps the previous set instead of
+    /// making every later signature of that algorithm fail).
     pub fn new(stored: &[StoredKey]) -> Result<KeySet, KeyError> {
+        if let Some(alg) = Self::REQUIRED
+            .into_iter()
+            .find(|alg| !stored.iter().any(|k| k.alg == *alg))
+        {
+            return Err(KeyError::Missing(alg));
+        }
         let mut sorted: Vec<&StoredKey> = stored.iter().collect();
         sorted.sort_by(|a, b| {
             b.created_at
@@ -288,10 +302,12 @@ impl KeySet {
     pub const REQUIRED: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
 
     fn current(&self, alg: SigningAlg) -> &LoadedKey {
-        self.keys
-            .iter()
-            .find(|k| k.alg == alg)
-            .expect("a key of every algorithm is generated at start")
+        // `KeySet::new` refuses a set without every required algorithm, so this finds one.
+        let mut of_alg = self.keys.iter().filter(|k| k.alg == alg);
+        match of_alg.next() {
+            Some(key) => key,
+            None => unreachable!("KeySet::new checked that {alg:?} is present"),
+        }
     }
 
     /// Signs claims with the current key of `alg`: a compact JWS (RFC 7515) with `alg`, `kid` and `typ`.
@@ -384,21 +400,32 @@ impl KeySet {
 pub struct KeyRing {
     current: std::sync::RwLock<std::sync::Arc<KeySet>>,
     last_reload: std::sync::Mutex<std::time::Instant>,
+    /// Opens sealed keys at every reload ([`crate::key_encryption`]).
+    kek: Option<crate::key_encryption::Kek>,
 }
 
 /// Reloads triggered by unknown `kid`s happen at most this often (forged `kid`s cannot hammer the store).
 const MIN_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl KeyRing {
-    pub fn new(keys: KeySet) -> KeyRing {
+    pub fn new(keys: KeySet, kek: Option<crate::key_encryption::Kek>) -> KeyRing {
         KeyRing {
             current: std::sync::RwLock::new(std::sync::Arc::new(keys)),
             last_reload: std::sync::Mutex::new(std::time::Instant::now()),
+            kek,
         }
     }
 
+    /// The key-encryption key, when one is configured.
+    pub fn kek(&self) -> Option<&crate::key_encryption::Kek> {
+        self.kek.as_ref()
+    }
+
     pub fn get(&self) -> std::sync::Arc<KeySet> {
-        self.current.read().expect("key ring lock").clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Loads every stored key again.
@@ -407,10 +434,14 @@ impl KeyRing {
         store: &dyn crate::store::Store,
     ) -> Result<(), crate::store::StoreError> {
         let stored = store.signing_keys().await?;
-        let keys =
-            KeySet::new(&stored).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-        *self.current.write().expect("key ring lock") = std::sync::Arc::new(keys);
-        *self.last_reload.lock().expect("key ring lock") = std::time::Instant::now();
+        let keys = crate::key_encryption::open_all(self.kek.as_ref(), &stored)
+            .and_then(|opened| KeySet::new(&opened))
+            .map_err(|e| {
+                tracing::error!(error = %e, "signing keys not reloaded; keeping the loaded ones");
+                crate::store::StoreError::Corrupt(e.to_string())
+            })?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(keys);
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         Ok(())
     }
 
@@ -428,6 +459,18 @@ impl KeyRing {
         self.get().verify(token, issuer, now)
     }
 
+    /// Claims the unknown-`kid` reload slot: true for exactly one caller per [`MIN_RELOAD_INTERVAL`], decided
+    /// under one lock (check and claim together), so concurrent forged `kid`s cause one reload, not one each.
+    fn claim_reload(&self) -> bool {
+        let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() >= MIN_RELOAD_INTERVAL {
+            *last = std::time::Instant::now();
+            true
+        } else {
+            false
+        }
+    }
+
     /// Verifies; on an unknown `kid`, reloads the keys from the store (rate-limited) and tries once more.
     pub async fn verify_or_reload<T: DeserializeOwned>(
         &self,
@@ -438,9 +481,7 @@ impl KeyRing {
     ) -> Result<T, VerifyError> {
         match self.verify(token, issuer, now) {
             Err(VerifyError::UnknownKey) => {
-                let due = self.last_reload.lock().expect("key ring lock").elapsed()
-                    >= MIN_RELOAD_INTERVAL;
-                if due && self.reload(store).await.is_ok() {
+                if self.claim_reload() && self.reload(store).await.is_ok() {
                     self.verify(token, issuer, now)
                 } else {
                     Err(VerifyError::UnknownKey)
@@ -462,6 +503,38 @@ impl KeyRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_unknown_kids_claim_one_reload() {
+        let stored: Vec<StoredKey> = KeySet::REQUIRED.iter().map(|a| generate(*a, 1)).collect();
+        let ring = KeyRing::new(KeySet::new(&stored).unwrap(), None);
+        *ring.last_reload.lock().unwrap() -= MIN_RELOAD_INTERVAL;
+        let claims = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..16 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        if ring.claim_reload() {
+                            claims.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(claims.into_inner(), 1);
+    }
+
+    #[test]
+    fn a_set_lacking_an_algorithm_is_refused() {
+        let stored = vec![
+            generate(SigningAlg::ES256, 1),
+            generate(SigningAlg::EdDSA, 1),
+        ];
+        assert!(matches!(
+            KeySet::new(&stored),
+            Err(KeyError::Missing(SigningAlg::RS256))
+        ));
+    }
 
     #[test]
     fn every_algorithm_signs_and_verifies_and_publishes_a_jwk() {
@@ -495,7 +568,8 @@ mod tests {
             SigningAlg::ES256,
             &json!({"iss": "https://i", "sub": "s", "exp": now + 60}),
         );
-        let other = KeySet::new(&[generate(SigningAlg::ES256, 2)]).unwrap();
+        let other_keys: Vec<StoredKey> = KeySet::REQUIRED.iter().map(|a| generate(*a, 2)).collect();
+        let other = KeySet::new(&other_keys).unwrap();
         assert!(
             other
                 .verify::<serde_json::Value>(&forged, "https://i", now)

@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod key_encryption;
 pub mod keys;
 pub mod server;
 pub mod setup;

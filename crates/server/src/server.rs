@@ -100,7 +100,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
     let now = clock.now();
     let realm_configs = setup::realms_with_master(&config);
     let report = setup::apply(store.as_ref(), &config, &realm_configs, now).await?;
-    let keys = setup::keys(store.as_ref(), now).await?;
+    let kek = crate::key_encryption::Kek::from_config(&config.server)
+        .map_err(|(key, message)| SetupError::Secret { key, message })?;
+    let keys = setup::keys(store.as_ref(), now, kek.as_ref()).await?;
     let public_url = config
         .server
         .public_url
@@ -126,7 +128,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         public_url: public_url.clone(),
         realms,
         store: store.clone(),
-        keys: crate::keys::KeyRing::new(keys),
+        keys: crate::keys::KeyRing::new(keys, kek),
         clock,
         caches: Default::default(),
         usage: Default::default(),
@@ -207,13 +209,17 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 /// How often a replica reloads the signing keys (the bound on how long it keeps signing with a rotated-out key).
 pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Reloads the signing keys every minute; deletes expired rows and ended login sessions every ten minutes.
+/// Rotates the signing keys when due and reloads them every minute; deletes expired rows and ended login
+/// sessions every ten minutes.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
     let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
         ticks += 1;
+        if let Err(e) = setup::scheduled_rotation(&state).await {
+            tracing::warn!(error = %e, "scheduled key rotation failed");
+        }
         if ticks > 1
             && let Err(e) = state.keys.reload(state.store.as_ref()).await
         {

@@ -1,9 +1,11 @@
 //! Start-up: applying the declarative configuration to the store (idempotently, at every start), the bootstrap
 //! realm `master` with its `keyport-cli` client and `admin` user, and the signing keys.
 
-use crate::config::{ClientConfig, Config, Grant, RealmConfig, Rotation, UserConfig};
+use crate::config::{ClientConfig, Config, Grant, RealmConfig, Rotation, SigningAlg, UserConfig};
 use crate::crypto::{hash_password, random_id, random_token, sha256_hex, verify_password};
-use crate::keys::{self, KeySet};
+use crate::key_encryption::{Kek, is_sealed, open_all};
+use crate::keys::{self, KeySet, StoredKey};
+use crate::state::AppState;
 use crate::store::{Client, ClientBrowser, Store, StoreError, User, UserType};
 
 pub const MASTER: &str = "master";
@@ -67,7 +69,7 @@ pub fn realms_with_master(config: &Config) -> Vec<RealmConfig> {
 fn client_secret(realm: &str, c: &ClientConfig) -> Result<Option<String>, SetupError> {
     let key = format!("realms.{realm}.clients.{}", c.client_id);
     let secret = if let Some(s) = &c.secret {
-        Some(s.clone())
+        Some(s.expose().to_owned())
     } else if let Some(path) = &c.secret_file {
         let text = std::fs::read_to_string(path).map_err(|e| SetupError::Secret {
             key: format!("{key}.secret_file"),
@@ -98,7 +100,7 @@ fn client_secret(realm: &str, c: &ClientConfig) -> Result<Option<String>, SetupE
 
 fn user_password(realm: &str, u: &UserConfig) -> Result<Option<String>, SetupError> {
     match (&u.password, &u.password_env) {
-        (Some(p), _) => Ok(Some(p.clone())),
+        (Some(p), _) => Ok(Some(p.expose().to_owned())),
         (None, Some(var)) => std::env::var(var)
             .map(Some)
             .map_err(|_| SetupError::Secret {
@@ -191,7 +193,7 @@ pub async fn apply(
     if !declared_admin {
         let exists = store.user_by_username(MASTER, ADMIN_USER).await?.is_some();
         let password = match &config.server.admin_password {
-            Some(p) => Some(p.clone()),
+            Some(p) => Some(p.expose().to_owned()),
             None if !exists => {
                 let generated = random_token(15);
                 report.generated_admin_password = Some(generated.clone());
@@ -212,43 +214,163 @@ pub async fn apply(
     Ok(report)
 }
 
-/// Loads the signing keys, generating any algorithm that has none yet.
-pub async fn keys(store: &dyn Store, now: i64) -> Result<KeySet, SetupError> {
+/// Loads the signing keys, generating any algorithm that has none yet (sealed when a key-encryption key is
+/// configured).
+pub async fn keys(store: &dyn Store, now: i64, kek: Option<&Kek>) -> Result<KeySet, SetupError> {
     let mut stored = store.signing_keys().await?;
     for alg in KeySet::REQUIRED {
         if !stored.iter().any(|k| k.alg == alg) {
-            let key = tokio::task::spawn_blocking(move || keys::generate(alg, now))
-                .await
-                .map_err(|e| StoreError::Database(format!("key generation failed: {e}")))?;
-            store.insert_signing_key(&key).await?;
+            let key = generate(alg, now).await?;
+            store.insert_signing_key(&seal(kek, key)).await?;
         }
     }
     // Read back: replicas starting together on an empty database see each other's keys.
     stored = store.signing_keys().await?;
-    Ok(KeySet::new(&stored)?)
-}
-
-/// How many keys of each algorithm are kept after a rotation: the new one and its predecessor, so tokens signed
-/// before the rotation verify until the next one (rotate less often than the longest token lifetime).
-pub const KEYS_KEPT_PER_ALGORITHM: usize = 2;
-
-/// Makes a new key of every algorithm (it signs from now on) and retires all but the newest
-/// [`KEYS_KEPT_PER_ALGORITHM`]. Other replicas verify with the new key at once (on its unknown `kid`) and sign with
-/// it after their next periodic reload.
-pub async fn rotate_keys(store: &dyn Store, now: i64) -> Result<(), SetupError> {
-    let stored = store.signing_keys().await?;
-    for alg in KeySet::REQUIRED {
-        let mut of_alg: Vec<_> = stored.iter().filter(|k| k.alg == alg).collect();
-        let newest = of_alg.iter().map(|k| k.created_at).max().unwrap_or(0);
-        let created_at = now.max(newest + 1);
-        let key = tokio::task::spawn_blocking(move || keys::generate(alg, created_at))
-            .await
-            .map_err(|e| StoreError::Database(format!("key generation failed: {e}")))?;
-        store.insert_signing_key(&key).await?;
-        of_alg.sort_by_key(|k| std::cmp::Reverse(k.created_at));
-        for old in of_alg.iter().skip(KEYS_KEPT_PER_ALGORITHM - 1) {
-            store.delete_signing_key(&old.kid).await?;
+    if kek.is_some() {
+        let clear = stored.iter().filter(|k| !is_sealed(k)).count();
+        if clear > 0 {
+            tracing::warn!(
+                keys = clear,
+                "signing keys are stored in clear although a key-encryption key is set: run `keyport encrypt-keys`"
+            );
         }
     }
+    Ok(KeySet::new(&open_all(kek, &stored)?)?)
+}
+
+async fn generate(alg: SigningAlg, created_at: i64) -> Result<StoredKey, SetupError> {
+    Ok(
+        tokio::task::spawn_blocking(move || keys::generate(alg, created_at))
+            .await
+            .map_err(|e| StoreError::Database(format!("key generation failed: {e}")))?,
+    )
+}
+
+fn seal(kek: Option<&Kek>, key: StoredKey) -> StoredKey {
+    match kek {
+        Some(kek) => kek.seal(&key),
+        None => key,
+    }
+}
+
+/// How long a key that no longer signs stays published: until every token it signed has expired. That is the
+/// longest access- or ID-token lifetime of any realm (both share `access_token_lifetime`), plus
+/// [`crate::server::KEY_RELOAD_INTERVAL`], during which other replicas may still sign with it.
+pub fn key_overlap(realms: &[RealmConfig]) -> i64 {
+    let longest = realms
+        .iter()
+        .map(|r| r.access_token_lifetime.as_secs())
+        .max()
+        .unwrap_or(0);
+    (longest + crate::server::KEY_RELOAD_INTERVAL.as_secs()) as i64
+}
+
+/// The keys to delete: every key whose successor (the next newer key of its algorithm) has signed for at least
+/// `overlap` seconds, so no live token names it any more.
+fn retired(stored: &[StoredKey], now: i64, overlap: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    for alg in KeySet::REQUIRED {
+        let mut of_alg: Vec<&StoredKey> = stored.iter().filter(|k| k.alg == alg).collect();
+        of_alg.sort_by_key(|k| std::cmp::Reverse((k.created_at, k.kid.clone())));
+        for pair in of_alg.windows(2) {
+            if pair[0].created_at + overlap <= now {
+                out.push(pair[1].kid.clone());
+            }
+        }
+    }
+    out
+}
+
+/// One rotation step in one transaction: a new key for each algorithm in `renew` (it signs from now on), and
+/// the deletion of the keys [`retired`] by then. Other replicas verify with a new key at once (on its unknown
+/// `kid`) and sign with it after their next periodic reload.
+async fn rotate(
+    store: &dyn Store,
+    now: i64,
+    kek: Option<&Kek>,
+    overlap: i64,
+    renew: &[SigningAlg],
+) -> Result<bool, SetupError> {
+    let stored = store.signing_keys().await?;
+    let mut add = Vec::new();
+    for alg in renew {
+        let newest = stored
+            .iter()
+            .filter(|k| k.alg == *alg)
+            .map(|k| k.created_at)
+            .max()
+            .unwrap_or(0);
+        add.push(seal(kek, generate(*alg, now.max(newest + 1)).await?));
+    }
+    let mut all = stored.clone();
+    all.extend(add.iter().cloned());
+    let remove = retired(&all, now, overlap);
+    if add.is_empty() && remove.is_empty() {
+        return Ok(false);
+    }
+    store.change_signing_keys(&add, &[], &remove).await?;
+    Ok(true)
+}
+
+/// `keyport rotate-keys`: a new key of every algorithm, and the keys whose tokens have all expired deleted, in
+/// one transaction. The key it replaces stays published for `overlap` seconds ([`key_overlap`]).
+pub async fn rotate_keys(
+    store: &dyn Store,
+    now: i64,
+    kek: Option<&Kek>,
+    overlap: i64,
+) -> Result<(), SetupError> {
+    rotate(store, now, kek, overlap, &KeySet::REQUIRED).await?;
     Ok(())
+}
+
+/// The scheduled rotation, run every minute by each replica: a new key of each algorithm whose newest key is
+/// older than `server.key_rotation`, and old keys deleted once their tokens have expired. Reloads this
+/// replica's keys when anything changed. True when something changed.
+pub async fn scheduled_rotation(state: &AppState) -> Result<bool, SetupError> {
+    let now = state.now();
+    let stored = state.store.signing_keys().await?;
+    let renew: Vec<SigningAlg> = match state.settings.key_rotation {
+        Some(every) => KeySet::REQUIRED
+            .into_iter()
+            .filter(|alg| {
+                let newest = stored
+                    .iter()
+                    .filter(|k| k.alg == *alg)
+                    .map(|k| k.created_at)
+                    .max();
+                newest.is_none_or(|t| t + every.as_secs() as i64 <= now)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let overlap = key_overlap(
+        &state
+            .realms
+            .values()
+            .map(|r| r.config.clone())
+            .collect::<Vec<_>>(),
+    );
+    let changed = rotate(state.store.as_ref(), now, state.keys.kek(), overlap, &renew).await?;
+    if changed {
+        tracing::info!(renewed = renew.len(), "signing keys rotated on schedule");
+        state.keys.reload(state.store.as_ref()).await?;
+    }
+    Ok(changed)
+}
+
+/// `keyport encrypt-keys`: seals every key stored in clear with `kek`, in one transaction. Returns how many.
+pub async fn encrypt_keys(store: &dyn Store, kek: &Kek) -> Result<usize, SetupError> {
+    let stored = store.signing_keys().await?;
+    // Refuse to seal what does not load: a corrupt key stays visible as one.
+    open_all(Some(kek), &stored)?;
+    let sealed: Vec<StoredKey> = stored
+        .iter()
+        .filter(|k| !is_sealed(k))
+        .map(|k| kek.seal(k))
+        .collect();
+    if !sealed.is_empty() {
+        store.change_signing_keys(&[], &sealed, &[]).await?;
+    }
+    Ok(sealed.len())
 }

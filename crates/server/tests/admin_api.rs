@@ -443,9 +443,23 @@ async fn non_admins_get_403_and_only_their_own_tokens() {
         .as_str()
         .unwrap()
         .to_owned();
-    adelete(&s, &format!("tokens/{alice_token_id}"), &bob)
-        .await
-        .assert_error(403, "access_denied");
+    // Someone else's token id and an unknown one get the same answer: Bob cannot tell which ids exist
+    // (issue 11).
+    let theirs = adelete(&s, &format!("tokens/{alice_token_id}"), &bob).await;
+    theirs.assert_error(404, "not_found");
+    let unknown = adelete(&s, "tokens/0000000000000000", &bob).await;
+    unknown.assert_error(404, "not_found");
+    assert_eq!(
+        theirs.json["error_description"]
+            .as_str()
+            .unwrap()
+            .replace(&alice_token_id, "ID"),
+        unknown.json["error_description"]
+            .as_str()
+            .unwrap()
+            .replace("0000000000000000", "ID"),
+    );
+
     apost(&s, "tokens/info", &bob, json!({"token": admin}))
         .await
         .assert_error(403, "access_denied");

@@ -115,6 +115,48 @@ async fn token_endpoint_rejects_bad_requests_clearly() {
     r.assert_error(401, "invalid_client");
 }
 
+/// Issue 11 item 6: a form of many distinct parameters (the worst case of a quadratic duplicate check, and all
+/// of it before the client is authenticated) is refused at once, whatever it would have been.
+#[tokio::test]
+async fn forms_with_too_many_parameters_are_refused_before_anything_else() {
+    let s = server().await;
+    let url = s.endpoint("aiod", "token");
+    let send = |body: String| {
+        let url = url.clone();
+        async move {
+            Reply::from(
+                http()
+                    .post(&url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .basic_auth(BOT.0, Some(BOT.1))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let padding = |n: usize| (0..n).map(|i| format!("&x{i}=1")).collect::<String>();
+    // 63 unknown parameters besides grant_type are ignored: the grant succeeds.
+    let ok = send(format!("grant_type=client_credentials{}", padding(63))).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    // One more is refused, although the client authenticated and the grant is valid.
+    let r = send(format!("grant_type=client_credentials{}", padding(64))).await;
+    r.assert_error(400, "invalid_request");
+    assert!(r.str("error_description").contains("parameters"), "{r:?}");
+    // A worst case that fits the body limit (6,500 distinct parameters) is answered quickly, many times over.
+    let worst = format!("grant_type=client_credentials{}", padding(6_500));
+    assert!(worst.len() < 64 * 1024);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        send(worst.clone())
+            .await
+            .assert_error(400, "invalid_request");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
 #[tokio::test]
 async fn unknown_realms_and_paths_are_json_404s() {
     let s = server().await;
@@ -217,4 +259,30 @@ async fn an_authorization_request_without_a_client_is_a_page_not_a_redirect() {
         r.json.as_str().unwrap().contains("client_id is missing"),
         "{r:?}"
     );
+}
+
+/// Issue 11 (low): a confidential client without its secret gets the same answer as a client id that does not
+/// exist, so an anonymous caller cannot list the confidential clients.
+#[tokio::test]
+async fn an_unknown_client_and_a_confidential_one_without_secret_look_alike() {
+    let s = server().await;
+    let url = s.endpoint("aiod", "token");
+    let form = |id: &'static str| [("grant_type", "client_credentials"), ("client_id", id)];
+    let confidential = post(&url, &form("pipeline-bot")).await;
+    let unknown = post(&url, &form("no-such-client")).await;
+    confidential.assert_error(401, "invalid_client");
+    unknown.assert_error(401, "invalid_client");
+    assert_eq!(confidential.json, unknown.json);
+    let wrong = post_basic(
+        &url,
+        ("pipeline-bot", "wrong"),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(wrong.json, unknown.json);
+    // The same at the device authorization endpoint.
+    let device = s.endpoint("aiod", "auth/device");
+    let a = post(&device, &[("client_id", "pipeline-bot")]).await;
+    let b = post(&device, &[("client_id", "no-such-client")]).await;
+    assert_eq!((a.status, &a.json), (b.status, &b.json));
 }

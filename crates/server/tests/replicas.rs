@@ -137,7 +137,7 @@ async fn a_key_rotated_by_one_replica_verifies_on_all() {
     let before = mint(a).await;
     let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
     let state = &a.running.state;
-    keyport_server::setup::rotate_keys(state.store.as_ref(), state.now())
+    keyport_server::setup::rotate_keys(state.store.as_ref(), state.now(), None, 360)
         .await
         .unwrap();
     state.keys.reload(state.store.as_ref()).await.unwrap();

@@ -315,6 +315,9 @@ struct Inner {
     config: Config,
     http: reqwest::Client,
     jwks: RwLock<JwksCache>,
+    /// Held by the one request fetching the JWKS (others with unknown `kid`s wait for its result). The cache
+    /// lock is never held across the network: requests whose `kid` is known never wait for a fetch.
+    jwks_fetch: Mutex<()>,
     /// SHA-256 of the token → (when it was asked, the answer). Never the token itself.
     introspections: Mutex<IntrospectionCache>,
     jwks_fetches: AtomicU64,
@@ -369,6 +372,7 @@ impl Verifier {
                 set: None,
                 fetched_at: None,
             }),
+            jwks_fetch: Mutex::new(()),
             introspections: Mutex::new(HashMap::new()),
             jwks_fetches: AtomicU64::new(0),
             introspection_calls: AtomicU64::new(0),
@@ -437,29 +441,39 @@ impl Verifier {
                 });
             }
         }
-        let mut cache = self.0.jwks.write().await;
-        // Another request may have refreshed it meanwhile.
-        if let Some(jwk) = cache.set.as_ref().and_then(|s| s.find(kid)) {
-            return DecodingKey::from_jwk(jwk)
-                .map_err(|e| Rejected::Unavailable(format!("JWKS key {kid} is unusable: {e}")));
+        let _fetching = self.0.jwks_fetch.lock().await;
+        let recently = {
+            // Another request may have refreshed it while this one waited for the fetch gate.
+            let cache = self.0.jwks.read().await;
+            if let Some(jwk) = cache.set.as_ref().and_then(|s| s.find(kid)) {
+                return DecodingKey::from_jwk(jwk).map_err(|e| {
+                    Rejected::Unavailable(format!("JWKS key {kid} is unusable: {e}"))
+                });
+            }
+            cache
+                .fetched_at
+                .is_some_and(|t| t.elapsed() < self.0.config.jwks_refetch_interval)
+        };
+        if recently {
+            return Err(Rejected::InvalidToken(
+                "the token is signed with an unknown key".into(),
+            ));
         }
-        let recently = cache
-            .fetched_at
-            .is_some_and(|t| t.elapsed() < self.0.config.jwks_refetch_interval);
-        if !recently {
-            let set = self.fetch_jwks().await?;
+        let set = self.fetch_jwks().await?;
+        let found = set.find(kid).map(DecodingKey::from_jwk);
+        {
+            let mut cache = self.0.jwks.write().await;
             cache.set = Some(set);
             cache.fetched_at = Some(Instant::now());
         }
-        let jwk = cache
-            .set
-            .as_ref()
-            .and_then(|s| s.find(kid))
-            .ok_or_else(|| {
-                Rejected::InvalidToken("the token is signed with an unknown key".into())
-            })?;
-        DecodingKey::from_jwk(jwk)
-            .map_err(|e| Rejected::Unavailable(format!("JWKS key {kid} is unusable: {e}")))
+        match found {
+            Some(key) => {
+                key.map_err(|e| Rejected::Unavailable(format!("JWKS key {kid} is unusable: {e}")))
+            }
+            None => Err(Rejected::InvalidToken(
+                "the token is signed with an unknown key".into(),
+            )),
+        }
     }
 
     async fn verify_jwt(&self, token: &str) -> Result<Caller, Rejected> {

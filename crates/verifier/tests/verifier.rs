@@ -236,3 +236,71 @@ async fn access_tokens_can_be_introspected_too() {
         "offline verification sees only the signature and expiry"
     );
 }
+
+/// Issue 11 (low): a JWKS fetch in progress (here: one that never answers) must not hold up requests whose key
+/// is already cached. The verifier used to hold its cache's write lock across the fetch.
+#[tokio::test]
+async fn a_stalled_jwks_fetch_does_not_block_tokens_with_known_keys() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start(CONFIG).await;
+    let jwks = reqwest::get(format!(
+        "{}/protocol/openid-connect/certs",
+        s.realm_url("aiod")
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    // A JWKS endpoint that answers once, then accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/certs", listener.local_addr().unwrap());
+    let stalling = tokio::spawn(async move {
+        let mut held = Vec::new();
+        let mut first = true;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            if first {
+                first = false;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}",
+                    jwks.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            } else {
+                held.push(socket);
+            }
+        }
+    });
+    let mut config = Config::new(
+        &s.issuer("aiod"),
+        "api",
+        "api-secret-0123456789-abcdef-0123456789",
+    );
+    config.jwks_url = jwks_url;
+    config.jwks_refetch_interval = Duration::ZERO;
+    config.timeout = Duration::from_secs(30);
+    let v = Verifier::new(config);
+    let token = bot_token(&s).await;
+    v.verify(&token).await.unwrap();
+    assert_eq!(v.jwks_fetches(), 1);
+
+    // A token naming an unknown key starts a fetch that hangs…
+    let forged = with_kid(&token, "unknown-kid");
+    let hanging = {
+        let v = v.clone();
+        tokio::spawn(async move { v.verify(&forged).await })
+    };
+    while v.jwks_fetches() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // …while a token with a cached key is verified at once.
+    let known = tokio::time::timeout(Duration::from_secs(5), v.verify(&token)).await;
+    assert!(
+        matches!(known, Ok(Ok(_))),
+        "a cached key waited for the JWKS fetch: {known:?}"
+    );
+    hanging.abort();
+    stalling.abort();
+}

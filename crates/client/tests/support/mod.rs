@@ -444,3 +444,51 @@ pub fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// A hostile OpenID server on loopback: it answers every GET or POST of a path in `routes` with that JSON (the
+/// placeholder `{base}` stands for its own URL), and 404 otherwise. It stands for a server an attacker controls,
+/// which the real keyport server cannot be made to imitate.
+pub struct Hostile {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Hostile {
+    pub async fn start(routes: Vec<(&'static str, serde_json::Value)>) -> Hostile {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let base = url.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let path = path.split('?').next().unwrap_or("/").to_owned();
+                let (status, body) = match routes.iter().find(|(p, _)| *p == path) {
+                    Some((_, v)) => ("200 OK", v.to_string().replace("{base}", &base)),
+                    None => ("404 Not Found", "{}".to_owned()),
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        Hostile { url, task }
+    }
+}

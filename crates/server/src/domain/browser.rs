@@ -151,17 +151,64 @@ pub async fn sign_out(app: &AppState, browser: &Browser) -> Result<()> {
         .await?)
 }
 
-/// Whether the user-code guessing budget of this browser session or IP address is spent.
-pub async fn user_code_budget_spent(app: &AppState, browser: &Browser, ip: &str) -> Result<bool> {
+/// Whether the user-code guessing budget is spent: this browser session's or this client address's (`ip` is
+/// the `http::client_ip::rate_key`), or the realm's ceiling of code checks per minute. The ceiling is counted
+/// record-first (every check, right or wrong, is one row before it is judged), so concurrent requests cannot
+/// overshoot it; the session and address budgets count wrong codes only.
+pub async fn user_code_budget_spent(
+    app: &AppState,
+    realm: &Realm,
+    browser: &Browser,
+    ip: &str,
+) -> Result<bool> {
     let limit = app.settings.user_code_attempts_per_minute as u64;
-    over_limit(app, &user_code_keys(browser, ip), limit, false).await
+    if over_limit(app, &user_code_keys(browser, ip), limit, false).await? {
+        return Ok(true);
+    }
+    let now = app.now();
+    let checks = app
+        .store
+        .failed_attempts(&realm_checks_key(realm), true, now, now - 60)
+        .await?;
+    if checks > app.settings.user_code_guesses_per_minute as u64 {
+        tracing::warn!(realm = %realm.name, "user-code ceiling reached: refusing code checks for the rest of the minute");
+        return Ok(true);
+    }
+    Ok(false)
 }
 
-/// Records a wrong user code against the session and the IP address.
-pub async fn record_wrong_user_code(app: &AppState, browser: &Browser, ip: &str) -> Result<()> {
+/// Records a wrong user code against the session, the client address and the realm (where it counts against
+/// every pending code: [`wrong_guesses_since`]).
+pub async fn record_wrong_user_code(
+    app: &AppState,
+    realm: &Realm,
+    browser: &Browser,
+    ip: &str,
+) -> Result<()> {
     let limit = app.settings.user_code_attempts_per_minute as u64;
     over_limit(app, &user_code_keys(browser, ip), limit, true).await?;
+    let now = app.now();
+    app.store
+        .failed_attempts(&realm_wrong_key(&realm.name), true, now, now)
+        .await?;
     Ok(())
+}
+
+/// Wrong user codes entered in `realm` after `since` (Unix seconds, inclusive): the guesses a code created then
+/// has taken.
+pub async fn wrong_guesses_since(app: &AppState, realm: &str, since: i64) -> Result<u64> {
+    Ok(app
+        .store
+        .failed_attempts(&realm_wrong_key(realm), false, app.now(), since - 1)
+        .await?)
+}
+
+fn realm_checks_key(realm: &Realm) -> String {
+    format!("usercode:realm-checks:{}", realm.name)
+}
+
+fn realm_wrong_key(realm: &str) -> String {
+    format!("usercode:realm-wrong:{realm}")
 }
 
 fn user_code_keys(browser: &Browser, ip: &str) -> [String; 2] {

@@ -19,6 +19,9 @@ pub struct Presented {
     pub client_secret: Option<Secret>,
 }
 
+/// Keycloak's words for every client-authentication failure: unknown client, missing secret, wrong secret.
+const UNKNOWN_OR_BAD: &str = "Invalid client or Invalid client credentials";
+
 fn invalid_client(description: &str) -> super::Error {
     oauth(ErrorCode::InvalidClient, description)
 }
@@ -63,17 +66,16 @@ pub async fn authenticate(app: &AppState, realm: &Realm, presented: Presented) -
     };
     let client = find(app, realm, &client_id)
         .await?
-        .ok_or_else(|| invalid_client("Invalid client or Invalid client credentials"))?;
+        .ok_or_else(|| invalid_client(UNKNOWN_OR_BAD))?;
     if client.public {
         return Ok(client);
     }
-    let secret = secret
-        .ok_or_else(|| invalid_client("client authentication required: send the client secret"))?;
+    // The same words as for an unknown client: an anonymous caller must not learn which client ids exist
+    // and are confidential.
+    let secret = secret.ok_or_else(|| invalid_client(UNKNOWN_OR_BAD))?;
     let expected = client.secret_hash.as_deref().unwrap_or("");
     if !constant_time_eq(sha256_hex(secret.expose()).as_bytes(), expected.as_bytes()) {
-        return Err(invalid_client(
-            "Invalid client or Invalid client credentials",
-        ));
+        return Err(invalid_client(UNKNOWN_OR_BAD));
     }
     Ok(client)
 }

@@ -47,7 +47,7 @@ pub async fn authorize(
                 let shown = user_code::display(&code);
                 let verification_uri = realm.verification_uri();
                 return Ok(DeviceAuthorizationResponse {
-                    device_code,
+                    device_code: device_code.into(),
                     verification_uri_complete: format!("{verification_uri}?user_code={shown}"),
                     user_code: shown,
                     verification_uri,
@@ -178,7 +178,8 @@ pub struct PendingFlow {
 }
 
 /// Finds the pending, unexpired flow a person typed the code of. `None` for a malformed, unknown, expired or
-/// already decided code.
+/// already decided code, and for a dead one: a code that took `server.user_code_max_wrong_guesses` wrong codes
+/// (entered in its realm while it was pending) may have been guessed, so nobody may use it any more.
 pub async fn find_pending(
     app: &AppState,
     realm: &Realm,
@@ -188,17 +189,25 @@ pub async fn find_pending(
         return Ok(None);
     };
     let now = app.now();
-    Ok(app
+    let Some(grant) = app
         .store
         .device_grant_by_user_code(&realm.name, &code)
         .await?
         .filter(|g| g.status == DeviceStatus::Pending && g.expires_at > now)
-        .map(|g| PendingFlow {
-            device_code_hash: g.device_code_hash,
-            user_code: user_code::display(&g.user_code),
-            client_id: g.client_id,
-            scope: g.scope,
-        }))
+    else {
+        return Ok(None);
+    };
+    let guesses = super::browser::wrong_guesses_since(app, &realm.name, grant.created_at).await?;
+    if guesses >= app.settings.user_code_max_wrong_guesses as u64 {
+        tracing::warn!(realm = %realm.name, client_id = %grant.client_id, guesses, "user code refused: too many wrong codes were tried while it was pending");
+        return Ok(None);
+    }
+    Ok(Some(PendingFlow {
+        device_code_hash: grant.device_code_hash,
+        user_code: user_code::display(&grant.user_code),
+        client_id: grant.client_id,
+        scope: grant.scope,
+    }))
 }
 
 /// Records the signed-in user's Approve or Deny, then ends the page session: the decision was what it was for,

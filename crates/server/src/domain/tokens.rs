@@ -225,14 +225,17 @@ pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
                 })
                 .unwrap_or_default(),
         };
-        app.keys.sign(alg, &id)
+        keyport_proto::Secret::new(app.keys.sign(alg, &id))
     });
     let (refresh_token, refresh_expires_in) = match g.refresh {
-        Some((secret, row)) => (Some(secret), (row.expires_at - now).max(0) as u64),
+        Some((secret, row)) => (
+            Some(keyport_proto::Secret::new(secret)),
+            (row.expires_at - now).max(0) as u64,
+        ),
         None => (None, 0),
     };
     TokenResponse {
-        access_token,
+        access_token: access_token.into(),
         token_type: "Bearer".into(),
         expires_in: lifetime as u64,
         refresh_token,

@@ -1,5 +1,7 @@
 //! The form extractor of the OAuth endpoints: `application/x-www-form-urlencoded` only, bounded size, each
-//! parameter at most once (RFC 6749 §3.2), and every failure an RFC 6749 §5.2 JSON body.
+//! parameter at most once (RFC 6749 §3.2), at most [`MAX_PARAMETERS`] parameters, and every failure an RFC 6749
+//! §5.2 JSON body. Parsing is linear in the body: the parameters are counted before they are decoded and
+//! duplicates are found with a hash set (this runs before the client is authenticated).
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
@@ -7,6 +9,10 @@ use keyport_proto::ErrorCode;
 
 use super::ApiError;
 use crate::state::AppState;
+
+/// The most parameters a form may carry. The largest OAuth request (authorization code with PKCE, `resource` and
+/// client authentication in the body) has about fifteen.
+pub const MAX_PARAMETERS: usize = 64;
 
 /// Parsed form parameters.
 pub struct Form(Vec<(String, String)>);
@@ -33,20 +39,29 @@ impl Form {
     }
 
     pub fn parse(body: &[u8]) -> Result<Form, ApiError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|e| {
+        let bad = |description: String| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidRequest,
-                format!("malformed form body: {e}"),
+                description,
             )
-        })?;
-        for (i, (k, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(other, _)| other == k) {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::InvalidRequest,
-                    format!("parameter `{k}` appears more than once"),
-                ));
+        };
+        // Count first (empty segments are no parameter), so an oversized form costs one pass and no decoding.
+        let count = body
+            .split(|b| *b == b'&')
+            .filter(|segment| !segment.is_empty())
+            .count();
+        if count > MAX_PARAMETERS {
+            return Err(bad(format!(
+                "the form has {count} parameters; at most {MAX_PARAMETERS} are accepted"
+            )));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| bad(format!("malformed form body: {e}")))?;
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        for (k, _) in &pairs {
+            if !seen.insert(k.as_str()) {
+                return Err(bad(format!("parameter `{k}` appears more than once")));
             }
         }
         Ok(Form(pairs))
@@ -81,5 +96,42 @@ impl FromRequest<AppState> for Form {
                 )
             })?;
         Form::parse(&body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn distinct(n: usize) -> String {
+        (0..n)
+            .map(|i| format!("p{i}=v"))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    #[test]
+    fn the_parameter_cap_is_inclusive_and_counts_before_decoding() {
+        let form = Form::parse(distinct(MAX_PARAMETERS).as_bytes()).unwrap();
+        assert_eq!(form.get("p0"), Some("v"));
+        assert!(Form::parse(distinct(MAX_PARAMETERS + 1).as_bytes()).is_err());
+        // Empty segments are not parameters.
+        let padded = format!("{}&&&&", distinct(MAX_PARAMETERS));
+        assert!(Form::parse(padded.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn the_worst_case_body_is_rejected_quickly() {
+        // 64 KiB of distinct parameters: ~9,000 of them (the quadratic check made 40 million comparisons).
+        let body = distinct(9_000);
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            assert!(Form::parse(body.as_bytes()).is_err());
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // The worst case under the cap: every parameter distinct, then a duplicate at the end.
+        let mut body = distinct(MAX_PARAMETERS - 1);
+        body.push_str("&p0=again");
+        assert!(Form::parse(body.as_bytes()).is_err());
     }
 }

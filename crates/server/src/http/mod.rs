@@ -2,6 +2,7 @@
 //! domain function, map the result. Only this module knows status codes and headers.
 
 pub mod admin;
+pub mod client_ip;
 mod cookies;
 mod discovery;
 mod form;

@@ -115,7 +115,11 @@ async fn token(
                 form.get("username"),
                 form.get("password"),
                 scope,
-                &peer.ip().to_string(),
+                &super::client_ip::rate_key(super::client_ip::client_ip(
+                    peer,
+                    &headers,
+                    &app.settings.trusted_proxies,
+                )),
             )
             .await?
         }

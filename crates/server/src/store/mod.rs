@@ -264,6 +264,14 @@ pub trait Store:
     async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<()>;
     async fn delete_signing_key(&self, kid: &str) -> Result<()>;
+    /// One transaction: inserts `add`, rewrites the stored PEM of `replace` (same kid), deletes `remove`. Key
+    /// rotation and encrypting the keys of an existing store are all-or-nothing.
+    async fn change_signing_keys(
+        &self,
+        add: &[StoredKey],
+        replace: &[StoredKey],
+        remove: &[String],
+    ) -> Result<()>;
 
     /// Inserts or replaces a client (declarative config).
     async fn upsert_client(&self, client: &Client) -> Result<()>;

@@ -177,6 +177,44 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn change_signing_keys(
+                &self,
+                add: &[StoredKey],
+                replace: &[StoredKey],
+                remove: &[String],
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                for key in add {
+                    sqlx::query(
+                        "INSERT INTO signing_keys (kid, alg, private_pem, created_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&key.kid)
+                    .bind(key.alg.as_str())
+                    .bind(&key.private_pem)
+                    .bind(key.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                for key in replace {
+                    sqlx::query("UPDATE signing_keys SET private_pem = $1 WHERE kid = $2")
+                        .bind(&key.private_pem)
+                        .bind(&key.kid)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                for kid in remove {
+                    sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+                        .bind(kid)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(())
+            }
+
             async fn upsert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO clients (realm, client_id, secret_hash, public, grants, roles, rotation, access_token_alg, id_token_alg, \
@@ -633,7 +671,8 @@ macro_rules! sql_store {
                     // A page session lives an hour (`browser::SESSION_LIFETIME`): after a day its logins can no
                     // longer be signed out through it.
                     ("DELETE FROM browser_logins WHERE created_at < $1", now - 86400),
-                    ("DELETE FROM failed_attempts WHERE at < $1", now - 3600),
+                    // A day: the wrong user codes a pending device code has taken are counted from these rows.
+                    ("DELETE FROM failed_attempts WHERE at < $1", now - 86400),
                     ("DELETE FROM federated_sign_ins WHERE expires_at < $1", now),
                 ] {
                     total += sqlx::query(sql)

@@ -496,8 +496,19 @@ pub async fn revoke_token(
         || (caller.full_rights() && mine)
         || (caller.has_scope(REVOKE_SCOPE) && mine);
     if !allowed {
-        if token.is_none() && !caller.is_admin() && caller.full_rights() {
-            // Do not tell a non-admin whether someone else's token id exists.
+        if !caller.is_admin() && caller.full_rights() {
+            // Do not tell a non-admin whether someone else's token id exists: an unknown id and another
+            // user's token get the same answer (the attempt on an existing one is still audited).
+            if token.is_some() {
+                audit::record(
+                    app,
+                    caller
+                        .entry(&realm.name, "token.revoke")
+                        .outcome("denied")
+                        .detail("you may revoke only tokens you created"),
+                )
+                .await?;
+            }
             return Err(Error::NotFound(format!("no token `{token_id}`")));
         }
         let why = if caller.full_rights() || caller.has_scope(REVOKE_SCOPE) {

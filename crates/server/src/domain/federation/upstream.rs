@@ -316,7 +316,7 @@ impl Upstreams {
 /// public client.
 fn client_secret(key: &str, idp: &IdentityProviderConfig) -> Result<Option<Secret>, SecretError> {
     let secret = if let Some(s) = &idp.client_secret {
-        Some(s.clone())
+        Some(s.expose().to_owned())
     } else if let Some(path) = &idp.client_secret_file {
         let text = std::fs::read_to_string(path).map_err(|e| SecretError {
             key: format!("{key}.client_secret_file"),

@@ -14,6 +14,7 @@ use super::{Ctx, Page};
 use crate::domain::browser::{self, Browser};
 use crate::domain::device_code::{self, PendingFlow};
 use crate::domain::scope;
+use crate::http::client_ip;
 use crate::http::cookies::{self, SESSION_COOKIE};
 use crate::http::{ApiError, Form};
 use crate::state::AppState;
@@ -127,7 +128,7 @@ impl Ctx<'_> {
         ip: &str,
         typed: &str,
     ) -> Result<Result<PendingFlow, Page>, ApiError> {
-        if browser::user_code_budget_spent(self.app, browser, ip).await? {
+        if browser::user_code_budget_spent(self.app, self.realm, browser, ip).await? {
             let error = "Too many wrong codes. Wait a minute, then try again.";
             return Ok(Err(self.code_form(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -139,7 +140,7 @@ impl Ctx<'_> {
         match device_code::find_pending(self.app, self.realm, typed).await? {
             Some(flow) => Ok(Ok(flow)),
             None => {
-                browser::record_wrong_user_code(self.app, browser, ip).await?;
+                browser::record_wrong_user_code(self.app, self.realm, browser, ip).await?;
                 let error = "That code is not valid or has expired. Check the code shown on your device and try again.";
                 Ok(Err(self.code_form(
                     StatusCode::BAD_REQUEST,
@@ -191,7 +192,11 @@ async fn enter_code(
         Ok(b) => b,
         Err(page) => return Ok(page.into_response()),
     };
-    let ip = peer.ip().to_string();
+    let ip = client_ip::rate_key(client_ip::client_ip(
+        peer,
+        &headers,
+        &app.settings.trusted_proxies,
+    ));
     let typed = form.get("user_code").unwrap_or("");
     Ok(match ctx.flow(&browser, &ip, typed).await? {
         Ok(flow) => ctx.consent_or_sign_in(&browser, &flow),
@@ -210,7 +215,11 @@ async fn consent(
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&app, &name)?;
     let browser = ctx.browser(&headers).await?;
-    let ip = peer.ip().to_string();
+    let ip = client_ip::rate_key(client_ip::client_ip(
+        peer,
+        &headers,
+        &app.settings.trusted_proxies,
+    ));
     let typed = prefill(query);
     Ok(match ctx.flow(&browser, &ip, &typed).await? {
         Ok(flow) => ctx.consent_or_sign_in(&browser, &flow),
@@ -231,7 +240,11 @@ async fn decision(
         Ok(b) => b,
         Err(page) => return Ok(page.into_response()),
     };
-    let ip = peer.ip().to_string();
+    let ip = client_ip::rate_key(client_ip::client_ip(
+        peer,
+        &headers,
+        &app.settings.trusted_proxies,
+    ));
     let flow = match ctx
         .flow(&browser, &ip, form.get("user_code").unwrap_or(""))
         .await?

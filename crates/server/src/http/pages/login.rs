@@ -179,7 +179,11 @@ async fn submit(
             .into_response());
     }
     let password = form.get("password").unwrap_or("");
-    let ip = peer.ip().to_string();
+    let ip = crate::http::client_ip::rate_key(crate::http::client_ip::client_ip(
+        peer,
+        &headers,
+        &app.settings.trusted_proxies,
+    ));
     let (status, error) =
         match browser::sign_in(&app, ctx.realm, cookie, &ip, username, password).await? {
             SignIn::Ok(fresh) => {
