@@ -4,6 +4,7 @@ mod admin;
 mod common;
 mod login;
 mod logout;
+mod ops;
 mod serve;
 mod status;
 mod token;
@@ -28,6 +29,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Bring the database schema up to date and exit (SQLite, or PostgreSQL with --database-url).
     Migrate(serve::MigrateArgs),
+    /// Copy a running SQLite deployment into one file (online, consistent); PostgreSQL: use pg_dump.
+    Backup(ops::BackupArgs),
+    /// Check a configuration and its database without starting the server: one line per problem.
+    Doctor(ops::DoctorArgs),
     /// Make new signing keys (the previous ones keep verifying until the next rotation).
     RotateKeys(serve::RotateKeysArgs),
     /// Log in: the device flow (shows a code, opens the browser), or with --web the browser sign-in (code + PKCE
@@ -51,6 +56,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Migrate(args) => serve::migrate(args),
         Command::RotateKeys(args) => serve::rotate_keys(args),
+        Command::Backup(args) => ops::backup(args),
+        Command::Doctor(args) => ops::doctor(args),
         Command::Login(args) => common::run(login::run(args)),
         Command::Whoami(args) => common::run(whoami::run(args)),
         Command::Token(args) => common::run(token::run(args)),

@@ -103,13 +103,14 @@ pub fn migrate(args: MigrateArgs) -> ExitCode {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEYPORT_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    use keyport_server::logging;
+    match logging::Format::from_env(std::env::var("KEYPORT_LOG_FORMAT").ok().as_deref()) {
+        Ok(format) => logging::init(format),
+        Err(message) => {
+            eprintln!("keyport: configuration error: {message}");
+            return ExitCode::from(2);
+        }
+    }
     let overrides = Overrides {
         listen: args.listen,
         public_url: args.public_url,
@@ -220,14 +221,17 @@ pub fn rotate_keys(args: RotateKeysArgs) -> ExitCode {
 }
 
 /// The configuration (file < `KEYPORT_*` env < flags), or exit code 2 after saying which key is wrong.
-fn load_config(file: Option<&std::path::Path>, overrides: Overrides) -> Result<Config, ExitCode> {
+pub(crate) fn load_config(
+    file: Option<&std::path::Path>,
+    overrides: Overrides,
+) -> Result<Config, ExitCode> {
     Config::load(file, |k| std::env::var(k).ok(), overrides).map_err(|e| {
         eprintln!("keyport: configuration error: {e}");
         ExitCode::from(2)
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|e| {
         eprintln!("keyport: cannot start the async runtime: {e}");
         ExitCode::FAILURE

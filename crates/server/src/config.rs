@@ -55,6 +55,16 @@ pub struct ServerConfig {
     pub environment: String,
     /// The `customer` field of `token_info`; default: the realm's name.
     pub customer: Option<String>,
+    /// How long a stopping server (SIGTERM, Ctrl-C) lets in-flight requests finish before it closes their
+    /// connections, e.g. `"30s"`. New connections are refused from the signal on.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// A separate address for the Prometheus `GET /metrics`, e.g. `"127.0.0.1:9090"`. Unset: `{base_path}/metrics`
+    /// on the main listener.
+    pub metrics_listen: Option<String>,
+    /// Reverse proxies, as CIDR blocks (`"10.0.0.0/8"`) or single addresses, whose `X-Request-Id` header is kept.
+    /// From any other peer the header is replaced by a new id. Empty: trust no proxy.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +84,9 @@ impl Default for ServerConfig {
             audit_retention: Duration::from_secs(90 * 86400),
             environment: "prod".into(),
             customer: None,
+            shutdown_timeout: Duration::from_secs(30),
+            metrics_listen: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -481,6 +494,16 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
+/// A CIDR block (`10.0.0.0/8`, `fd00::/8`) or a single address (a /32 or /128).
+pub fn parse_cidr(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -595,6 +618,18 @@ impl Config {
         }
         if s.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if let Some(addr) = &s.metrics_listen {
+            addr.parse::<SocketAddr>()
+                .map_err(|e| invalid("server.metrics_listen", format!("`{addr}`: {e}")))?;
+        }
+        for (i, cidr) in s.trusted_proxies.iter().enumerate() {
+            parse_cidr(cidr).ok_or_else(|| {
+                invalid(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("`{cidr}` must be an address or a CIDR block such as `10.0.0.0/8`"),
+                )
+            })?;
         }
         let mut names = std::collections::HashSet::new();
         for (i, realm) in self.realms.iter().enumerate() {

@@ -14,6 +14,8 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod keys;
+pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod setup;
 pub mod state;
