@@ -133,7 +133,7 @@ fn sigterm_refuses_new_connections_finishes_the_request_in_flight_and_exits_0() 
     );
 
     // The request in flight completes and gets its tokens.
-    conn.write_all(BODY[20..].as_bytes()).unwrap();
+    conn.write_all(&BODY.as_bytes()[20..]).unwrap();
     let mut response = String::new();
     conn.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");

@@ -165,15 +165,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = watch::channel(false);
-    let metrics_task = match metrics_listener {
-        Some(listener) => Some(tokio::spawn(serve_until(
+    let metrics_task = metrics_listener.map(|listener| {
+        tokio::spawn(serve_until(
             listener,
             crate::http::metrics_router(state.clone())
                 .into_make_service_with_connect_info::<SocketAddr>(),
             stopped.clone(),
-        ))),
-        None => None,
-    };
+        ))
+    });
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let usage = tokio::spawn({
         let state = state.clone();
