@@ -95,7 +95,7 @@ async fn token(
         ));
     }
     let started = std::time::Instant::now();
-    let result = grant_tokens(&app, realm, grant, &headers, &form).await;
+    let result = grant_tokens(&app, realm, grant, peer, &headers, &form).await;
     let outcome = match &result {
         Ok((client_id, _)) => {
             app.metrics
@@ -118,6 +118,7 @@ async fn grant_tokens(
     app: &AppState,
     realm: &crate::state::Realm,
     grant: &str,
+    peer: SocketAddr,
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<(String, keyport_proto::oauth::TokenResponse), ApiError> {
@@ -146,7 +147,7 @@ async fn grant_tokens(
         }
         _ => {
             authorization_code::redeem(
-                &app,
+                app,
                 realm,
                 &client,
                 form.required("code")?,
