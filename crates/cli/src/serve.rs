@@ -134,6 +134,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Before the announcement: whoever reads it may send SIGTERM at once.
+        let stop = keyport_server::server::shutdown_signal();
         println!("keyport listening on http://{}", running.addr);
         let master = running.issuer(MASTER);
         println!("  realm {MASTER}: issuer {master}");
@@ -158,7 +160,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         println!("  Ctrl-C stops the server");
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        match running.until_signal().await {
+        match running.until(stop).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("keyport: server error: {e}");

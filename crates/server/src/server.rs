@@ -66,26 +66,47 @@ impl Running {
 
     /// Serves until the process gets Ctrl-C or SIGTERM.
     pub async fn until_signal(self) -> std::io::Result<()> {
-        shutdown_signal().await;
+        self.until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` (from [`shutdown_signal`]) completes, then shuts down gracefully.
+    pub async fn until(self, signal: impl Future<Output = ()>) -> std::io::Result<()> {
+        signal.await;
         tracing::info!("shutting down");
         self.shutdown().await
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the future is first polled: call
+/// it before announcing the server, so that a signal sent right after the announcement stops it gracefully
+/// instead of killing it.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { _ = wait(interrupt) => {}, _ = wait(terminate) => {} }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// Opens the store, applies the configuration, binds the listener and starts serving in a task.
