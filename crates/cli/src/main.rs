@@ -4,6 +4,7 @@ mod admin;
 mod common;
 mod login;
 mod logout;
+mod ops;
 mod serve;
 mod status;
 mod token;
@@ -28,6 +29,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Bring the database schema up to date and exit (SQLite, or PostgreSQL with --database-url).
     Migrate(serve::MigrateArgs),
+    /// Copy a running SQLite deployment into one file (online, consistent); PostgreSQL: use pg_dump.
+    Backup(ops::BackupArgs),
+    /// Check a configuration and its database without starting the server: one line per problem.
+    Doctor(ops::DoctorArgs),
     /// Make new signing keys, in one transaction (the previous ones keep verifying until their tokens expired).
     RotateKeys(serve::RotateKeysArgs),
     /// Seal the signing keys stored in clear with the key-encryption key (server.key_encryption_key_file or
@@ -55,6 +60,8 @@ fn main() -> std::process::ExitCode {
         Command::Migrate(args) => serve::migrate(args),
         Command::RotateKeys(args) => serve::rotate_keys(args),
         Command::EncryptKeys(args) => serve::encrypt_keys(args),
+        Command::Backup(args) => ops::backup(args),
+        Command::Doctor(args) => ops::doctor(args),
         Command::Login(args) => common::run(login::run(args)),
         Command::Whoami(args) => common::run(whoami::run(args)),
         Command::Token(args) => common::run(token::run(args)),

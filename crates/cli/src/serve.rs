@@ -104,13 +104,14 @@ pub fn migrate(args: MigrateArgs) -> ExitCode {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEYPORT_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    use keyport_server::logging;
+    match logging::Format::from_env(std::env::var("KEYPORT_LOG_FORMAT").ok().as_deref()) {
+        Ok(format) => logging::init(format),
+        Err(message) => {
+            eprintln!("keyport: configuration error: {message}");
+            return ExitCode::from(2);
+        }
+    }
     let overrides = Overrides {
         listen: args.listen,
         public_url: args.public_url,
@@ -134,6 +135,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Before the announcement: whoever reads it may send SIGTERM at once.
+        let stop = keyport_server::server::shutdown_signal();
         println!("keyport listening on http://{}", running.addr);
         let master = running.issuer(MASTER);
         println!("  realm {MASTER}: issuer {master}");
@@ -158,7 +161,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         println!("  Ctrl-C stops the server");
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        match running.until_signal().await {
+        match running.until(stop).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("keyport: server error: {e}");
@@ -255,14 +258,17 @@ fn report(result: Result<Result<String, String>, ExitCode>, what: &str) -> ExitC
 }
 
 /// The configuration (file < `KEYPORT_*` env < flags), or exit code 2 after saying which key is wrong.
-fn load_config(file: Option<&std::path::Path>, overrides: Overrides) -> Result<Config, ExitCode> {
+pub(crate) fn load_config(
+    file: Option<&std::path::Path>,
+    overrides: Overrides,
+) -> Result<Config, ExitCode> {
     Config::load(file, |k| std::env::var(k).ok(), overrides).map_err(|e| {
         eprintln!("keyport: configuration error: {e}");
         ExitCode::from(2)
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|e| {
         eprintln!("keyport: cannot start the async runtime: {e}");
         ExitCode::FAILURE

@@ -36,22 +36,46 @@ const MAX_ENTRIES: usize = 50_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Generation(u64);
 
-struct Map<K, V>(RwLock<HashMap<K, (V, Instant)>>);
+struct Map<K, V> {
+    entries: RwLock<HashMap<K, (V, Instant)>>,
+    /// Lookups answered from the map, and lookups that had to ask the store (for `/metrics`).
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
 
 impl<K: Hash + Eq, V: Clone> Map<K, V> {
     fn new() -> Self {
-        Map(RwLock::new(HashMap::new()))
+        Map {
+            entries: RwLock::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
     }
 
     fn get(&self, key: &K) -> Option<V> {
-        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
+        let map = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let found = map
+            .get(key)
             .filter(|(_, at)| at.elapsed() < TTL)
-            .map(|(v, _)| v.clone())
+            .map(|(v, _)| v.clone());
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn lookups(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     fn put(&self, generation: &AtomicU64, read_under: Generation, key: K, value: V) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
         // Checked under the write lock: an invalidation bumps the generation before it takes this lock to clear,
         // so either it sees this entry and clears it, or this check sees the new generation.
         if generation.load(Ordering::SeqCst) != read_under.0 {
@@ -64,7 +88,10 @@ impl<K: Hash + Eq, V: Clone> Map<K, V> {
     }
 
     fn clear(&self) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -110,6 +137,13 @@ impl Caches {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.clients.clear();
         self.api_tokens.clear();
+    }
+
+    /// `(cache, hits, misses)` since start, for `/metrics`.
+    pub fn lookups(&self) -> [(&'static str, u64, u64); 2] {
+        let (ch, cm) = self.clients.lookups();
+        let (th, tm) = self.api_tokens.lookups();
+        [("clients", ch, cm), ("api_tokens", th, tm)]
     }
 
     pub fn client(&self, realm: &str, client_id: &str) -> Option<Client> {
@@ -187,7 +221,14 @@ mod tests {
         let caches = Caches::default();
         caches.put_client(caches.generation(), &client("a"));
         let key = client_key("r", "a");
-        caches.clients.0.write().unwrap().get_mut(&key).unwrap().1 -= TTL;
+        caches
+            .clients
+            .entries
+            .write()
+            .unwrap()
+            .get_mut(&key)
+            .unwrap()
+            .1 -= TTL;
         assert!(caches.client("r", "a").is_none());
     }
 }

@@ -48,7 +48,8 @@ pub struct ServerConfig {
     pub user_code_max_wrong_guesses: u32,
     /// Proxies (CIDRs such as `10.0.0.0/8`, or single addresses) whose `Forwarded` / `X-Forwarded-For` headers
     /// are believed. Empty (default): the socket address is the client. List your load balancers here, and
-    /// only them: a trusted proxy's word decides which address a request is counted under.
+    /// only them: a trusted proxy's word decides which address a request is counted under, and their
+    /// `X-Request-Id` is kept (from any other peer it is replaced by a new id).
     pub trusted_proxies: Vec<String>,
     /// A file holding the key-encryption key (32 random bytes, base64: `openssl rand -base64 32`). When set
     /// (or `KEYPORT_KEY_ENCRYPTION_KEY` is), signing keys are stored sealed with AES-256-GCM; `keyport
@@ -80,6 +81,13 @@ pub struct ServerConfig {
     pub environment: String,
     /// The `customer` field of `token_info`; default: the realm's name.
     pub customer: Option<String>,
+    /// How long a stopping server (SIGTERM, Ctrl-C) lets in-flight requests finish before it closes their
+    /// connections, e.g. `"30s"`. New connections are refused from the signal on.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// A separate address for the Prometheus `GET /metrics`, e.g. `"127.0.0.1:9090"`. Unset: `{base_path}/metrics`
+    /// on the main listener.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -105,6 +113,8 @@ impl Default for ServerConfig {
             audit_retention: Duration::from_secs(90 * 86400),
             environment: "prod".into(),
             customer: None,
+            shutdown_timeout: Duration::from_secs(30),
+            metrics_listen: None,
         }
     }
 }
@@ -651,6 +661,10 @@ impl Config {
         }
         if s.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if let Some(addr) = &s.metrics_listen {
+            addr.parse::<SocketAddr>()
+                .map_err(|e| invalid("server.metrics_listen", format!("`{addr}`: {e}")))?;
         }
         let mut names = std::collections::HashSet::new();
         for (i, realm) in self.realms.iter().enumerate() {

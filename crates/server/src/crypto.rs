@@ -62,6 +62,8 @@ fn argon2() -> Argon2<'static> {
 /// the cores and the memory it guards.
 struct HashGate {
     running: std::sync::Mutex<usize>,
+    /// Callers blocked in [`HashGate::enter`] (for `/metrics`).
+    waiting: std::sync::atomic::AtomicUsize,
     freed: std::sync::Condvar,
     limit: usize,
 }
@@ -69,23 +71,43 @@ struct HashGate {
 struct HashSlot(&'static HashGate);
 
 impl HashGate {
-    fn enter() -> HashSlot {
+    fn get() -> &'static HashGate {
         static GATE: std::sync::OnceLock<HashGate> = std::sync::OnceLock::new();
-        let gate = GATE.get_or_init(|| {
+        GATE.get_or_init(|| {
             keep_large_blocks_mapped();
             HashGate {
                 running: std::sync::Mutex::new(0),
+                waiting: std::sync::atomic::AtomicUsize::new(0),
                 freed: std::sync::Condvar::new(),
                 limit: std::thread::available_parallelism().map_or(1, |n| n.get()),
             }
-        });
+        })
+    }
+
+    fn enter() -> HashSlot {
+        use std::sync::atomic::Ordering;
+        let gate = Self::get();
         let mut running = gate.running.lock().unwrap_or_else(|e| e.into_inner());
-        while *running >= gate.limit {
-            running = gate.freed.wait(running).unwrap_or_else(|e| e.into_inner());
+        if *running >= gate.limit {
+            gate.waiting.fetch_add(1, Ordering::Relaxed);
+            while *running >= gate.limit {
+                running = gate.freed.wait(running).unwrap_or_else(|e| e.into_inner());
+            }
+            gate.waiting.fetch_sub(1, Ordering::Relaxed);
         }
         *running += 1;
         HashSlot(gate)
     }
+}
+
+/// argon2id hashes `(running, waiting for a core)` in this process, for `/metrics`.
+pub fn hashes_in_progress() -> (usize, usize) {
+    let gate = HashGate::get();
+    let running = *gate.running.lock().unwrap_or_else(|e| e.into_inner());
+    (
+        running,
+        gate.waiting.load(std::sync::atomic::Ordering::Relaxed),
+    )
 }
 
 impl Drop for HashSlot {

@@ -15,6 +15,8 @@ pub mod domain;
 pub mod http;
 pub mod key_encryption;
 pub mod keys;
+pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod setup;
 pub mod state;

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -35,11 +36,13 @@ pub enum StartError {
 /// A server that has started: it listens, and serves until [`Running::shutdown`] or the task ends.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served when `server.metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// `{public_url}`: where the server says it lives.
     pub public_url: String,
     pub state: AppState,
     pub report: Report,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -52,36 +55,58 @@ impl Running {
         )
     }
 
-    /// Stops accepting connections and waits for the open ones to finish.
+    /// Stops accepting connections, waits for in-flight requests (at most `server.shutdown_timeout`), then
+    /// writes the buffered API-token uses.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         self.task.await.unwrap_or(Ok(()))
     }
 
     /// Serves until the process gets Ctrl-C or SIGTERM.
     pub async fn until_signal(self) -> std::io::Result<()> {
-        shutdown_signal().await;
+        self.until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` (from [`shutdown_signal`]) completes, then shuts down gracefully.
+    pub async fn until(self, signal: impl Future<Output = ()>) -> std::io::Result<()> {
+        signal.await;
         tracing::info!("shutting down");
         self.shutdown().await
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the future is first polled: call
+/// it before announcing the server, so that a signal sent right after the announcement stops it gracefully
+/// instead of killing it.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { _ = wait(interrupt) => {}, _ = wait(terminate) => {} }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// Opens the store, applies the configuration, binds the listener and starts serving in a task.
@@ -96,6 +121,24 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         addr: config.server.listen.clone(),
         source,
     })?;
+    let metrics_listener = match &config.server.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: addr.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr().map_err(|source| StartError::Bind {
+            addr: config.server.metrics_listen.clone().unwrap_or_default(),
+            source,
+        })?),
+        None => None,
+    };
     let store = open_store(&config).await?;
     let now = clock.now();
     let realm_configs = setup::realms_with_master(&config);
@@ -134,10 +177,25 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         usage: Default::default(),
         refresh: crate::store::RefreshQueues::start(store.clone()),
         federation,
+        metrics: Default::default(),
+        trusted_proxies: config
+            .server
+            .trusted_proxies
+            .iter()
+            .filter_map(|c| crate::http::client_ip::parse_cidr(c))
+            .collect(),
     }));
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let (tx, rx) = oneshot::channel::<()>();
+    let (stop, stopped) = watch::channel(false);
+    let metrics_task = metrics_listener.map(|listener| {
+        tokio::spawn(serve_until(
+            listener,
+            crate::http::metrics_router(state.clone())
+                .into_make_service_with_connect_info::<SocketAddr>(),
+            stopped.clone(),
+        ))
+    });
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let usage = tokio::spawn({
         let state = state.clone();
@@ -152,12 +210,26 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         }
     });
     let flush_state = state.clone();
+    let grace = config.server.shutdown_timeout;
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
+        let mut signalled = stopped.clone();
+        let deadline = async move {
+            let _ = signalled.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = serve_until(listener, app, stopped) => served,
+            () = deadline => {
+                tracing::warn!(
+                    timeout = ?grace,
+                    "requests still in flight after server.shutdown_timeout; closing their connections"
+                );
+                Ok(())
+            }
+        };
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         housekeeping.abort();
         changes.abort();
         usage.abort();
@@ -168,12 +240,27 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
     });
     Ok(Running {
         addr,
+        metrics_addr,
         public_url,
         state,
         report,
-        shutdown: Some(tx),
+        shutdown: Some(stop),
         task,
     })
+}
+
+/// Serves `app` on `listener` until `stop` turns true, then stops accepting and lets the open connections finish
+/// their requests (idle keep-alive connections are closed at once).
+async fn serve_until(
+    listener: TcpListener,
+    make_service: IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, make_service)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await
 }
 
 /// Opens the configured store and brings its schema up to date.

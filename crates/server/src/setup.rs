@@ -66,7 +66,8 @@ pub fn realms_with_master(config: &Config) -> Vec<RealmConfig> {
     realms
 }
 
-fn client_secret(realm: &str, c: &ClientConfig) -> Result<Option<String>, SetupError> {
+/// The secret of a confidential client, from its value, file or environment variable.
+pub fn client_secret(realm: &str, c: &ClientConfig) -> Result<Option<String>, SetupError> {
     let key = format!("realms.{realm}.clients.{}", c.client_id);
     let secret = if let Some(s) = &c.secret {
         Some(s.expose().to_owned())

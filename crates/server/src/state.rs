@@ -8,6 +8,7 @@ use crate::cache::Caches;
 use crate::clock::Clock;
 use crate::config::{RealmConfig, ServerConfig};
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::store::{RefreshQueues, Store};
 use crate::usage::UsageLog;
 
@@ -68,6 +69,10 @@ pub struct Inner {
     pub refresh: RefreshQueues,
     /// Upstream identity providers: configuration, client secrets, cached discovery and JWKS.
     pub federation: crate::domain::federation::Upstreams,
+    /// Prometheus metrics of this server ([`crate::metrics`]).
+    pub metrics: Metrics,
+    /// Peers whose `X-Request-Id` is kept (`server.trusted_proxies`, parsed).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Clone)]

@@ -207,20 +207,35 @@ async fn seed_walkthrough_from_the_admin_side() {
         log.contains("token.create") || log.contains("API token created"),
         "the log was captured"
     );
+    // The JSON form (`KEYPORT_LOG_FORMAT=json`) of the same events: one object per line, and the lines written
+    // while a request ran carry its id.
+    let json_log = captured_json_log();
+    let lines: Vec<serde_json::Value> = json_log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "finished" && l["spans"][0]["request_id"].is_string()),
+        "request lines carry the request id"
+    );
     for secret in [&token, &second_token, &admin] {
         assert!(
             !text.contains(secret.as_str()),
             "a token leaked into the audit log"
         );
-        assert!(
-            !log.contains(secret.as_str()),
-            "a token leaked into the server log"
-        );
-        // Not even a recognisable piece of it.
-        assert!(
-            !log.contains(&secret[3..20]),
-            "part of a token leaked into the server log"
-        );
+        for (form, log) in [("text", &log), ("JSON", &json_log)] {
+            assert!(
+                !log.contains(secret.as_str()),
+                "a token leaked into the server's {form} log"
+            );
+            // Not even a recognisable piece of it.
+            assert!(
+                !log.contains(&secret[3..20]),
+                "part of a token leaked into the server's {form} log"
+            );
+        }
     }
 }
 

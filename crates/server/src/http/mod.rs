@@ -7,6 +7,7 @@ mod cookies;
 mod discovery;
 mod form;
 mod health;
+mod observe;
 mod pages;
 mod protocol;
 
@@ -21,9 +22,16 @@ use crate::state::{AppState, Realm};
 
 pub use form::Form;
 
-/// The whole application: health at the root, everything else under the base path.
+/// The whole application: health at the root, everything else under the base path (`/metrics` too, unless
+/// `server.metrics_listen` moves it to a listener of its own).
 pub fn router(app: AppState) -> Router {
+    let metrics = if app.settings.metrics_listen.is_none() {
+        observe::router()
+    } else {
+        Router::new()
+    };
     let realms = Router::new()
+        .merge(metrics)
         .merge(discovery::router())
         .merge(admin::router())
         .merge(protocol::router())
@@ -41,7 +49,20 @@ pub fn router(app: AppState) -> Router {
     };
     routed
         .layer(DefaultBodyLimit::max(app.settings.max_body_bytes))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            observe::layer,
+        ))
+        .with_state(app)
+}
+
+/// `GET /metrics` alone, for `server.metrics_listen`.
+pub fn metrics_router(app: AppState) -> Router {
+    observe::router()
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            observe::layer,
+        ))
         .with_state(app)
 }
 
@@ -64,6 +85,8 @@ pub fn realm<'a>(app: &'a AppState, name: &str) -> Result<&'a Realm, ApiError> {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// The database failed (counted in `/metrics`).
+    store_failed: bool,
 }
 
 impl ApiError {
@@ -71,12 +94,18 @@ impl ApiError {
         ApiError {
             status,
             body: ErrorBody::new(code, description),
+            store_failed: false,
         }
     }
 
     /// The `error_description` (for pages that show the error to a person).
     pub fn description(&self) -> &str {
         self.body.error_description.as_deref().unwrap_or("")
+    }
+
+    /// The OAuth error code, as on the wire.
+    pub(crate) fn code_str(&self) -> &'static str {
+        self.body.code().map_or("error", ErrorCode::as_str)
     }
 }
 
@@ -102,11 +131,14 @@ impl From<Error> for ApiError {
             ),
             Error::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::TemporarilyUnavailable,
-                    "the database is unavailable; try again shortly",
-                )
+                ApiError {
+                    store_failed: true,
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ErrorCode::TemporarilyUnavailable,
+                        "the database is unavailable; try again shortly",
+                    )
+                }
             }
             Error::Forbidden(description) => {
                 ApiError::new(StatusCode::FORBIDDEN, ErrorCode::AccessDenied, description)
@@ -131,7 +163,9 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let challenge = match self.body.code() {
+        let code = self.body.code();
+        let store_failed = self.store_failed;
+        let challenge = match code {
             Some(ErrorCode::InvalidClient) => Some(r#"Basic realm="keyport""#.to_owned()),
             Some(ErrorCode::InvalidToken) => Some(format!(
                 r#"Bearer error="invalid_token", error_description="{}""#,
@@ -148,6 +182,12 @@ impl IntoResponse for ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(code) = code {
+            response.extensions_mut().insert(observe::Refused(code));
+        }
+        if store_failed {
+            response.extensions_mut().insert(observe::StoreFailed);
         }
         response
     }

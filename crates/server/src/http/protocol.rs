@@ -94,22 +94,50 @@ async fn token(
             &format!("grant type `{grant}` is not supported"),
         ));
     }
-    let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
+    let started = std::time::Instant::now();
+    let result = grant_tokens(&app, realm, grant, peer, &headers, &form).await;
+    let outcome = match &result {
+        Ok((client_id, _)) => {
+            app.metrics
+                .tokens_issued
+                .with_label_values(&[realm.name.as_str(), grant, client_id.as_str()])
+                .inc();
+            "success"
+        }
+        Err(e) => e.code_str(),
+    };
+    app.metrics
+        .grant_seconds
+        .with_label_values(&[grant, outcome])
+        .observe(started.elapsed().as_secs_f64());
+    result.map(|(_, response)| no_store(response))
+}
+
+/// Authenticates the client and runs a known grant: the client id and the token response.
+async fn grant_tokens(
+    app: &AppState,
+    realm: &crate::state::Realm,
+    grant: &str,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<(String, keyport_proto::oauth::TokenResponse), ApiError> {
+    let client = client_auth::authenticate(app, realm, presented(headers, form)?).await?;
     // RFC 8707: the access token is for the named resource only (one of the client's audiences).
     let client = tokens::for_resource(client, form.get("resource"))?;
     let scope = form.get("scope");
     let response = match grant {
         grant_type::DEVICE_CODE => {
-            device_code::poll(&app, realm, &client, form.required("device_code")?).await?
+            device_code::poll(app, realm, &client, form.required("device_code")?).await?
         }
         grant_type::REFRESH_TOKEN => {
-            refresh_token::refresh(&app, realm, &client, form.required("refresh_token")?, scope)
+            refresh_token::refresh(app, realm, &client, form.required("refresh_token")?, scope)
                 .await?
         }
-        grant_type::CLIENT_CREDENTIALS => client_credentials::grant(&app, realm, &client, scope)?,
+        grant_type::CLIENT_CREDENTIALS => client_credentials::grant(app, realm, &client, scope)?,
         grant_type::PASSWORD => {
             password::grant(
-                &app,
+                app,
                 realm,
                 &client,
                 form.get("username"),
@@ -125,7 +153,7 @@ async fn token(
         }
         _ => {
             authorization_code::redeem(
-                &app,
+                app,
                 realm,
                 &client,
                 form.required("code")?,
@@ -135,7 +163,7 @@ async fn token(
             .await?
         }
     };
-    Ok(no_store(response))
+    Ok((client.client_id, response))
 }
 
 async fn device_authorization(

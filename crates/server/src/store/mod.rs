@@ -7,6 +7,7 @@ mod browser;
 pub mod copy;
 mod federation;
 mod group_commit;
+pub mod ops;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -15,6 +16,7 @@ mod tokens;
 pub use browser::{AuthorizationCode, BrowserStore, Consent, LockoutRule};
 pub use federation::{FederationStore, PendingSignIn};
 pub use group_commit::RefreshQueues;
+pub use ops::{OpsStore, PoolStats};
 pub use postgres::{PgSettings, PgStore};
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiToken, AuditQuery, AuditRecord, TokenStore};
@@ -256,7 +258,7 @@ pub struct RefreshContext {
 /// Every storage operation keyport needs. Implementations must make each method atomic.
 #[async_trait]
 pub trait Store:
-    TokenStore + BrowserStore + FederationStore + ChangeFeed + Send + Sync + 'static
+    TokenStore + BrowserStore + FederationStore + ChangeFeed + OpsStore + Send + Sync + 'static
 {
     /// Cheap round trip, for `/health/ready`.
     async fn ping(&self) -> Result<()>;

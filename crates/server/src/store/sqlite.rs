@@ -11,6 +11,9 @@ use super::sql::sql_store;
 use super::*;
 use crate::config::{Grant, Rotation, SigningAlg};
 
+/// The database file in the data directory.
+pub const FILE: &str = "keyport.db";
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -34,7 +37,7 @@ impl SqliteStore {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
         }
-        let url = format!("sqlite://{}", data_dir.join("keyport.db").display());
+        let url = format!("sqlite://{}", data_dir.join(FILE).display());
         let options = SqliteConnectOptions::from_str(&url)
             .map_err(db_err)?
             .create_if_missing(true)
@@ -66,3 +69,4 @@ sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::tokens::token_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::browser::browser_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::federation::federation_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
+super::ops::ops_store!(SqliteStore);

@@ -9,18 +9,25 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-/// Everything the server logged in this test process (every level).
+/// Everything the server logged in this test process (every level), as text lines.
 pub fn captured_log() -> String {
-    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+    String::from_utf8_lossy(&log_buffers().0.lock().unwrap()).into_owned()
 }
 
-fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
-    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUF.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+/// The same events as [`captured_log`], as `KEYPORT_LOG_FORMAT=json` writes them (one JSON object per line).
+pub fn captured_json_log() -> String {
+    String::from_utf8_lossy(&log_buffers().1.lock().unwrap()).into_owned()
+}
+
+type Buffer = Arc<Mutex<Vec<u8>>>;
+
+fn log_buffers() -> &'static (Buffer, Buffer) {
+    static BUF: OnceLock<(Buffer, Buffer)> = OnceLock::new();
+    BUF.get_or_init(Default::default)
 }
 
 #[derive(Clone)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
+struct Sink(Buffer);
 
 impl std::io::Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -32,16 +39,19 @@ impl std::io::Write for Sink {
     }
 }
 
-/// Installs the capturing subscriber (once per process), at TRACE so that nothing escapes the grep.
+/// Installs the capturing subscriber (once per process), at TRACE so that nothing escapes the grep: the server's
+/// own text and JSON layers ([`keyport_server::logging`]), each into its buffer.
 pub fn capture_logs() {
+    use keyport_server::logging::{Format, layer};
+    use tracing_subscriber::layer::SubscriberExt;
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        let sink = Sink(log_buffer().clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
+        let (text, json) = log_buffers();
+        let (text, json) = (Sink(text.clone()), Sink(json.clone()));
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with(layer(Format::Text, move || text.clone()))
+            .with(layer(Format::Json, move || json.clone()));
         let _ = tracing::subscriber::set_global_default(subscriber);
     });
 }
