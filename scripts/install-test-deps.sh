@@ -3,10 +3,22 @@
 # - tests/python/requirements.txt: the real AIoD Python SDK (aiondemand) and python-keycloak, for
 #   crates/testkit/tests/aiod_python_sdk.rs;
 # - crates/python/requirements-test.txt: maturin (builds the `keyport` Python package), pytest, requests, httpx,
-#   mypy, for the package's tests (scripts/test.sh).
+#   mypy, for the package's tests (scripts/test.sh);
+# - crates/server/tests/oidc-provider/package-lock.json: oidc-provider (npm), the upstream of
+#   crates/server/tests/federation_oidc_provider.rs, with `npm ci` (needs node >= 20 and npm).
 # Idempotent: nothing is installed when every pinned version already is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+op_dir=crates/server/tests/oidc-provider
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "install-test-deps: node and npm are missing; install them (e.g. apt-get install nodejs npm)" >&2
+    exit 1
+fi
+if [ ! -f "$op_dir/node_modules/oidc-provider/package.json" ]; then
+    (cd "$op_dir" && npm ci --silent --no-audit --no-fund)
+fi
+
 requirements=(tests/python/requirements.txt crates/python/requirements-test.txt)
 
 if ! command -v python3 >/dev/null 2>&1; then
