@@ -145,7 +145,7 @@ async fn grant_tokens(
                 scope,
                 &super::client_ip::rate_key(super::client_ip::client_ip(
                     peer,
-                    &headers,
+                    headers,
                     &app.settings.trusted_proxies,
                 )),
             )
