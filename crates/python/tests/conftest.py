@@ -55,6 +55,8 @@ roles = ["bot"]
 client_id = "password-cli"
 public = true
 grants = ["password", "refresh_token"]
+allow_public_password_grant = true
+scopes = ["admin"]
 
 [[realms.users]]
 username = "{ALICE[0]}"
@@ -111,7 +113,13 @@ class Server:
     def password_login(self, user: tuple[str, str] = ALICE, realm: str = "aiod") -> Dict[str, str]:
         r = requests.post(
             f"{self.realm_url(realm)}/protocol/openid-connect/token",
-            data={"grant_type": "password", "client_id": "password-cli", "username": user[0], "password": user[1]},
+            data={
+                "grant_type": "password",
+                "client_id": "password-cli",
+                "username": user[0],
+                "password": user[1],
+                "scope": "openid profile email admin",
+            },
             timeout=30,
         )
         r.raise_for_status()
