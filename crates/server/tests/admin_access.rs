@@ -1,0 +1,233 @@
+//! The admin API's access rules: who may call it, what non-administrators see, realms kept apart, and what
+//! deleting a user ends. (Split from admin_api.rs, which keeps the seed walk-through and token life cycle.)
+
+mod admin_support;
+mod common;
+
+use admin_support::*;
+use common::*;
+use keyport_server::clock::Clock;
+use serde_json::json;
+
+#[tokio::test]
+async fn non_admins_get_403_and_only_their_own_tokens() {
+    let s = server().await;
+    let admin = admin_token(&s).await;
+    let bob = access_token(&s, "bob", "bob-password-1").await;
+
+    let r = apost(
+        &s,
+        "users",
+        &bob,
+        json!({"username": "mallory", "machine": true}),
+    )
+    .await;
+    r.assert_error(403, "access_denied");
+    aget(&s, "users", &bob)
+        .await
+        .assert_error(403, "access_denied");
+    aget(&s, "audit", &bob)
+        .await
+        .assert_error(403, "access_denied");
+    adelete(&s, "users/alice", &bob)
+        .await
+        .assert_error(403, "access_denied");
+    apost(
+        &s,
+        "tokens",
+        &bob,
+        json!({"user_id": "alice", "scopes": ["cli"]}),
+    )
+    .await
+    .assert_error(403, "access_denied");
+
+    // Bob may make, list and revoke his own personal token.
+    let mine = apost(&s, "tokens", &bob, json!({"name": "bob's"})).await;
+    assert_eq!(mine.status, 201, "{mine:?}");
+    assert_eq!(mine.json["unscoped"], true);
+    let bob_token = mine.str("token");
+    let bob_token_id = mine.str("token_id");
+    // His unscoped token carries his rights: not admin ones.
+    apost(
+        &s,
+        "users",
+        &bob_token,
+        json!({"username": "m2", "machine": true}),
+    )
+    .await
+    .assert_error(403, "access_denied");
+    let info = apost(&s, "tokens/info", &bob_token, json!({"token": bob_token})).await;
+    assert_eq!(info.json["role"], "user");
+    assert_eq!(info.json["user_type"], "person");
+    assert_eq!(info.json["unscoped"], true);
+    // What his roles allow, and the default role → scopes map gives `user` nothing (issue 11, item 1): not the
+    // whole catalogue.
+    assert_eq!(info.json["scope"], "", "{info:?}");
+
+    // Alice's tokens are invisible to Bob; his list holds only his.
+    let list = aget(&s, "tokens", &bob).await;
+    assert_eq!(list.status, 200);
+    let ids: Vec<&str> = list
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["token_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![bob_token_id.as_str()]);
+    let alice_tokens = aget(&s, "tokens", &admin).await;
+    let alice_token_id = alice_tokens
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["username"] == "alice")
+        .unwrap()["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Someone else's token id and an unknown one get the same answer: Bob cannot tell which ids exist
+    // (issue 11).
+    let theirs = adelete(&s, &format!("tokens/{alice_token_id}"), &bob).await;
+    theirs.assert_error(404, "not_found");
+    let unknown = adelete(&s, "tokens/0000000000000000", &bob).await;
+    unknown.assert_error(404, "not_found");
+    assert_eq!(
+        theirs.json["error_description"]
+            .as_str()
+            .unwrap()
+            .replace(&alice_token_id, "ID"),
+        unknown.json["error_description"]
+            .as_str()
+            .unwrap()
+            .replace("0000000000000000", "ID"),
+    );
+
+    apost(&s, "tokens/info", &bob, json!({"token": admin}))
+        .await
+        .assert_error(403, "access_denied");
+    adelete(&s, "tokens/no-such-token", &bob)
+        .await
+        .assert_error(404, "not_found");
+    assert_eq!(
+        adelete(&s, &format!("tokens/{bob_token_id}"), &bob)
+            .await
+            .status,
+        204
+    );
+
+    // The denials are audited.
+    let denied: Vec<_> = audit(&s, &admin, "")
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"] == "denied")
+        .collect();
+    assert!(denied.len() >= 5, "{denied:?}");
+
+    // No credential at all: 401 with a challenge.
+    let r = Reply::from(
+        http()
+            .get(admin_url(&s, "aiod", "users"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.assert_error(401, "invalid_token");
+    aget(&s, "users", "not-a-token")
+        .await
+        .assert_error(401, "invalid_token");
+    // Unknown realm: 404 JSON.
+    let r = call(
+        reqwest::Method::GET,
+        &admin_url(&s, "nowhere", "users"),
+        &admin,
+        None,
+    )
+    .await;
+    r.assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn deleting_a_user_ends_their_login_sessions() {
+    let s = server().await;
+    let admin = admin_token(&s).await;
+    let r = post_basic(
+        &s.endpoint("aiod", "token"),
+        LEGACY,
+        &[
+            ("grant_type", "password"),
+            ("username", "bob"),
+            ("password", "bob-password-1"),
+            ("scope", "openid admin"),
+        ],
+    )
+    .await;
+    let (access, refresh_token) = (r.str("access_token"), r.str("refresh_token"));
+    let personal = apost(&s, "tokens", &access, json!({"name": "bob's"}))
+        .await
+        .str("token");
+    assert_eq!(adelete(&s, "users/bob", &admin).await.status, 204);
+    assert_eq!(
+        introspect(&s, "aiod", RS, &access).await.json["active"],
+        false
+    );
+    assert_eq!(
+        introspect(&s, "aiod", RS, &personal).await.json["active"],
+        false
+    );
+    let again = post_basic(
+        &s.endpoint("aiod", "token"),
+        LEGACY,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+        ],
+    )
+    .await;
+    again.assert_error(400, "invalid_grant");
+    // Alice cannot delete herself.
+    adelete(&s, "users/alice", &admin)
+        .await
+        .assert_error(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn admins_create_people_and_stay_in_their_realm() {
+    let s = server().await;
+    let admin = admin_token(&s).await;
+    let person = apost(
+        &s,
+        "users",
+        &admin,
+        json!({"username": "carol", "password": "carol-password-1", "roles": ["user"]}),
+    )
+    .await;
+    assert_eq!(person.status, 201, "{person:?}");
+    assert_eq!(person.json["user_type"], "person");
+    assert_eq!(person.json["email"], serde_json::Value::Null);
+    let carol = access_token(&s, "carol", "carol-password-1").await;
+    assert_eq!(
+        get_bearer(&s.endpoint("aiod", "userinfo"), &carol)
+            .await
+            .json["preferred_username"],
+        "carol"
+    );
+    apost(
+        &s,
+        "users",
+        &admin,
+        json!({"username": "m", "machine": true, "password": "xxxxxxxxxx"}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    // An admin token of aiod is nothing in realm other.
+    call(
+        reqwest::Method::GET,
+        &admin_url(&s, "other", "users"),
+        &admin,
+        None,
+    )
+    .await
+    .assert_error(401, "invalid_token");
+}
