@@ -6,7 +6,6 @@ mod common;
 
 use admin_support::*;
 use common::*;
-use keyport_server::clock::Clock;
 use serde_json::json;
 
 #[tokio::test]
