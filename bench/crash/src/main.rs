@@ -48,6 +48,10 @@ struct Args {
     /// The `keyport` binary; default: next to this program.
     #[arg(long)]
     keyport: Option<PathBuf>,
+    /// Self-test of the checks (SQLite only): restart each round on a copy of the data taken before the kill, so
+    /// that acknowledged writes are lost. Succeeds when every round finds violations.
+    #[arg(long)]
+    lose_writes: bool,
     /// Use this PostgreSQL server (databases are created and dropped on it) instead of a private cluster; the
     /// database is then never restarted.
     #[arg(long)]
@@ -70,6 +74,8 @@ struct Totals {
     in_doubt: BTreeMap<&'static str, u64>,
     checks: u64,
     violations: u64,
+    /// Rounds without a violation.
+    clean_rounds: u64,
 }
 
 fn list(counts: &BTreeMap<&'static str, u64>) -> String {
@@ -151,6 +157,9 @@ async fn run_backend(args: &Args, settings: &Settings, name: &str) -> Result<Tot
         }
         totals.checks += outcome.checks;
         totals.violations += outcome.violations.len() as u64;
+        if outcome.violations.is_empty() {
+            totals.clean_rounds += 1;
+        }
     }
     drop(cluster);
     Ok(totals)
@@ -159,6 +168,7 @@ async fn run_backend(args: &Args, settings: &Settings, name: &str) -> Result<Tot
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    procs::become_subreaper();
     let keyport = args.keyport.clone().unwrap_or_else(|| {
         let me = std::env::current_exe().unwrap_or_default();
         me.with_file_name("keyport")
@@ -173,18 +183,25 @@ async fn main() -> ExitCode {
     let settings = Settings {
         keyport,
         workers: args.workers,
+        lose_writes: args.lose_writes,
     };
+    if args.lose_writes && args.backend != "sqlite" {
+        eprintln!("keyport-crash: --lose-writes is a self-test on SQLite: add --backend sqlite");
+        return ExitCode::from(2);
+    }
     let backends: Vec<&str> = match args.backend.as_str() {
         "both" => vec!["sqlite", "postgres"],
         one => vec![one],
     };
     let started = Instant::now();
     let mut failed = false;
+    let mut missed = 0;
     let mut summary = Vec::new();
     for name in backends {
         match run_backend(&args, &settings, name).await {
             Ok(t) => {
                 failed |= t.violations > 0;
+                missed += t.clean_rounds;
                 summary.push(format!(
                     "{name}: rounds {} (database restarted in {}), acknowledged {}, in doubt at the kills {}, checks {}, violations {}",
                     t.rounds,
@@ -204,6 +221,16 @@ async fn main() -> ExitCode {
     println!("== summary ({:.0} s)", started.elapsed().as_secs_f64());
     for line in summary {
         println!("{line}");
+    }
+    if args.lose_writes {
+        // Every round must have caught the lost writes.
+        return if missed == 0 {
+            println!("self-test: every round found the lost writes");
+            ExitCode::SUCCESS
+        } else {
+            println!("self-test FAILED: {missed} rounds found nothing although writes were lost");
+            ExitCode::FAILURE
+        };
     }
     if failed {
         ExitCode::FAILURE

@@ -32,6 +32,14 @@ impl Keyport {
         database_url: Option<&str>,
         port: u16,
     ) -> Result<Keyport> {
+        // The server's own log (database errors in the rounds that kill the database are expected) goes next
+        // to its data, appended across restarts.
+        let log = data_dir.with_file_name("keyport.log");
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("{}: {e}", log.display()))?;
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--config")
@@ -40,11 +48,11 @@ impl Keyport {
             .arg(data_dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .env("KEYPORT_LOG", "error")
+            .env("KEYPORT_LOG", "warn")
             .env("KEYPORT_ADMIN_PASSWORD", "crash-admin-password-0123")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
@@ -103,6 +111,17 @@ impl Keyport {
 impl Drop for Keyport {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// Makes this process the parent of the orphans among its descendants (Linux `PR_SET_CHILD_SUBREAPER`), so that
+/// the postmaster, which `pg_ctl` leaves behind, is reaped by us at once when killed instead of whenever the
+/// machine's init gets to it (until then its lock file blocks the restart).
+pub fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: a process attribute; no memory is passed.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
 }
 
@@ -274,9 +293,13 @@ impl PgCluster {
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
         }
-        // Wait until the group is gone, so the next start does not find its shared memory in use.
+        // Wait until the group is gone (a zombie postmaster would keep its lock file "in use"). pg_ctl exited
+        // long ago, so the group's processes are orphans: this process, a child subreaper (`become_subreaper`),
+        // is their parent now and reaps them here.
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
+            // SAFETY: reaping (without blocking) children of the postmaster's process group only.
+            while unsafe { libc::waitpid(-pid, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
             // SAFETY: signal 0 only checks existence.
             if unsafe { libc::kill(-pid, 0) } != 0 {
                 return Ok(());

@@ -98,6 +98,29 @@ pub struct Outcome {
 pub struct Settings {
     pub keyport: PathBuf,
     pub workers: usize,
+    /// Self-test (SQLite): restart on a copy taken before the kill, so acknowledged writes are lost and the
+    /// checks must find violations.
+    pub lose_writes: bool,
+}
+
+/// `keyport backup` of a running SQLite deployment (`VACUUM INTO`: a consistent copy).
+fn backup(bin: &Path, data: &Path, output: &Path) -> Result<(), String> {
+    let out = std::process::Command::new(bin)
+        .arg("backup")
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--output")
+        .arg(output)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "keyport backup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -119,6 +142,13 @@ fn start(
 }
 
 pub async fn run(settings: &Settings, backend: &Backend<'_>, seed: u64) -> Result<Outcome, String> {
+    let t0 = std::time::Instant::now();
+    let trace = std::env::var_os("CRASH_TRACE").is_some();
+    let phase = |what: &str| {
+        if trace {
+            eprintln!("  [{:6.2}s] {what}", t0.elapsed().as_secs_f64());
+        }
+    };
     let mut rng = StdRng::seed_from_u64(seed);
     let kill_after = Duration::from_millis(rng.gen_range(300..2500));
     let db = match backend {
@@ -133,6 +163,7 @@ pub async fn run(settings: &Settings, backend: &Backend<'_>, seed: u64) -> Resul
     let config = dir.path().join("keyport.toml");
     std::fs::write(&config, CONFIG).map_err(|e| e.to_string())?;
     let data = dir.path().join("data");
+    let snapshot = dir.path().join("snapshot.db");
     let db_name = format!("crash_{seed:016x}");
     let mut shared_db = None;
     let url = match backend {
@@ -152,9 +183,11 @@ pub async fn run(settings: &Settings, backend: &Backend<'_>, seed: u64) -> Resul
     let bin = settings.keyport.clone();
     let (c, d, u) = (config.clone(), data.clone(), url.clone());
     let mut server = blocking(move || start(&bin, &c, &d, u.as_ref(), port)).await?;
+    phase("started");
     let api = Api::new(&server.url);
     let load = Arc::new(load::setup(api.clone(), format!("r{seed:x}"), 4).await?);
 
+    phase("set up");
     let workers: Vec<_> = (0..settings.workers)
         .map(|_| tokio::spawn(load::worker(load.clone(), rng.r#gen())))
         .collect();
@@ -165,8 +198,17 @@ pub async fn run(settings: &Settings, backend: &Backend<'_>, seed: u64) -> Resul
             tokio::task::block_in_place(|| cluster.kill9().and_then(|()| cluster.start()))?;
             tokio::time::sleep(kill_after - at).await;
         }
+        (_, Backend::Sqlite) if settings.lose_writes => {
+            let at = kill_after.mul_f64(rng.gen_range(0.3..0.7));
+            tokio::time::sleep(at).await;
+            let (bin, d, out) = (settings.keyport.clone(), data.clone(), snapshot.clone());
+            blocking(move || backup(&bin, &d, &out)).await?;
+            phase("snapshot taken");
+            tokio::time::sleep(kill_after.saturating_sub(at)).await;
+        }
         _ => tokio::time::sleep(kill_after).await,
     }
+    phase("kill");
     load.stop.store(true, Ordering::SeqCst);
     server.kill9();
     if let (DbKill::WithServer, Backend::Private(cluster)) = (db, backend) {
@@ -175,17 +217,27 @@ pub async fn run(settings: &Settings, backend: &Backend<'_>, seed: u64) -> Resul
     for w in workers {
         w.await.map_err(|e| format!("a worker panicked: {e}"))?;
     }
+    phase("workers done");
     drop(server);
+    if settings.lose_writes && matches!(backend, Backend::Sqlite) {
+        // The self-test: restart on a consistent copy taken before the kill, as if the last writes were lost.
+        std::fs::remove_dir_all(&data).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+        std::fs::copy(&snapshot, data.join("keyport.db")).map_err(|e| e.to_string())?;
+    }
     if let (DbKill::WithServer, Backend::Private(cluster)) = (db, backend) {
         tokio::task::block_in_place(|| cluster.start())?;
+        phase("database restarted");
     }
 
     let bin = settings.keyport.clone();
     let (c, d, u) = (config.clone(), data.clone(), url.clone());
     let server = blocking(move || start(&bin, &c, &d, u.as_ref(), port)).await?;
+    phase("restarted");
     let model = std::mem::take(&mut *load.model());
     let mut checker = Checker::new(&api, &load.admin);
     checker.run(&model).await;
+    phase("checked");
     let mut violations = model.violations;
     violations.append(&mut checker.violations);
     if let Err(e) = blocking(move || server.stop()).await {
