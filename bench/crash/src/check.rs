@@ -83,12 +83,67 @@ impl<'a> Checker<'a> {
     }
 
     pub async fn run(&mut self, m: &Model) {
+        self.audit(m).await;
         self.users(m).await;
         self.api_tokens(m).await;
         self.access_tokens(m).await;
         let live = self.families_at_rest(m).await;
         self.families_in_use(m, &live).await;
         self.devices(m).await;
+    }
+
+    /// The targets of the realm's successful audit entries of `action`.
+    async fn audited(&mut self, action: &str) -> Option<Vec<String>> {
+        let path = format!("audit?action={action}&max=1000");
+        let listed = self
+            .api
+            .admin_call(Method::GET, &path, self.admin, None)
+            .await;
+        let Answer::Acked(Value::Array(listed)) = listed else {
+            self.check(false, || {
+                format!("GET {path} after the restart: {listed:?}")
+            });
+            return None;
+        };
+        Some(
+            listed
+                .iter()
+                .filter(|e| e["outcome"] == "success")
+                .filter_map(|e| e["target"].as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    /// An acknowledged admin change was audited before it was answered: its entry is there.
+    async fn audit(&mut self, m: &Model) {
+        let Some(created) = self.audited("token.create").await else {
+            return;
+        };
+        for t in &m.api_tokens {
+            self.check(created.contains(&t.id), || {
+                format!(
+                    "API token {}: acknowledged, no token.create audit entry",
+                    t.id
+                )
+            });
+        }
+        let Some(revoked) = self.audited("token.revoke").await else {
+            return;
+        };
+        for t in m.api_tokens.iter().filter(|t| t.revoked == Mark::Yes) {
+            self.check(revoked.contains(&t.id), || {
+                format!("API token {}: revocation acknowledged, not audited", t.id)
+            });
+        }
+        let Some(deleted) = self.audited("user.delete").await else {
+            return;
+        };
+        for u in m.users.iter().filter(|u| u.deleted == Mark::Yes) {
+            let id = u.id.clone().unwrap_or_default();
+            self.check(deleted.contains(&id), || {
+                format!("user {}: deletion acknowledged, not audited", u.username)
+            });
+        }
     }
 
     async fn users(&mut self, m: &Model) {
