@@ -52,10 +52,11 @@ struct Args {
     /// that acknowledged writes are lost. Succeeds when every round finds violations.
     #[arg(long)]
     lose_writes: bool,
-    /// Use this PostgreSQL server (databases are created and dropped on it) instead of a private cluster; the
-    /// database is then never restarted.
+    /// Use the PostgreSQL server of the tests (`KEYPORT_TEST_PG_URL`, default
+    /// `postgres://postgres@127.0.0.1:5432/test`; a database is created and dropped per round) instead of a
+    /// private cluster. That server is never restarted.
     #[arg(long)]
-    pg_url: Option<String>,
+    shared_pg: bool,
 }
 
 fn parse_seed(s: &str) -> Result<u64, String> {
@@ -89,7 +90,7 @@ async fn run_backend(args: &Args, settings: &Settings, name: &str) -> Result<Tot
     let mut note = String::new();
     let backend = match name {
         "sqlite" => Backend::Sqlite,
-        "postgres" if args.pg_url.is_some() => {
+        "postgres" if args.shared_pg => {
             note = " (shared server: no database restarts)".into();
             Backend::Shared
         }

@@ -72,7 +72,7 @@ pub enum Backend<'a> {
     Sqlite,
     /// A private cluster this program may kill and restart.
     Private(&'a PgCluster),
-    /// A shared server (`--pg-url`): never restarted.
+    /// The tests' shared server (`--shared-pg`, or no private cluster possible): never restarted.
     Shared,
 }
 
