@@ -29,16 +29,25 @@ python_tests() {
     KEYPORT_BIN="$bin" "$venv/bin/python" -m pytest -q -p no:cacheprovider crates/python/tests
 }
 
+# Crash consistency, short: 3 kill -9/restart rounds per backend (the long run: `scripts/crash.sh`, figures in
+# docs/crash-consistency.md), then the checks' self-test (writes lost on purpose must be caught).
+crash_tests() {
+    bash scripts/crash.sh 3
+    bash scripts/crash.sh 1 --backend sqlite --lose-writes | tail -n 3
+}
+
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doctests: run them first.
     cargo test --workspace --doc --quiet
     # The server suite once more with every test server on its own PostgreSQL database.
     KEYPORT_TEST_BACKEND=postgres cargo nextest run -p keyport-server --no-fail-fast "$@"
     python_tests
+    crash_tests
     # The whole workspace on the default backend (SQLite) last, so its summary is the last word.
     cargo nextest run --workspace --no-fail-fast "$@"
 else
     KEYPORT_TEST_BACKEND=postgres cargo test -p keyport-server --no-fail-fast "$@"
     python_tests
+    crash_tests
     cargo test --workspace --no-fail-fast "$@"
 fi

@@ -1,6 +1,7 @@
 //! Graceful shutdown of the real `keyport serve` process: on SIGTERM it refuses new connections, lets a request
 //! that is already in flight finish, exits 0; a request that does not finish within `server.shutdown_timeout`
-//! does not hold the process. (Buffered API-token uses written at shutdown: caches_and_batches.rs, same path.)
+//! does not hold the process; the API-token uses still buffered in memory are in the audit log after a restart
+//! (the in-process twin: caches_and_batches.rs).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -23,7 +24,8 @@ grants = ["client_credentials"]
 struct Server {
     child: Child,
     addr: String,
-    _dir: tempfile::TempDir,
+    /// Taken back to restart on the same data.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -34,9 +36,14 @@ impl Drop for Server {
 }
 
 fn serve() -> Server {
-    let dir = tempfile::tempdir().unwrap();
+    serve_in(tempfile::tempdir().unwrap(), CONFIG)
+}
+
+/// `keyport serve` with `config` on the data in `dir` (kept across restarts).
+fn serve_in(dir: tempfile::TempDir, config: &str) -> Server {
+    let config_text = config;
     let config = dir.path().join("keyport.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, config_text).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_keyport"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
@@ -60,7 +67,7 @@ fn serve() -> Server {
     Server {
         child,
         addr,
-        _dir: dir,
+        dir: Some(dir),
     }
 }
 
@@ -182,4 +189,97 @@ fn an_idle_server_stops_at_once() {
         "{:?}",
         signalled.elapsed()
     );
+}
+
+const FLUSH_CONFIG: &str = r#"
+[[realms]]
+name = "demo"
+
+[[realms.clients]]
+client_id = "rs"
+secret = "rs-secret-4c9f2a7e1b8d3f60a1b2"
+grants = []
+
+[[realms.clients]]
+client_id = "admin-cli"
+secret = "admin-cli-secret-4c9f2a7e1b8d3f60"
+grants = ["password"]
+scopes = ["admin"]
+
+[[realms.users]]
+username = "root"
+password = "root-password-4c9f2a7e1b8d"
+roles = ["admin"]
+"#;
+
+#[tokio::test]
+async fn sigterm_writes_the_buffered_api_token_uses_before_exiting() {
+    use serde_json::{Value, json};
+    let mut s = serve_in(tempfile::tempdir().unwrap(), FLUSH_CONFIG);
+    let http = reqwest::Client::new();
+    let realm = |addr: &str| format!("http://{addr}/realms/demo/protocol/openid-connect");
+    let admin = |addr: &str, path: &str| format!("http://{addr}/admin/realms/demo/{path}");
+    let jwt: Value = http
+        .post(format!("{}/token", realm(&s.addr)))
+        .basic_auth("admin-cli", Some("admin-cli-secret-4c9f2a7e1b8d3f60"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "root"),
+            ("password", "root-password-4c9f2a7e1b8d"),
+            ("scope", "openid admin"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = jwt["access_token"].as_str().expect("an access token");
+    let created: Value = http
+        .post(admin(&s.addr, "tokens"))
+        .bearer_auth(jwt)
+        .json(&json!({"name": "flush"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().expect("a token").to_owned();
+    let token_id = created["token_id"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let r: Value = http
+            .post(format!("{}/token/introspect", realm(&s.addr)))
+            .basic_auth("rs", Some("rs-secret-4c9f2a7e1b8d3f60a1b2"))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["active"], true, "{r}");
+    }
+    // At once: the writer runs every 200 ms, so the uses are (almost always) still only in memory.
+    sigterm(&s.child);
+    let status = wait_exit(&mut s.child, Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+
+    let s = serve_in(s.dir.take().unwrap(), FLUSH_CONFIG);
+    let audit: Value = http
+        .get(admin(&s.addr, &format!("audit?token_id={token_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let introspections = audit
+        .as_array()
+        .unwrap_or_else(|| panic!("{audit}"))
+        .iter()
+        .filter(|e| e["action"] == "token.introspect")
+        .count();
+    assert_eq!(introspections, 3, "{audit}");
 }

@@ -232,7 +232,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         }
         housekeeping.abort();
         changes.abort();
-        usage.abort();
+        // Stopped, not aborted: a write under way finishes (aborted, it would lose the batch it took).
+        flush_state.usage.stop();
+        let _ = usage.await;
         if let Err(e) = flush_state.usage.flush(flush_state.store.as_ref()).await {
             tracing::warn!(error = %e, "API-token uses could not be written at shutdown");
         }

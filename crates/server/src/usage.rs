@@ -39,6 +39,8 @@ pub struct UsageLog {
     /// Held while a batch is being written, so that a flush returns only once every earlier use is stored.
     writing: tokio::sync::Mutex<()>,
     wake: tokio::sync::Notify,
+    /// Set by [`UsageLog::stop`]: [`UsageLog::run`] returns between two writes.
+    stop: tokio::sync::Notify,
 }
 
 impl UsageLog {
@@ -101,17 +103,25 @@ impl UsageLog {
         }
     }
 
-    /// Flushes every [`FLUSH_INTERVAL`], or sooner when a batch fills. Runs until the server stops.
+    /// Flushes every [`FLUSH_INTERVAL`], or sooner when a batch fills. Runs until [`UsageLog::stop`].
     pub async fn run(&self, store: &dyn Store) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
                 _ = self.wake.notified() => {}
+                _ = self.stop.notified() => return,
             }
             if let Err(e) = self.flush(store).await {
                 tracing::warn!(error = %e, "writing API-token uses failed; will retry");
             }
         }
+    }
+
+    /// Makes [`UsageLog::run`] return once the write under way, if any, is done (a stop asked for during a write
+    /// is kept for the next round). Never abort `run`'s task instead: cancelled in the middle of a write, the
+    /// batch it had taken from the buffer would be lost.
+    pub fn stop(&self) {
+        self.stop.notify_one();
     }
 
     /// How many uses are waiting (for tests and metrics).
@@ -143,6 +153,41 @@ mod tests {
         assert_eq!(p.audit.len(), 3);
         assert_eq!(p.last_used["t1"], 12);
         assert_eq!(p.last_used["t2"], 5);
+    }
+
+    #[tokio::test]
+    async fn stopping_the_writer_during_a_write_loses_nothing() {
+        use crate::store::{AuditQuery, SqliteStore, TokenStore};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let log = Arc::new(UsageLog::default());
+        let writer = tokio::spawn({
+            let (log, store) = (log.clone(), store.clone());
+            async move { log.run(store.as_ref()).await }
+        });
+        // A batch that takes a while to write (many multi-row INSERTs in one transaction).
+        const USES: usize = 20_000;
+        for n in 0..USES as i64 {
+            log.record("t1", n, entry(n));
+        }
+        // The writer takes the batch at its next round; stop it right then, while it writes.
+        while log.waiting() > 0 {
+            tokio::task::yield_now().await;
+        }
+        log.stop();
+        tokio::time::timeout(Duration::from_secs(10), writer)
+            .await
+            .expect("the writer returns after a stop")
+            .unwrap();
+        let written = store
+            .list_audit(&AuditQuery {
+                max: USES as i64 + 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(written.len(), USES);
     }
 
     #[test]
