@@ -137,9 +137,13 @@ fn redirect_uris_use_https_except_on_loopback() {
     ] {
         load(&with(ok), &[], Overrides::default()).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
-    let err = load(&with("http://app.example.org/cb"), &[], Overrides::default())
-        .unwrap_err()
-        .to_string();
+    let err = load(
+        &with("http://app.example.org/cb"),
+        &[],
+        Overrides::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("realms[0].clients[0].redirect_uris") && err.contains("use https"),
         "{err}"
@@ -150,7 +154,10 @@ fn redirect_uris_use_https_except_on_loopback() {
 fn rate_limits_have_defaults_public_tighter_and_refuse_zero() {
     let c = load(EXAMPLE, &[], Overrides::default()).unwrap();
     let limits = &c.realms[0].rate_limits;
-    assert!(limits.public_client_device_authorizations < limits.confidential_client_device_authorizations);
+    assert!(
+        limits.public_client_device_authorizations
+            < limits.confidential_client_device_authorizations
+    );
     assert!(limits.public_client_token_requests < limits.confidential_client_token_requests);
     let zero = format!("{EXAMPLE}\n[realms.rate_limits]\ndevice_authorizations_per_address = 0\n");
     let err = load(&zero, &[], Overrides::default())
