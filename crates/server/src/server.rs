@@ -235,10 +235,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         }
         housekeeping.abort();
         changes.abort();
-        usage.abort();
+        // Flush before stopping the writer: this waits for a batch it is writing (aborting it mid-write would
+        // lose that batch), then writes the rest.
         if let Err(e) = flush_state.usage.flush(flush_state.store.as_ref()).await {
             tracing::warn!(error = %e, "API-token uses could not be written at shutdown");
         }
+        usage.abort();
         if let Err(e) = crate::domain::audit::write_failure_summaries(&flush_state, true).await {
             tracing::warn!(error = %e, "failed API-token summaries could not be written at shutdown");
         }

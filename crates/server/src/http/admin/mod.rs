@@ -25,7 +25,7 @@ use serde::Deserialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi};
 
-use super::{ApiError, client_ip, no_store, realm};
+use super::{ApiError, no_store, rate_limit, realm};
 use crate::domain::admin::{self, Caller};
 use crate::state::{AppState, Realm};
 use crate::store::AuditQuery;
@@ -77,11 +77,7 @@ async fn caller<'a>(
     headers: &HeaderMap,
 ) -> Result<(&'a Realm, Caller), ApiError> {
     let realm = realm(app, name)?;
-    let from = client_ip::rate_key(client_ip::client_ip(
-        peer,
-        headers,
-        &app.settings.trusted_proxies,
-    ));
+    let from = rate_limit::address(app, peer, headers);
     let caller = admin::authenticate(app, realm, bearer(headers), &from).await?;
     Ok((realm, caller))
 }
