@@ -34,6 +34,14 @@ device_poll_interval = "1s"
 [realms.brute_force]
 attempts_per_address_per_minute = 1000000
 
+[realms.rate_limits]
+token_requests_per_address = 1000000
+public_client_token_requests = 1000000
+confidential_client_token_requests = 1000000
+device_authorizations_per_address = 1000000
+public_client_device_authorizations = 1000000
+confidential_client_device_authorizations = 1000000
+
 [[realms.clients]]
 client_id = "sdk"
 public = true

@@ -111,10 +111,31 @@ fn when(t: Option<i64>) -> String {
     t.map(|t| t.to_string()).unwrap_or_else(|| "-".into())
 }
 
+/// What to do when the admin API refuses a credential for lacking the `admin` scope (issue 11, item 4: the
+/// admin API wants the `admin` role and the `admin` scope, and a login asks for `admin` only when told to).
+pub const NEEDS_ADMIN_SCOPE: &str = "the credential lacks the `admin` scope the admin API needs: run \
+     `keyport login --scope \"openid profile email admin\"` (with a client that may ask for `admin`, such as \
+     keyport-cli of realm master) and try again, or set KEYPORT_TOKEN to an administrator's personal API token";
+
 /// Runs `keyport admin …`; prints plain lines meant for people and for `cut`/`awk`.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let client = connect(&args).await?;
-    match args.command {
+    run_command(&client, args.command).await.map_err(|e| {
+        let lacks_admin_scope = matches!(
+            e.downcast_ref::<keyport_client::Error>(),
+            Some(keyport_client::Error::Server { status: 403, description: Some(d), .. })
+                if d.contains("`admin` scope")
+        );
+        if lacks_admin_scope {
+            anyhow::anyhow!("{NEEDS_ADMIN_SCOPE}")
+        } else {
+            e
+        }
+    })
+}
+
+async fn run_command(client: &AuthClient, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
         AdminCommand::User(UserCommand::Create { name }) => {
             let u = client.create_user(&name).await?;
             println!(

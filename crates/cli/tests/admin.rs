@@ -140,3 +140,35 @@ async fn admin_users_and_tokens_from_the_shell() {
     let refused = keyport(home.path(), &s, &token, &["user", "list"]).await;
     assert!(!refused.status.success());
 }
+
+/// An access token of an administrator that lacks the `admin` scope (a login that did not ask for it): the CLI
+/// says which login command gives it.
+#[tokio::test]
+async fn a_login_without_the_admin_scope_is_told_how_to_get_it() {
+    let s = TestServer::start(CONFIG).await;
+    let home = tempfile::tempdir().unwrap();
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(s.endpoint("aiod", "token"))
+        .basic_auth("portal", Some("portal-secret-0123456789-abcdef-0123456"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password-1"),
+            ("scope", "openid profile email"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = body["access_token"].as_str().unwrap();
+    let refused = keyport(home.path(), &s, jwt, &["user", "list"]).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("keyport login --scope \"openid profile email admin\""),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

@@ -197,6 +197,10 @@ pub struct RealmConfig {
     /// `"90d"`. Refresh and access tokens never outlive it.
     #[serde(default = "defaults::session_max_lifetime", with = "humantime_serde")]
     pub session_max_lifetime: Duration,
+    /// Requests per minute the token and device authorization endpoints accept per client address and per
+    /// client (`[realms.rate_limits]`, docs/security.md).
+    #[serde(default)]
+    pub rate_limits: RateLimitConfig,
 }
 
 /// `[realms.brute_force]`: after `failure_factor` wrong passwords in a row an account is locked for
@@ -297,6 +301,7 @@ impl RealmConfig {
             role_scopes: defaults::role_scopes(),
             session_idle_timeout: defaults::session_idle_timeout(),
             session_max_lifetime: defaults::session_max_lifetime(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
@@ -452,7 +457,10 @@ impl Rotation {
 }
 
 mod defaults;
+mod limits;
 mod policy;
+
+pub use limits::RateLimitConfig;
 
 use policy::validate_policy;
 pub use policy::{ADMIN_SCOPE, CREATE_TOKEN_SCOPE, STANDARD_SCOPES};

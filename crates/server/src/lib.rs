@@ -17,6 +17,7 @@ pub mod key_encryption;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+pub mod rate_limit;
 pub mod server;
 pub mod setup;
 pub mod state;

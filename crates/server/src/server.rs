@@ -166,6 +166,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
             )
         })
         .collect();
+    let limits = crate::rate_limit::Limiters::new(realms.values().map(|r| &r.config), &clock);
     let state = AppState(Arc::new(Inner {
         settings: config.server.clone(),
         public_url: public_url.clone(),
@@ -184,6 +185,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
             .iter()
             .filter_map(|c| crate::http::client_ip::parse_cidr(c))
             .collect(),
+        limits,
+        failed_tokens: Default::default(),
     }));
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -237,6 +240,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         let _ = usage.await;
         if let Err(e) = flush_state.usage.flush(flush_state.store.as_ref()).await {
             tracing::warn!(error = %e, "API-token uses could not be written at shutdown");
+        }
+        if let Err(e) = crate::domain::audit::write_failure_summaries(&flush_state, true).await {
+            tracing::warn!(error = %e, "failed API-token summaries could not be written at shutdown");
         }
         served
     });
@@ -306,6 +312,9 @@ async fn housekeeping(state: AppState) {
     loop {
         tick.tick().await;
         ticks += 1;
+        if let Err(e) = crate::domain::audit::write_failure_summaries(&state, false).await {
+            tracing::warn!(error = %e, "writing the summary of failed API tokens failed");
+        }
         if let Err(e) = setup::scheduled_rotation(&state).await {
             tracing::warn!(error = %e, "scheduled key rotation failed");
         }

@@ -73,6 +73,10 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Peers whose `X-Request-Id` is kept (`server.trusted_proxies`, parsed).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Per-address and per-client request limits of this replica ([`crate::rate_limit`]).
+    pub limits: crate::rate_limit::Limiters,
+    /// Failed API-token presentations, counted in memory and summarised ([`crate::domain::audit`]).
+    pub failed_tokens: crate::domain::audit::FailedTokens,
 }
 
 #[derive(Clone)]

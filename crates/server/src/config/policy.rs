@@ -11,6 +11,7 @@ pub const CREATE_TOKEN_SCOPE: &str = "create_token";
 pub const STANDARD_SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "roles"];
 
 pub(super) fn validate_policy(key: &str, realm: &RealmConfig) -> Result<(), ConfigError> {
+    realm.rate_limits.validate(key)?;
     for (field, d) in [
         ("session_idle_timeout", realm.session_idle_timeout),
         ("session_max_lifetime", realm.session_max_lifetime),

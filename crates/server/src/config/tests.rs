@@ -119,3 +119,52 @@ fn bad_values_name_their_key() {
         assert!(err.contains(needle), "expected `{needle}` in: {err}");
     }
 }
+
+#[test]
+fn redirect_uris_use_https_except_on_loopback() {
+    let with = |uri: &str| {
+        EXAMPLE.replace(
+            "grants = [\"device_code\", \"refresh_token\"]",
+            &format!("grants = [\"authorization_code\"]\nredirect_uris = [\"{uri}\"]"),
+        )
+    };
+    for ok in [
+        "https://app.example.org/cb",
+        "http://127.0.0.1/callback",
+        "http://[::1]:8765/cb",
+        "http://localhost/cb",
+        "org.example.app:/cb",
+    ] {
+        load(&with(ok), &[], Overrides::default()).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    let err = load(
+        &with("http://app.example.org/cb"),
+        &[],
+        Overrides::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("realms[0].clients[0].redirect_uris") && err.contains("use https"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rate_limits_have_defaults_public_tighter_and_refuse_zero() {
+    let c = load(EXAMPLE, &[], Overrides::default()).unwrap();
+    let limits = &c.realms[0].rate_limits;
+    assert!(
+        limits.public_client_device_authorizations
+            < limits.confidential_client_device_authorizations
+    );
+    assert!(limits.public_client_token_requests < limits.confidential_client_token_requests);
+    let zero = format!("{EXAMPLE}\n[realms.rate_limits]\ndevice_authorizations_per_address = 0\n");
+    let err = load(&zero, &[], Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("realms[0].rate_limits.device_authorizations_per_address"),
+        "{err}"
+    );
+}

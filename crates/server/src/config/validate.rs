@@ -284,6 +284,24 @@ fn check_redirect_uris(ckey: &str, client: &ClientConfig) -> Result<(), ConfigEr
                     format!("`{uri}` must be an absolute URL without a fragment"),
                 ));
             }
+            // RFC 9700 §2.6: authorization responses never travel unencrypted, so plain http only for the
+            // loopback interface of native apps (RFC 8252 §7.3).
+            let plain_http_elsewhere = field == "redirect_uris"
+                && url::Url::parse(uri).is_ok_and(|u| {
+                    u.scheme() == "http"
+                        && !matches!(u.host(), Some(url::Host::Domain("localhost")))
+                        && !matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                        && !matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                });
+            if plain_http_elsewhere {
+                return Err(invalid(
+                    format!("{ckey}.{field}"),
+                    format!(
+                        "`{uri}` uses plain http: use https (plain http is allowed only on loopback, \
+                         e.g. http://127.0.0.1/callback)"
+                    ),
+                ));
+            }
         }
     }
     if client.grants.contains(&Grant::AuthorizationCode) && client.redirect_uris.is_empty() {

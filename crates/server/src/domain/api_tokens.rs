@@ -11,7 +11,7 @@ use keyport_proto::oauth::{IntrospectionResponse, RealmAccess, UserInfo};
 use keyport_proto::{ErrorCode, Secret, constant_time_eq};
 use sha2::{Digest, Sha256};
 
-use super::audit::Entry;
+use super::audit::{self, Entry};
 use super::{Result, oauth};
 use crate::crypto::{random_from_alphabet, sha256_hex};
 use crate::state::{AppState, Realm};
@@ -137,6 +137,23 @@ pub async fn authenticate(
     Ok(Authenticated { token, user })
 }
 
+/// [`authenticate`] for a token presented as the caller's own credential (admin API, userinfo, introspection)
+/// from client address `from` (a `client_ip::rate_key`). A failure writes no row: it is counted in memory and
+/// summarised at most once a minute per realm ([`audit::note_failed_token`]). `realm` is the realm of the path.
+pub async fn authenticate_presented(
+    app: &AppState,
+    realm: &str,
+    realms: &[&str],
+    presented: &str,
+    from: &str,
+) -> Result<Authenticated> {
+    let result = authenticate(app, realms, presented).await;
+    if let Err(super::Error::OAuth { .. }) = &result {
+        audit::note_failed_token(app, realm, from).await;
+    }
+    result
+}
+
 /// Records a use of an authenticated token: its audit entry, and the token's `last_used_at` (both written off
 /// the request path, see [`crate::usage`]).
 pub fn record_use(app: &AppState, a: &Authenticated, entry: Entry) {
@@ -168,8 +185,9 @@ pub async fn introspect(
     app: &AppState,
     realm: &Realm,
     presented: &str,
+    from: &str,
 ) -> Result<IntrospectionResponse> {
-    let a = match authenticate(app, &[&realm.name], presented).await {
+    let a = match authenticate_presented(app, &realm.name, &[&realm.name], presented, from).await {
         Ok(a) => a,
         Err(super::Error::OAuth { .. }) => return Ok(IntrospectionResponse::inactive()),
         Err(e) => return Err(e),
@@ -198,8 +216,13 @@ pub async fn introspect(
 }
 
 /// OpenID Connect userinfo for an API token presented as a bearer token.
-pub async fn userinfo(app: &AppState, realm: &Realm, presented: &str) -> Result<UserInfo> {
-    let a = authenticate(app, &[&realm.name], presented).await?;
+pub async fn userinfo(
+    app: &AppState,
+    realm: &Realm,
+    presented: &str,
+    from: &str,
+) -> Result<UserInfo> {
+    let a = authenticate_presented(app, &realm.name, &[&realm.name], presented, from).await?;
     record_use(
         app,
         &a,

@@ -153,8 +153,8 @@ pub async fn sign_out(app: &AppState, browser: &Browser) -> Result<()> {
 
 /// Whether the user-code guessing budget is spent: this browser session's or this client address's (`ip` is
 /// the `http::client_ip::rate_key`), or the realm's ceiling of code checks per minute. The ceiling is counted
-/// record-first (every check, right or wrong, is one row before it is judged), so concurrent requests cannot
-/// overshoot it; the session and address budgets count wrong codes only.
+/// record-first (every check, right or wrong, is counted in the realm's row of the minute before it is judged),
+/// so concurrent requests cannot overshoot it; the session and address budgets count wrong codes only.
 pub async fn user_code_budget_spent(
     app: &AppState,
     realm: &Realm,
@@ -166,9 +166,10 @@ pub async fn user_code_budget_spent(
         return Ok(true);
     }
     let now = app.now();
+    // One row per realm and minute, incremented in place before the check is judged.
     let checks = app
         .store
-        .failed_attempts(&realm_checks_key(realm), true, now, now - 60)
+        .count_request(&realm_checks_key(realm), now - now.rem_euclid(60))
         .await?;
     if checks > app.settings.user_code_guesses_per_minute as u64 {
         tracing::warn!(realm = %realm.name, "user-code ceiling reached: refusing code checks for the rest of the minute");

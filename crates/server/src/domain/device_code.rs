@@ -64,6 +64,28 @@ pub async fn authorize(
     ))
 }
 
+/// Counts a device authorization of `client` against its ceiling for all replicas together
+/// (`[realms.rate_limits] public_client_device_authorizations` or `confidential_client_device_authorizations`
+/// a minute): one row per client and minute in the store, incremented and read in one statement, so concurrent
+/// requests on any replica cannot overshoot it. `Some(seconds until the next minute)` when it is over.
+pub async fn count_authorization(
+    app: &AppState,
+    realm: &Realm,
+    client: &Client,
+) -> Result<Option<u64>> {
+    let limits = &realm.config.rate_limits;
+    let limit = if client.public {
+        limits.public_client_device_authorizations
+    } else {
+        limits.confidential_client_device_authorizations
+    };
+    let now = app.now();
+    let window = now - now.rem_euclid(60);
+    let key = format!("device-authorization:{}:{}", realm.name, client.client_id);
+    let count = app.store.count_request(&key, window).await?;
+    Ok((count > u64::from(limit)).then(|| (window + 60 - now).max(1) as u64))
+}
+
 /// §3.4–3.5: one poll of the token endpoint.
 pub async fn poll(
     app: &AppState,

@@ -67,13 +67,15 @@ fn looks_like_jwt(token: &str) -> bool {
 }
 
 /// RFC 7662 for any token of the realm: JWT access tokens, refresh tokens and API tokens.
+/// `from` is the asking client's address (`client_ip::rate_key`), for the count of failed API tokens.
 pub async fn introspect(
     app: &AppState,
     realm: &Realm,
     token: &str,
+    from: &str,
 ) -> Result<IntrospectionResponse> {
     if super::api_tokens::is_api_token(token) {
-        return super::api_tokens::introspect(app, realm, token).await;
+        return super::api_tokens::introspect(app, realm, token, from).await;
     }
     if looks_like_jwt(token) {
         return Ok(match active_access_token(app, realm, token).await? {
@@ -184,10 +186,11 @@ pub async fn logout(
     Ok(())
 }
 
-/// OpenID Connect userinfo for a bearer access token; `invalid_token` when it is not active.
-pub async fn userinfo(app: &AppState, realm: &Realm, token: &str) -> Result<UserInfo> {
+/// OpenID Connect userinfo for a bearer access token; `invalid_token` when it is not active. `from` is the
+/// caller's address (`client_ip::rate_key`), for the count of failed API tokens.
+pub async fn userinfo(app: &AppState, realm: &Realm, token: &str, from: &str) -> Result<UserInfo> {
     if super::api_tokens::is_api_token(token) {
-        return super::api_tokens::userinfo(app, realm, token).await;
+        return super::api_tokens::userinfo(app, realm, token, from).await;
     }
     let claims = active_access_token(app, realm, token)
         .await?

@@ -10,6 +10,7 @@ mod health;
 mod observe;
 mod pages;
 mod protocol;
+mod rate_limit;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -87,6 +88,8 @@ pub struct ApiError {
     body: ErrorBody,
     /// The database failed (counted in `/metrics`).
     store_failed: bool,
+    /// `Retry-After`, in seconds (429 answers).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -95,7 +98,14 @@ impl ApiError {
             status,
             body: ErrorBody::new(code, description),
             store_failed: false,
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// The `error_description` (for pages that show the error to a person).
@@ -182,6 +192,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(code) = code {
             response.extensions_mut().insert(observe::Refused(code));

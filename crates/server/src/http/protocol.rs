@@ -11,7 +11,7 @@ use keyport_proto::oauth::grant_type;
 use keyport_proto::{ErrorCode, Secret};
 use std::net::SocketAddr;
 
-use super::{ApiError, Form, no_store, realm};
+use super::{ApiError, Form, no_store, rate_limit, realm};
 use crate::domain::client_auth::{self, Presented};
 use crate::domain::{
     authorization_code, client_credentials, device_code, inspect, password, refresh_token, tokens,
@@ -95,7 +95,11 @@ async fn token(
         ));
     }
     let started = std::time::Instant::now();
-    let result = grant_tokens(&app, realm, grant, peer, &headers, &form).await;
+    let address = rate_limit::address(&app, peer, &headers);
+    let result = match rate_limit::token_by_address(&app, realm, grant, &address) {
+        Ok(()) => grant_tokens(&app, realm, grant, &address, &headers, &form).await,
+        Err(e) => Err(e),
+    };
     let outcome = match &result {
         Ok((client_id, _)) => {
             app.metrics
@@ -118,11 +122,12 @@ async fn grant_tokens(
     app: &AppState,
     realm: &crate::state::Realm,
     grant: &str,
-    peer: SocketAddr,
+    address: &str,
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<(String, keyport_proto::oauth::TokenResponse), ApiError> {
     let client = client_auth::authenticate(app, realm, presented(headers, form)?).await?;
+    rate_limit::token_by_client(app, realm, grant, &client)?;
     // RFC 8707: the access token is for the named resource only (one of the client's audiences).
     let client = tokens::for_resource(client, form.get("resource"))?;
     let scope = form.get("scope");
@@ -143,11 +148,7 @@ async fn grant_tokens(
                 form.get("username"),
                 form.get("password"),
                 scope,
-                &super::client_ip::rate_key(super::client_ip::client_ip(
-                    peer,
-                    headers,
-                    &app.settings.trusted_proxies,
-                )),
+                address,
             )
             .await?
         }
@@ -169,11 +170,14 @@ async fn grant_tokens(
 async fn device_authorization(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, ApiError> {
     let realm = realm(&app, &name)?;
+    rate_limit::device_by_address(&app, realm, &rate_limit::address(&app, peer, &headers))?;
     let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
+    rate_limit::device_by_client(&app, realm, &client).await?;
     let response = device_code::authorize(&app, realm, &client, form.get("scope")).await?;
     Ok(no_store(response))
 }
@@ -181,13 +185,15 @@ async fn device_authorization(
 async fn introspect(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, ApiError> {
     let realm = realm(&app, &name)?;
     let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
     client_auth::require_confidential(&client)?;
-    let response = inspect::introspect(&app, realm, form.required("token")?).await?;
+    let from = rate_limit::address(&app, peer, &headers);
+    let response = inspect::introspect(&app, realm, form.required("token")?, &from).await?;
     Ok(no_store(response))
 }
 
@@ -225,7 +231,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ")).then(|| value[7..].trim())
 }
 
-async fn userinfo(app: &AppState, name: &str, token: Option<&str>) -> Result<Response, ApiError> {
+async fn userinfo(
+    app: &AppState,
+    name: &str,
+    token: Option<&str>,
+    from: &str,
+) -> Result<Response, ApiError> {
     let realm = realm(app, name)?;
     let token = token.ok_or_else(|| {
         bad(
@@ -233,20 +244,23 @@ async fn userinfo(app: &AppState, name: &str, token: Option<&str>) -> Result<Res
             "send the access token as `Authorization: Bearer`",
         )
     })?;
-    Ok(no_store(inspect::userinfo(app, realm, token).await?))
+    Ok(no_store(inspect::userinfo(app, realm, token, from).await?))
 }
 
 async fn userinfo_get(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    userinfo(&app, &name, bearer(&headers)).await
+    let from = rate_limit::address(&app, peer, &headers);
+    userinfo(&app, &name, bearer(&headers), &from).await
 }
 
 async fn userinfo_post(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -255,7 +269,8 @@ async fn userinfo_post(
         .ok()
         .and_then(|f| f.get("access_token").map(str::to_owned));
     let token = bearer(&headers).map(str::to_owned).or(form_token);
-    userinfo(&app, &name, token.as_deref()).await
+    let from = rate_limit::address(&app, peer, &headers);
+    userinfo(&app, &name, token.as_deref(), &from).await
 }
 
 #[cfg(test)]

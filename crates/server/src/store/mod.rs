@@ -354,6 +354,11 @@ pub trait Store:
     /// Counts failures of `key` since `since`, after recording one more at `now` when `record` is set.
     async fn failed_attempts(&self, key: &str, record: bool, now: i64, since: i64) -> Result<u64>;
 
+    /// Counts one more request under `key` in the minute that starts at `window` and returns the count, in one
+    /// atomic statement (one row per key and minute, whatever the number of requests): the ceilings replicas
+    /// share (device authorizations per client, password attempts per address, user-code checks per realm).
+    async fn count_request(&self, key: &str, window: i64) -> Result<u64>;
+
     /// Deletes expired rows (device grants, refresh tokens, revocations, browser sessions, attempts) and ended
     /// login sessions: ended ones, and those begun before `quiet_since` that have no unexpired, unused refresh
     /// token left (`quiet_since` is now minus the longest access-token lifetime, so that a session without a

@@ -658,6 +658,20 @@ macro_rules! sql_store {
                 Ok(n as u64)
             }
 
+            async fn count_request(&self, key: &str, window: i64) -> Result<u64> {
+                let n: i64 = sqlx::query_scalar(
+                    "INSERT INTO request_counts (key, window_start, count) VALUES ($1, $2, 1) \
+                     ON CONFLICT (key, window_start) DO UPDATE SET count = request_counts.count + 1 \
+                     RETURNING count",
+                )
+                .bind(key)
+                .bind(window)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(n as u64)
+            }
+
             async fn purge_expired(&self, now: i64, quiet_since: i64) -> Result<u64> {
                 let mut total = 0;
                 for (sql, cutoff) in [
@@ -673,6 +687,8 @@ macro_rules! sql_store {
                     ("DELETE FROM browser_logins WHERE created_at < $1", now - 86400),
                     // A day: the wrong user codes a pending device code has taken are counted from these rows.
                     ("DELETE FROM failed_attempts WHERE at < $1", now - 86400),
+                    // Request counts of minutes past (`count_request`).
+                    ("DELETE FROM request_counts WHERE window_start < $1", now - 3600),
                     ("DELETE FROM federated_sign_ins WHERE expires_at < $1", now),
                 ] {
                     total += sqlx::query(sql)

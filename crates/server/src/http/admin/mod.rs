@@ -8,7 +8,9 @@
 //! `invalid_token`, 403 `access_denied`, 404 `not_found`, 409 for a taken username or client id.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -23,7 +25,7 @@ use serde::Deserialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi};
 
-use super::{ApiError, no_store, realm};
+use super::{ApiError, no_store, rate_limit, realm};
 use crate::domain::admin::{self, Caller};
 use crate::state::{AppState, Realm};
 use crate::store::AuditQuery;
@@ -67,14 +69,16 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ")).then(|| value[7..].trim())
 }
 
-/// The realm of the path and the authenticated caller.
+/// The realm of the path and the authenticated caller (who sent the request from `peer`).
 async fn caller<'a>(
     app: &'a AppState,
     name: &str,
+    peer: SocketAddr,
     headers: &HeaderMap,
 ) -> Result<(&'a Realm, Caller), ApiError> {
     let realm = realm(app, name)?;
-    let caller = admin::authenticate(app, realm, bearer(headers)).await?;
+    let from = rate_limit::address(app, peer, headers);
+    let caller = admin::authenticate(app, realm, bearer(headers), &from).await?;
     Ok((realm, caller))
 }
 
@@ -163,10 +167,11 @@ struct AuditFilter {
 async fn create_user(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let req: CreateUser = json_body(&headers, &body)?;
     Ok(created(
         admin::create_user(&app, realm, &caller, req).await?,
@@ -181,10 +186,11 @@ async fn create_user(
 async fn list_users(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let page: Page = query(raw)?;
     Ok(no_store(
         admin::list_users(&app, realm, &caller, page.first, page.max).await?,
@@ -199,9 +205,10 @@ async fn list_users(
 async fn get_user(
     State(app): State<AppState>,
     Path((name, id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     Ok(no_store(admin::get_user(&app, realm, &caller, &id).await?))
 }
 
@@ -213,9 +220,10 @@ async fn get_user(
 async fn delete_user(
     State(app): State<AppState>,
     Path((name, id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     admin::delete_user(&app, realm, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -228,10 +236,11 @@ async fn delete_user(
 async fn create_token(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let req: CreateToken = json_body(&headers, &body)?;
     Ok(created(
         admin::create_token(&app, realm, &caller, req).await?,
@@ -246,10 +255,11 @@ async fn create_token(
 async fn list_tokens(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let f: TokenFilter = query(raw)?;
     Ok(no_store(
         admin::list_tokens(&app, realm, &caller, f.user_id.as_deref(), f.first, f.max).await?,
@@ -264,10 +274,11 @@ async fn list_tokens(
 async fn token_info(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let req: TokenInfoRequest = json_body(&headers, &body)?;
     Ok(no_store(
         admin::token_info(&app, realm, &caller, req.token.expose()).await?,
@@ -282,9 +293,10 @@ async fn token_info(
 async fn revoke_token(
     State(app): State<AppState>,
     Path((name, token_id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     admin::revoke_token(&app, realm, &caller, &token_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -297,9 +309,10 @@ async fn revoke_token(
 async fn list_scopes(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (realm, _caller) = caller(&app, &name, &headers).await?;
+    let (realm, _caller) = caller(&app, &name, peer, &headers).await?;
     let scopes: Vec<ScopeRepresentation> = realm
         .config
         .api_token_scopes
@@ -320,10 +333,11 @@ async fn list_scopes(
 async fn audit_log(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let f: AuditFilter = query(raw)?;
     let (first, max) = admin::page(f.first, f.max)?;
     let q = AuditQuery {
@@ -348,10 +362,11 @@ async fn audit_log(
 async fn set_user_roles(
     State(app): State<AppState>,
     Path((name, id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let req: SetRoles = json_body(&headers, &body)?;
     Ok(no_store(
         admin::set_user_roles(&app, realm, &caller, &id, req.roles).await?,
@@ -366,9 +381,10 @@ async fn set_user_roles(
 async fn list_roles(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     Ok(no_store(admin::list_roles(&app, realm, &caller).await?))
 }
 
@@ -380,10 +396,11 @@ async fn list_roles(
 async fn create_client(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let req: CreateClient = json_body(&headers, &body)?;
     Ok(created(
         admin::create_client(&app, realm, &caller, req).await?,
@@ -398,10 +415,11 @@ async fn create_client(
 async fn list_clients(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let page: Page = query(raw)?;
     Ok(no_store(
         admin::list_clients(&app, realm, &caller, page.first, page.max).await?,
@@ -416,9 +434,10 @@ async fn list_clients(
 async fn delete_client(
     State(app): State<AppState>,
     Path((name, client_id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (realm, caller) = caller(&app, &name, &headers).await?;
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     admin::delete_client(&app, realm, &caller, &client_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
