@@ -183,7 +183,11 @@ pub fn config_problems(config: &Config) -> Vec<String> {
         .and_then(|u| url::Url::parse(u).ok());
     match (&public, listen) {
         (None, Some(addr)) if addr.ip().is_unspecified() || !addr.ip().is_loopback() => {
-            let scheme = if s.tls_cert_file.is_some() { "https" } else { "http" };
+            let scheme = if s.tls_cert_file.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             problems.push(format!(
                 "server.public_url is unset, so issuers say {scheme}://{addr}; set it to the URL clients use (e.g. https://auth.example.org)"
             ))
@@ -192,8 +196,8 @@ pub fn config_problems(config: &Config) -> Vec<String> {
             let host_ip: Option<IpAddr> = url
                 .host_str()
                 .and_then(|h| h.trim_matches(['[', ']']).parse().ok());
-            let loopback_host = url.host_str() == Some("localhost")
-                || host_ip.is_some_and(|ip| ip.is_loopback());
+            let loopback_host =
+                url.host_str() == Some("localhost") || host_ip.is_some_and(|ip| ip.is_loopback());
             if url.scheme() == "http" && !loopback_host {
                 problems.push(format!(
                     "server.public_url `{url}` is plain http on a network host: serve it over https (server.tls_cert_file, or a TLS proxy in front) and set public_url to the https URL"

@@ -145,7 +145,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        let scheme = if running.tls.is_some() { "https" } else { "http" };
+        let scheme = if running.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         println!("keyport listening on {scheme}://{}", running.addr);
         let master = running.issuer(MASTER);
         println!("  realm {MASTER}: issuer {master}");

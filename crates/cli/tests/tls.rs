@@ -161,21 +161,29 @@ async fn sighup_reloads_the_certificate_for_new_connections_and_keeps_open_ones(
         logged.contains("TLS certificate not reloaded") && logged.contains("server.tls_key_file"),
         "{logged}"
     );
-    assert_eq!(fresh_connection(&ca, s.addr).await, (200, second.der.clone()));
+    assert_eq!(
+        fresh_connection(&ca, s.addr).await,
+        (200, second.der.clone())
+    );
     // A certificate without its key (the pair half replaced) is refused the same way.
     let third = ca.server_cert(90);
     std::fs::write(&s.key_file, &second.key_pem).unwrap();
     std::fs::write(&s.cert_file, &third.cert_pem).unwrap();
     signal(&s.child, "HUP");
     let logged = s.log.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert!(logged.contains("is not the key of the certificate"), "{logged}");
-    assert_eq!(fresh_connection(&ca, s.addr).await, (200, second.der.clone()));
+    assert!(
+        logged.contains("is not the key of the certificate"),
+        "{logged}"
+    );
+    assert_eq!(
+        fresh_connection(&ca, s.addr).await,
+        (200, second.der.clone())
+    );
     let mut s = s;
     assert!(s.child.try_wait().unwrap().is_none(), "still running");
 }
 
-const BODY: &str =
-    "grant_type=client_credentials&client_id=bot&client_secret=bot-secret-4c9f2a7e1b8d3f60-0123456789";
+const BODY: &str = "grant_type=client_credentials&client_id=bot&client_secret=bot-secret-4c9f2a7e1b8d3f60-0123456789";
 
 #[tokio::test]
 async fn sigterm_over_tls_refuses_new_connections_finishes_the_request_in_flight_and_exits_0() {
@@ -221,7 +229,10 @@ async fn sigterm_over_tls_refuses_new_connections_finishes_the_request_in_flight
             }
         }
     }
-    assert!(s.child.try_wait().unwrap().is_none(), "waits for the request");
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "waits for the request"
+    );
 
     conn.write_all(&BODY.as_bytes()[20..]).await.unwrap();
     conn.flush().await.unwrap();
@@ -297,7 +308,10 @@ fn doctor_checks_the_certificate_and_key_files() {
 
     let sound = files("sound", &ca.server_cert(90));
     let (code, lines) = doctor(dir.path(), &settings(&sound, "https://127.0.0.1:8443"));
-    assert_eq!((code, lines.as_slice()), (Some(0), &["no problems found".to_owned()][..]));
+    assert_eq!(
+        (code, lines.as_slice()),
+        (Some(0), &["no problems found".to_owned()][..])
+    );
 
     // Expiring within 14 days: a warning, not a failure.
     let soon = files("soon", &ca.server_cert(5));
@@ -316,9 +330,18 @@ fn doctor_checks_the_certificate_and_key_files() {
     let (code, lines) = doctor(dir.path(), &settings(&expired, "http://127.0.0.1:8443"));
     assert_eq!(code, Some(1), "{lines:#?}");
     assert_eq!(lines.len(), 4, "three problems and the count: {lines:#?}");
-    assert!(lines[0].contains("plain http but the server speaks TLS"), "{lines:#?}");
-    assert!(lines[1].starts_with("server.tls_key_file:") && lines[1].contains("chmod 600"), "{lines:#?}");
-    assert!(lines[2].starts_with("server.tls_cert_file:") && lines[2].contains("expired on"), "{lines:#?}");
+    assert!(
+        lines[0].contains("plain http but the server speaks TLS"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("server.tls_key_file:") && lines[1].contains("chmod 600"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[2].starts_with("server.tls_cert_file:") && lines[2].contains("expired on"),
+        "{lines:#?}"
+    );
 
     // A key that is not the certificate's; an unreadable certificate.
     let other = ca.server_cert(90);
@@ -327,9 +350,15 @@ fn doctor_checks_the_certificate_and_key_files() {
     chmod(&mismatch.1, 0o600);
     let (code, lines) = doctor(dir.path(), &settings(&mismatch, "https://127.0.0.1:8443"));
     assert_eq!(code, Some(1));
-    assert!(lines[0].contains("is not the key of the certificate"), "{lines:#?}");
+    assert!(
+        lines[0].contains("is not the key of the certificate"),
+        "{lines:#?}"
+    );
     let missing = (dir.path().join("nowhere.pem"), sound.1.clone());
     let (code, lines) = doctor(dir.path(), &settings(&missing, "https://127.0.0.1:8443"));
     assert_eq!(code, Some(1));
-    assert!(lines[0].starts_with("server.tls_cert_file: cannot read"), "{lines:#?}");
+    assert!(
+        lines[0].starts_with("server.tls_cert_file: cannot read"),
+        "{lines:#?}"
+    );
 }

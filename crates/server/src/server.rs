@@ -154,14 +154,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
     let kek = crate::key_encryption::Kek::from_config(&config.server)
         .map_err(|(key, message)| SetupError::Secret { key, message })?;
     let keys = setup::keys(store.as_ref(), now, kek.as_ref()).await?;
-    let public_url = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| {
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            format!("{scheme}://{addr}")
-        });
+    let public_url = config.server.public_url.clone().unwrap_or_else(|| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{addr}")
+    });
     let federation = crate::domain::federation::Upstreams::new(&realm_configs).map_err(|e| {
         SetupError::Secret {
             key: e.key,

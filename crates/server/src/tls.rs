@@ -61,7 +61,12 @@ pub fn load(cert_file: &Path, key_file: &Path) -> Result<Loaded, TlsError> {
     let key_pem = read(KEY_KEY, key_file)?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| error(CERT_KEY, format!("{}: not a PEM file: {e}", cert_file.display())))?;
+        .map_err(|e| {
+            error(
+                CERT_KEY,
+                format!("{}: not a PEM file: {e}", cert_file.display()),
+            )
+        })?;
     let Some(leaf) = chain.first() else {
         return Err(error(
             CERT_KEY,
@@ -71,8 +76,8 @@ pub fn load(cert_file: &Path, key_file: &Path) -> Result<Loaded, TlsError> {
             ),
         ));
     };
-    let not_after = not_after(leaf)
-        .map_err(|e| error(CERT_KEY, format!("{}: {e}", cert_file.display())))?;
+    let not_after =
+        not_after(leaf).map_err(|e| error(CERT_KEY, format!("{}: {e}", cert_file.display())))?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
         error(
             KEY_KEY,
@@ -161,7 +166,12 @@ struct Current(RwLock<Arc<CertifiedKey>>);
 
 impl ResolvesServerCert for Current {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.read().unwrap_or_else(PoisonError::into_inner).clone())
+        Some(
+            self.0
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
     }
 }
 
@@ -176,10 +186,7 @@ pub struct Tls {
 
 impl Tls {
     /// Loads the files named by `server.tls_cert_file` / `server.tls_key_file`; `None` when TLS is off.
-    pub fn from_config(
-        s: &crate::config::ServerConfig,
-        now: i64,
-    ) -> Result<Option<Tls>, TlsError> {
+    pub fn from_config(s: &crate::config::ServerConfig, now: i64) -> Result<Option<Tls>, TlsError> {
         let (Some(cert_file), Some(key_file)) = (&s.tls_cert_file, &s.tls_key_file) else {
             return Ok(None);
         };
@@ -206,7 +213,11 @@ impl Tls {
     pub fn reload(&self, now: i64) -> Result<(), TlsError> {
         let loaded = load(&self.cert_file, &self.key_file)?;
         loaded.log("TLS certificate reloaded", now);
-        *self.current.0.write().unwrap_or_else(PoisonError::into_inner) = loaded.certified;
+        *self
+            .current
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = loaded.certified;
         Ok(())
     }
 

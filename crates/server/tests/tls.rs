@@ -91,7 +91,10 @@ async fn https_serves_http2_by_alpn_and_http1_clients_too() {
         .get(format!("http://{}/health/live", s.running.addr))
         .send()
         .await;
-    assert!(plain.is_err(), "plain http is not served on the TLS listener");
+    assert!(
+        plain.is_err(),
+        "plain http is not served on the TLS listener"
+    );
     s.stop().await;
 }
 
@@ -243,6 +246,9 @@ async fn bad_certificate_settings_name_the_key_and_the_file() {
     ];
     for (settings, expected) in cases {
         let e = start_error(&settings).await;
-        assert!(e.contains(&expected), "{settings}\n→ {e}\nexpected {expected}");
+        assert!(
+            e.contains(&expected),
+            "{settings}\n→ {e}\nexpected {expected}"
+        );
     }
 }

@@ -151,7 +151,11 @@ impl TestServer {
         let running = server::start(config, Arc::new(clock.clone()))
             .await
             .expect("test server starts");
-        let scheme = if running.tls.is_some() { "https" } else { "http" };
+        let scheme = if running.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let url = format!(
             "{scheme}://{}{}",
             running.addr, running.state.settings.base_path

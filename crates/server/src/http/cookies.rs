@@ -79,7 +79,9 @@ mod tests {
             c.set("v", 60),
             "__Host-KEYPORT_SESSION_ai%40d=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
         );
-        let h = request("KEYPORT_SESSION=old; __Host-KEYPORT_SESSION_other=x; __Host-KEYPORT_SESSION_ai%40d=v");
+        let h = request(
+            "KEYPORT_SESSION=old; __Host-KEYPORT_SESSION_other=x; __Host-KEYPORT_SESSION_ai%40d=v",
+        );
         assert_eq!(c.value(&h), Some("v"));
         assert_eq!(c.value(&request("KEYPORT_SESSION=old")), None);
     }
@@ -92,9 +94,6 @@ mod tests {
             "KEYPORT_SESSION=v; Path=/realms/aiod/; Max-Age=60; HttpOnly; SameSite=Lax"
         );
         assert_eq!(c.value(&request("a=b; KEYPORT_SESSION=v")), Some("v"));
-        assert_eq!(
-            c.value(&request("__Host-KEYPORT_SESSION_aiod=v")),
-            None
-        );
+        assert_eq!(c.value(&request("__Host-KEYPORT_SESSION_aiod=v")), None);
     }
 }

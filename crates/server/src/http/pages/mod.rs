@@ -180,11 +180,7 @@ impl<'a> Ctx<'a> {
 
     /// This realm's session cookie (`__Host-` prefixed and `Secure` when the public URL is https).
     pub fn session_cookie(&self) -> SessionCookie {
-        SessionCookie::new(
-            &self.realm.name,
-            &self.path("/"),
-            self.app.secure_cookies(),
-        )
+        SessionCookie::new(&self.realm.name, &self.path("/"), self.app.secure_cookies())
     }
 
     /// The session cookie's value in the request, if it was sent.
