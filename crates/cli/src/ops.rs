@@ -108,6 +108,9 @@ pub fn doctor(args: DoctorArgs) -> ExitCode {
         Err(code) => return code,
     };
     let mut problems = config_problems(&config);
+    let now = keyport_server::clock::Clock::now(&keyport_server::clock::SystemClock);
+    let (tls_problems, warnings) = keyport_server::tls::doctor(&config.server, now);
+    problems.extend(tls_problems);
     let inspected = runtime.block_on(keyport_server::store::ops::inspect(
         config.server.database_url.as_deref(),
         &config.server.data_dir,
@@ -144,6 +147,9 @@ pub fn doctor(args: DoctorArgs) -> ExitCode {
     for p in &problems {
         println!("keyport doctor: {p}");
     }
+    for w in &warnings {
+        println!("keyport doctor: warning: {w}");
+    }
     if problems.is_empty() {
         println!("keyport doctor: no problems found");
         ExitCode::SUCCESS
@@ -177,19 +183,24 @@ pub fn config_problems(config: &Config) -> Vec<String> {
         .and_then(|u| url::Url::parse(u).ok());
     match (&public, listen) {
         (None, Some(addr)) if addr.ip().is_unspecified() || !addr.ip().is_loopback() => {
+            let scheme = if s.tls_cert_file.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             problems.push(format!(
-                "server.public_url is unset, so issuers say http://{addr}; set it to the URL clients use (e.g. https://auth.example.org)"
+                "server.public_url is unset, so issuers say {scheme}://{addr}; set it to the URL clients use (e.g. https://auth.example.org)"
             ))
         }
         (Some(url), Some(addr)) => {
             let host_ip: Option<IpAddr> = url
                 .host_str()
                 .and_then(|h| h.trim_matches(['[', ']']).parse().ok());
-            let loopback_host = url.host_str() == Some("localhost")
-                || host_ip.is_some_and(|ip| ip.is_loopback());
+            let loopback_host =
+                url.host_str() == Some("localhost") || host_ip.is_some_and(|ip| ip.is_loopback());
             if url.scheme() == "http" && !loopback_host {
                 problems.push(format!(
-                    "server.public_url `{url}` is plain http on a network host: serve it over https (a TLS proxy in front) and set public_url to the https URL"
+                    "server.public_url `{url}` is plain http on a network host: serve it over https (server.tls_cert_file, or a TLS proxy in front) and set public_url to the https URL"
                 ));
             }
             if loopback_host && url.port_or_known_default() != Some(addr.port()) && addr.port() != 0

@@ -135,9 +135,22 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        // Before the announcement: whoever reads it may send SIGTERM at once.
+        // Before the announcement: whoever reads it may send SIGTERM (or SIGHUP) at once.
         let stop = keyport_server::server::shutdown_signal();
-        println!("keyport listening on http://{}", running.addr);
+        #[cfg(unix)]
+        if let Some(tls) = running.tls.clone() {
+            let clock = running.state.clock.clone();
+            if let Err(e) = keyport_server::tls::reload_on_sighup(tls, clock) {
+                eprintln!("keyport: cannot install the SIGHUP handler (certificate reloads): {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        let scheme = if running.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("keyport listening on {scheme}://{}", running.addr);
         let master = running.issuer(MASTER);
         println!("  realm {MASTER}: issuer {master}");
         println!("    discovery  {master}/.well-known/openid-configuration");

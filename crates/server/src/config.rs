@@ -26,6 +26,11 @@ pub struct ServerConfig {
     pub listen: String,
     /// Base of every issuer URL, e.g. `https://auth.example.org`. Default: `http://` + the bound address.
     pub public_url: Option<String>,
+    /// PEM file with the TLS certificate chain (server certificate first). Set it together with `tls_key_file`
+    /// and the listener speaks HTTPS (HTTP/2 or HTTP/1.1 by ALPN); SIGHUP reloads both files. Unset: plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM file with the private key of `tls_cert_file` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
     /// Path prefix for every endpoint, e.g. `/auth` (Keycloak before version 17). Empty for none.
     pub base_path: String,
     /// Directory holding the SQLite database. Created when missing.
@@ -94,6 +99,8 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             base_path: String::new(),
             data_dir: PathBuf::from("./keyport-data"),
             admin_password: None,
@@ -465,41 +472,8 @@ pub use limits::RateLimitConfig;
 use policy::validate_policy;
 pub use policy::{ADMIN_SCOPE, CREATE_TOKEN_SCOPE, STANDARD_SCOPES};
 
-/// Durations written the human way (`"5m"`, `"30d"`).
-mod humantime_serde {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "`{text}` is not a duration like \"5m\" or \"30d\": {e}"
-            ))
-        })
-    }
-}
-
-/// Optional durations (`key_rotation = "90d"`, or absent).
-mod humantime_option {
-    use serde::{Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => super::humantime_serde::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        super::humantime_serde::deserialize(d).map(Some)
-    }
-}
+mod durations;
+use durations::{humantime_option, humantime_serde};
 
 /// Settings given on the command line; they override the file and the environment.
 #[derive(Clone, Debug, Default)]

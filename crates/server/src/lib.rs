@@ -22,4 +22,5 @@ pub mod server;
 pub mod setup;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod usage;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
-use tokio::net::TcpListener;
+use axum::serve::ListenerExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -15,6 +16,7 @@ use crate::config::Config;
 use crate::setup::{self, Report, SetupError};
 use crate::state::{AppState, Inner, Realm};
 use crate::store::{PgSettings, PgStore, SqliteStore, Store, StoreError};
+use crate::tls::{Tls, TlsError, TlsListener};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -31,6 +33,8 @@ pub enum StartError {
     Postgres { source: StoreError },
     #[error(transparent)]
     Setup(#[from] SetupError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A server that has started: it listens, and serves until [`Running::shutdown`] or the task ends.
@@ -42,6 +46,8 @@ pub struct Running {
     pub public_url: String,
     pub state: AppState,
     pub report: Report,
+    /// The certificate and key when the listener speaks TLS ([`Tls::reload`] rereads them).
+    pub tls: Option<Tls>,
     shutdown: Option<watch::Sender<bool>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -139,6 +145,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         })?),
         None => None,
     };
+    // The files are read before the database is touched: a bad certificate changes nothing.
+    let tls = Tls::from_config(&config.server, clock.now())?;
     let store = open_store(&config).await?;
     let now = clock.now();
     let realm_configs = setup::realms_with_master(&config);
@@ -146,11 +154,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
     let kek = crate::key_encryption::Kek::from_config(&config.server)
         .map_err(|(key, message)| SetupError::Secret { key, message })?;
     let keys = setup::keys(store.as_ref(), now, kek.as_ref()).await?;
-    let public_url = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = config.server.public_url.clone().unwrap_or_else(|| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{addr}")
+    });
     let federation = crate::domain::federation::Upstreams::new(&realm_configs).map_err(|e| {
         SetupError::Secret {
             key: e.key,
@@ -191,6 +198,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
     let app =
         crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = watch::channel(false);
+    let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match &tls {
+        Some(tls) => {
+            let listener = tls.listen(listener).map_err(|source| StartError::Bind {
+                addr: config.server.listen.clone(),
+                source,
+            })?;
+            Box::pin(serve_tls_until(listener, app, stopped.clone()))
+        }
+        None => Box::pin(serve_until(listener, app, stopped.clone())),
+    };
     let metrics_task = metrics_listener.map(|listener| {
         tokio::spawn(serve_until(
             listener,
@@ -221,7 +238,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
             tokio::time::sleep(grace).await;
         };
         let served = tokio::select! {
-            served = serve_until(listener, app, stopped) => served,
+            served = serve => served,
             () = deadline => {
                 tracing::warn!(
                     timeout = ?grace,
@@ -252,6 +269,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         public_url,
         state,
         report,
+        tls,
         shutdown: Some(stop),
         task,
     })
@@ -264,6 +282,22 @@ async fn serve_until(
     make_service: IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    axum::serve(listener, make_service)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await
+}
+
+/// [`serve_until`] over TLS. The listener is wrapped in axum's `TapIo` (doing nothing) only because axum gives
+/// `ConnectInfo<SocketAddr>` — the client address the handlers read — to a `TapIo` over any listener.
+async fn serve_tls_until(
+    listener: TlsListener,
+    make_service: IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    fn untouched(_: &mut tokio_rustls::server::TlsStream<TcpStream>) {}
+    let listener = listener.tap_io(untouched as fn(&mut _));
     axum::serve(listener, make_service)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|stop| *stop).await;

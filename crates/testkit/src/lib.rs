@@ -8,6 +8,7 @@
 //! the same suite runs against both backends.
 
 pub mod chromium;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -109,7 +110,8 @@ impl Drop for TestDatabase {
 pub struct TestServer {
     pub running: Running,
     pub clock: FakeClock,
-    /// `http://127.0.0.1:PORT` plus the base path (the real address, even when `public_url` says otherwise):
+    /// `http://127.0.0.1:PORT` (`https://` with `server.tls_cert_file`) plus the base path (the real address,
+    /// even when `public_url` says otherwise):
     /// prepend to `/realms/...`.
     pub url: String,
     pub data: TestData,
@@ -149,8 +151,13 @@ impl TestServer {
         let running = server::start(config, Arc::new(clock.clone()))
             .await
             .expect("test server starts");
+        let scheme = if running.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let url = format!(
-            "http://{}{}",
+            "{scheme}://{}{}",
             running.addr, running.state.settings.base_path
         );
         TestServer {
@@ -244,6 +251,20 @@ pub struct Browser {
 impl Browser {
     pub fn new(issuer: &str) -> Browser {
         let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Browser {
+            http,
+            issuer: issuer.to_owned(),
+        }
+    }
+
+    /// A browser that trusts `ca` (a server with built-in TLS whose certificate `ca` signed).
+    pub fn with_ca(issuer: &str, ca: &tls::TestCa) -> Browser {
+        let http = ca
+            .client()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()

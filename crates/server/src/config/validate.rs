@@ -80,6 +80,21 @@ impl Config {
             addr.parse::<SocketAddr>()
                 .map_err(|e| invalid("server.metrics_listen", format!("`{addr}`: {e}")))?;
         }
+        match (&s.tls_cert_file, &s.tls_key_file) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "server.tls_key_file",
+                    "must be set with server.tls_cert_file (the private key of that certificate)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "server.tls_cert_file",
+                    "must be set with server.tls_key_file (the certificate chain of that key)",
+                ));
+            }
+            _ => {}
+        }
         let mut names = std::collections::HashSet::new();
         for (i, realm) in self.realms.iter().enumerate() {
             let key = format!("realms[{i}]");

@@ -13,7 +13,6 @@ use serde::Deserialize;
 use super::{Ctx, Page};
 use crate::domain::federation::{self, Callback, Failure};
 use crate::http::ApiError;
-use crate::http::cookies::{self, SESSION_COOKIE};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -66,7 +65,7 @@ async fn endpoint(
         code: query.code.as_deref(),
         error: query.error.as_deref(),
     };
-    let cookie = cookies::get(&headers, SESSION_COOKIE);
+    let cookie = ctx.cookie_value(&headers);
     let page = match federation::finish(&app, ctx.realm, &alias, cookie, callback).await {
         Ok((browser, return_to)) => Page::redirect(return_to).with_cookie(ctx.cookie(&browser)),
         Err(failure) => failure_page(&ctx, &alias, failure, &ctx.path("/login")),

@@ -15,7 +15,6 @@ use crate::domain::browser::{self, Browser};
 use crate::domain::device_code::{self, PendingFlow};
 use crate::domain::scope;
 use crate::http::client_ip;
-use crate::http::cookies::{self, SESSION_COOKIE};
 use crate::http::{ApiError, Form};
 use crate::state::AppState;
 
@@ -99,7 +98,7 @@ impl Ctx<'_> {
     ) -> Result<Result<Browser, Page>, ApiError> {
         let typed = form.get("user_code").unwrap_or("");
         let browser = self.browser(headers).await?;
-        if cookies::get(headers, SESSION_COOKIE).is_none() {
+        if self.cookie_value(headers).is_none() {
             let error = "Your session expired. Enter the code again.";
             return Ok(Err(self.code_form(
                 StatusCode::BAD_REQUEST,

@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 
 use super::{Ctx, Page};
 use crate::domain::browser::{self, Browser, SignIn};
-use crate::http::cookies::{self, SESSION_COOKIE};
 use crate::http::{ApiError, Form};
 
 pub fn router() -> Router<crate::state::AppState> {
@@ -157,7 +156,7 @@ async fn submit(
         .safe_return_to(form.get("return_to"))
         .unwrap_or_else(|| ctx.default_return());
     let username = form.get("username").unwrap_or("").trim();
-    let cookie = cookies::get(&headers, SESSION_COOKIE);
+    let cookie = ctx.cookie_value(&headers);
     let browser = ctx.browser(&headers).await?;
     if cookie.is_none() || !browser.check_csrf(form.get("csrf").unwrap_or("")) {
         let error = "This form has expired or did not come from this site. Sign in again.";

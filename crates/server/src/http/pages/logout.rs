@@ -11,7 +11,6 @@ use axum::routing::get;
 
 use super::{Ctx, Page};
 use crate::domain::end_session;
-use crate::http::cookies::{self, SESSION_COOKIE};
 use crate::http::{ApiError, Form};
 use crate::state::AppState;
 
@@ -98,7 +97,7 @@ pub async fn rp_initiated(
     };
     let browser = ctx.browser(headers).await?;
     let confirmed = form.get("confirm") == Some("yes")
-        && cookies::get(headers, SESSION_COOKIE).is_some()
+        && ctx.cookie_value(headers).is_some()
         && browser.check_csrf(form.get("csrf").unwrap_or(""));
     if !confirmed && !end_session::may_skip_confirmation(&browser, hint.as_ref()) {
         let params = PARAMS

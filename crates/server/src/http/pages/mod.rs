@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::domain::browser::{self, Browser};
-use crate::http::cookies::{self, SESSION_COOKIE};
+use crate::http::cookies::SessionCookie;
 use crate::state::{AppState, Realm};
 
 pub use logout::rp_initiated as rp_initiated_logout;
@@ -175,17 +175,23 @@ impl<'a> Ctx<'a> {
 
     /// The browser of a request (signed in or anonymous; see [`browser::current`]).
     pub async fn browser(&self, headers: &HeaderMap) -> Result<Browser, crate::http::ApiError> {
-        Ok(browser::current(self.app, self.realm, cookies::get(headers, SESSION_COOKIE)).await?)
+        Ok(browser::current(self.app, self.realm, self.cookie_value(headers)).await?)
     }
 
-    /// `Set-Cookie` for the browser's session: scoped to the realm's pages.
+    /// This realm's session cookie (`__Host-` prefixed and `Secure` when the public URL is https).
+    pub fn session_cookie(&self) -> SessionCookie {
+        SessionCookie::new(&self.realm.name, &self.path("/"), self.app.secure_cookies())
+    }
+
+    /// The session cookie's value in the request, if it was sent.
+    pub fn cookie_value<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        self.session_cookie().value(headers)
+    }
+
+    /// `Set-Cookie` for the browser's session.
     pub fn cookie(&self, browser: &Browser) -> String {
-        cookies::session(
-            &browser.cookie,
-            &self.path("/"),
-            self.app.secure_cookies(),
-            browser::SESSION_LIFETIME,
-        )
+        self.session_cookie()
+            .set(&browser.cookie, browser::SESSION_LIFETIME)
     }
 
     /// `return_to` if it is a path of this realm on this server (never another site: no open redirect).
