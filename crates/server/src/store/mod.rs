@@ -9,6 +9,7 @@ mod federation;
 mod group_commit;
 pub mod ops;
 mod postgres;
+mod queries;
 mod sql;
 mod sqlite;
 mod tokens;
@@ -19,7 +20,8 @@ pub use group_commit::RefreshQueues;
 pub use ops::{OpsStore, PoolStats};
 pub use postgres::{PgSettings, PgStore};
 pub use sqlite::SqliteStore;
-pub use tokens::{ApiToken, AuditQuery, AuditRecord, TokenStore};
+pub use queries::{AuditQuery, TokenKind, TokenQuery, UserQuery};
+pub use tokens::{ApiToken, AuditRecord, TokenStore};
 
 use async_trait::async_trait;
 
