@@ -3,6 +3,7 @@
 //! Everything a flow needs between two requests lives here, so replicas share no memory. Secrets appear only as
 //! hashes (refresh tokens, device codes, client secrets, browser-session ids) or argon2id strings (passwords).
 
+mod account;
 mod browser;
 pub mod copy;
 mod federation;
@@ -14,6 +15,7 @@ mod sql;
 mod sqlite;
 mod tokens;
 
+pub use account::{AccountStore, SessionSummary};
 pub use browser::{AuthorizationCode, BrowserStore, Consent, LockoutRule};
 pub use federation::{FederationStore, PendingSignIn};
 pub use group_commit::RefreshQueues;
@@ -260,7 +262,15 @@ pub struct RefreshContext {
 /// Every storage operation keyport needs. Implementations must make each method atomic.
 #[async_trait]
 pub trait Store:
-    TokenStore + BrowserStore + FederationStore + ChangeFeed + OpsStore + Send + Sync + 'static
+    TokenStore
+    + BrowserStore
+    + FederationStore
+    + AccountStore
+    + ChangeFeed
+    + OpsStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Cheap round trip, for `/health/ready`.
     async fn ping(&self) -> Result<()>;
