@@ -47,7 +47,15 @@ const PAGES: &[(&str, &str)] = &[
 
 /// Admin pages (signed in as an administrator of `aiod`): screenshot name and path under `{issuer}/account`.
 /// portal-admin: add each admin page here.
-const ADMIN_PAGES: &[(&str, &str)] = &[];
+const ADMIN_PAGES: &[(&str, &str)] = &[
+    ("admin-personal-tokens", "/admin/tokens"),
+    ("admin-scoped-tokens", "/admin/tokens/scoped"),
+    ("admin-users", "/admin/users"),
+    ("admin-user", "/admin/users/bob"),
+    ("admin-user-delete", "/admin/users/bob/delete"),
+    ("admin-clients", "/admin/clients"),
+    ("admin-audit", "/admin/audit"),
+];
 
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (360, 800);
