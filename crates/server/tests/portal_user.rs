@@ -21,6 +21,13 @@ client_id = "notebook"
 secret = "notebook-secret-0123456789-abcdef-0123"
 grants = ["password", "refresh_token"]
 
+[[realms.clients]]
+client_id = "third-party"
+public = true
+consent = true
+grants = ["authorization_code"]
+redirect_uris = ["http://127.0.0.1/cb"]
+
 [[realms.users]]
 username = "alice"
 password = "alice-password-1"
@@ -450,6 +457,79 @@ async fn profile_shows_who_the_user_is() {
         assert!(p.contains(text), "{text}: {}", p.html);
     }
     assert!(p.contains("not linked to another provider"));
+}
+
+/// Runs an authorization request of `third-party` in `b` (signed in) up to its consent page, and answers Allow.
+async fn allow_third_party(b: &Browser) {
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let consent = b
+        .get(&format!(
+            "/protocol/openid-connect/auth?response_type=code&client_id=third-party&redirect_uri=\
+             http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid&state=s1&code_challenge={challenge}\
+             &code_challenge_method=S256"
+        ))
+        .await;
+    assert_eq!(consent.status, 200, "{}", consent.html);
+    assert!(consent.contains("id=\"allow\""), "{}", consent.html);
+    let re = regex::Regex::new(r#"<input type="hidden" name="([^"]+)" value="([^"]*)">"#).unwrap();
+    let mut form: Vec<(String, String)> = re
+        .captures_iter(&consent.html)
+        .map(|c| (c[1].to_owned(), keyport_testkit::unescape(&c[2])))
+        .collect();
+    form.push(("decision".into(), "allow".into()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = b.post(&consent_action(&consent), &pairs).await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    assert!(
+        done.location
+            .unwrap()
+            .starts_with("http://127.0.0.1:9/cb?code=")
+    );
+}
+
+/// The consent form's action, relative to the realm.
+fn consent_action(page: &Page) -> String {
+    let action = page.form_action().expect("consent form");
+    action.trim_start_matches("/realms/aiod").to_owned()
+}
+
+#[tokio::test]
+async fn consent_given_to_an_application_can_be_withdrawn() {
+    let s = TestServer::start(CONFIG).await;
+    let (b, _) = signed_in(&s, "bob", "bob-password-1").await;
+    let profile = b.get("/account/profile").await;
+    assert!(profile.contains("You have not allowed any third-party application"));
+    allow_third_party(&b).await;
+
+    let profile = b.get("/account/profile").await;
+    assert!(profile.contains("third-party"), "{}", profile.html);
+    let done = b
+        .post(
+            "/account/consents/revoke",
+            &[("csrf", &profile.csrf()), ("client_id", "third-party")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    let after = b.follow(done).await;
+    assert!(after.contains("Consent withdrawn"), "{}", after.html);
+    assert!(after.contains("You have not allowed any third-party application"));
+    // The application must ask again.
+    let again = b
+        .get(
+            "/protocol/openid-connect/auth?response_type=code&client_id=third-party&redirect_uri=\
+             http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid&state=s2\
+             &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        )
+        .await;
+    assert!(again.contains("id=\"allow\""), "{}", again.html);
+    // Withdrawing what was never given: not found.
+    let r = b
+        .post(
+            "/account/consents/revoke",
+            &[("csrf", &profile.csrf()), ("client_id", "third-party")],
+        )
+        .await;
+    assert_eq!(r.status, 404);
 }
 
 #[tokio::test]

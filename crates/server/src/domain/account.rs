@@ -7,7 +7,7 @@ use super::audit::{self, Entry};
 use super::{Error, Result};
 use crate::crypto::sha256_b64;
 use crate::state::{AppState, Realm};
-use crate::store::{BrowserSession, SessionSummary, User};
+use crate::store::{BrowserSession, Consent, SessionSummary, User};
 
 /// The user's live login sessions, newest first.
 pub async fn sessions(
@@ -118,6 +118,38 @@ pub async fn end_browser(app: &AppState, realm: &Realm, user: &User, handle: &st
     audit::record(
         app,
         Entry::new(&realm.name, "browser.sign_out").actor(&user.id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The third-party clients the user allowed (consent pages), with the scopes allowed.
+pub async fn consents(app: &AppState, realm: &Realm, user: &User) -> Result<Vec<Consent>> {
+    Ok(app.store.consents(&realm.name, &user.id).await?)
+}
+
+/// Withdraws the user's consent to `client_id`: its consent page asks again next time. The client's login
+/// sessions are not ended here (that is "Sign out" on the sessions page). Unknown: `NotFound`.
+pub async fn revoke_consent(
+    app: &AppState,
+    realm: &Realm,
+    user: &User,
+    client_id: &str,
+) -> Result<()> {
+    if !app
+        .store
+        .revoke_consent(&realm.name, &user.id, client_id)
+        .await?
+    {
+        return Err(Error::NotFound(
+            "you have not allowed that application".into(),
+        ));
+    }
+    audit::record(
+        app,
+        Entry::new(&realm.name, "consent.revoke")
+            .actor(&user.id)
+            .target(client_id),
     )
     .await?;
     Ok(())

@@ -348,6 +348,7 @@ pub fn flash(key: &str) -> Option<&'static str> {
         "token-revoked" => "The token was revoked. It stops working at once.",
         "session-ended" => "The session was signed out. Its refresh tokens no longer work.",
         "browser-ended" => "That browser was signed out.",
+        "consent-revoked" => "Consent withdrawn: that application has to ask you again.",
         // Admin pages (portal-admin) add theirs below.
         "user-created" => "The user was created.",
         "user-deleted" => "The user was deleted, with their tokens and sessions.",

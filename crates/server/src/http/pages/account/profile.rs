@@ -1,18 +1,31 @@
-//! **Your profile**: username, email, name, roles (and the API scopes they allow), linked upstream providers.
+//! **Your profile**: username, email, name, roles (and the API scopes they allow), linked upstream providers, and
+//! the applications the user allowed on a consent page (withdrawn here).
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::{Portal, Section, Shell, when};
-use crate::domain::scope;
+use crate::domain::{account, scope};
+use crate::http::Form;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/realms/{realm}/account/profile", get(show))
+    Router::new()
+        .route("/realms/{realm}/account/profile", get(show))
+        .route(
+            "/realms/{realm}/account/consents/revoke",
+            post(revoke_consent),
+        )
+}
+
+struct Allowed {
+    client_id: String,
+    scope: String,
+    since: String,
 }
 
 struct Link {
@@ -34,6 +47,8 @@ struct Profile {
     since: String,
     links: Vec<Link>,
     signed_in_with: String,
+    allowed: Vec<Allowed>,
+    revoke_consent: String,
 }
 
 async fn show(
@@ -48,6 +63,16 @@ async fn show(
         .user_links(&p.ctx.realm.name, &p.user.id)
         .await
         .map_err(|e| p.failed(e.into()))?;
+    let allowed = account::consents(&app, p.ctx.realm, &p.user)
+        .await
+        .map_err(|e| p.failed(e))?
+        .into_iter()
+        .map(|c| Allowed {
+            client_id: c.client_id,
+            scope: c.scope,
+            since: when(c.granted_at),
+        })
+        .collect();
     let display = |alias: &str| {
         p.ctx
             .realm
@@ -84,6 +109,26 @@ async fn show(
             })
             .collect(),
         signed_in_with,
+        allowed,
+        revoke_consent: p.path("/consents/revoke"),
     };
     Ok(p.render(StatusCode::OK, &page))
+}
+
+async fn revoke_consent(
+    State(app): State<AppState>,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, Response> {
+    let p = Portal::submit(&app, &realm, &headers, &form).await?;
+    account::revoke_consent(
+        &app,
+        p.ctx.realm,
+        &p.user,
+        form.get("client_id").unwrap_or(""),
+    )
+    .await
+    .map_err(|e| p.failed(e))?;
+    Ok(p.done("/profile", "consent-revoked"))
 }
