@@ -21,8 +21,8 @@ pub use federation::{FederationStore, PendingSignIn};
 pub use group_commit::RefreshQueues;
 pub use ops::{OpsStore, PoolStats};
 pub use postgres::{PgSettings, PgStore};
-pub use sqlite::SqliteStore;
 pub use queries::{AuditQuery, TokenKind, TokenQuery, UserQuery};
+pub use sqlite::SqliteStore;
 pub use tokens::{ApiToken, AuditRecord, TokenStore};
 
 use async_trait::async_trait;
