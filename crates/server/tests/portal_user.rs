@@ -308,6 +308,8 @@ async fn signing_out_a_session_ends_its_refresh_token_at_once() {
     );
     assert!(page.contains("notebook"));
     assert!(page.contains("(this browser)"));
+    // Where each browser signed in from: the client address.
+    assert!(page.contains(">127.0.0.1<"), "{}", page.html);
     // Sign out the first login session (its id is the `sid` of its access token, via introspection).
     let sid = introspect(&s, first["access_token"].as_str().unwrap()).await["sid"]
         .as_str()

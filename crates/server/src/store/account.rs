@@ -120,6 +120,7 @@ macro_rules! account_store {
                         amr: r.get("amr"),
                         created_at: r.get("created_at"),
                         expires_at: r.get("expires_at"),
+                        address: r.get("address"),
                     })
                     .collect())
             }

@@ -214,6 +214,8 @@ pub struct BrowserSession {
     pub amr: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The client address the user signed in from (`http::client_ip::rate_key`: IPv4, or the IPv6 /64).
+    pub address: Option<String>,
 }
 
 /// What happened when a refresh token was exchanged for a new one.

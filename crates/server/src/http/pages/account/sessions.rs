@@ -40,6 +40,7 @@ struct BrowserRow {
     handle: String,
     signed_in: String,
     how: String,
+    address: String,
     this_one: bool,
 }
 
@@ -104,6 +105,7 @@ async fn list(
                 this_one: b.handle == mine,
                 signed_in: when(b.session.auth_time.unwrap_or(b.session.created_at)),
                 how: how(b.session.amr.as_deref()),
+                address: b.session.address.clone().unwrap_or_else(|| "—".into()),
                 handle: b.handle,
             })
             .collect(),
