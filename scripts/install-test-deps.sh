@@ -5,7 +5,9 @@
 # - crates/python/requirements-test.txt: maturin (builds the `keyport` Python package), pytest, requests, httpx,
 #   mypy, for the package's tests (scripts/test.sh);
 # - crates/server/tests/oidc-provider/package-lock.json: oidc-provider (npm), the upstream of
-#   crates/server/tests/federation_oidc_provider.rs, with `npm ci` (needs node >= 20 and npm).
+#   crates/server/tests/federation_oidc_provider.rs, with `npm ci` (needs node >= 20 and npm);
+# - crates/testkit/axe/package-lock.json: axe-core (npm), the accessibility check of the portal's pages
+#   (crates/testkit/tests/portal_a11y.rs), with `npm ci`.
 # Idempotent: nothing is installed when every pinned version already is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 if [ ! -f "$op_dir/node_modules/oidc-provider/package.json" ]; then
     (cd "$op_dir" && npm ci --silent --no-audit --no-fund)
+fi
+axe_dir=crates/testkit/axe
+if [ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" ]; then
+    (cd "$axe_dir" && npm ci --silent --no-audit --no-fund)
 fi
 
 requirements=(tests/python/requirements.txt crates/python/requirements-test.txt)

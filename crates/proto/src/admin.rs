@@ -243,6 +243,23 @@ pub struct ClientRepresentation {
     pub public: bool,
     pub grants: Vec<String>,
     pub roles: Vec<String>,
+    /// Realm scopes it may ask for besides OpenID's standard ones.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Where the authorization endpoint may send the browser back (authorization code clients).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Declared in the configuration file: changes made here are undone at the next start.
+    #[serde(default)]
+    pub from_config: bool,
+}
+
+/// `PUT users/{id}/enabled`: enable or disable a user. A disabled user cannot sign in, refresh a token or use an
+/// API token; nothing of theirs is deleted.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SetEnabled {
+    pub enabled: bool,
 }
 
 /// The answer to `POST clients`: the only time the secret is shown (≥ 256 bits, stored as SHA-256).

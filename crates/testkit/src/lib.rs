@@ -7,6 +7,7 @@
 //! `KEYPORT_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/test`, and dropped when the test ends), so
 //! the same suite runs against both backends.
 
+pub mod axe;
 pub mod chromium;
 pub mod tls;
 

@@ -32,14 +32,16 @@ impl Browser {
     }
 }
 
-/// Signs `user` in: a fresh session (a new cookie, against fixation) replacing `old`, with `auth_time` now and
-/// `amr` saying how (`pwd`, `fed:{alias}`). Every way of signing in ends here.
+/// Signs `user` in: a fresh session (a new cookie, against fixation) replacing `old`, with `auth_time` now,
+/// `amr` saying how (`pwd`, `fed:{alias}`) and the client `address` (shown in the portal's sessions page). Every
+/// way of signing in ends here.
 pub async fn establish(
     app: &AppState,
     realm: &Realm,
     old: Option<&str>,
     user: User,
     amr: &str,
+    address: &str,
 ) -> Result<Browser> {
     if let Some(old) = old {
         app.store.delete_browser_session(&sha256_hex(old)).await?;
@@ -55,6 +57,7 @@ pub async fn establish(
             amr: Some(amr.to_owned()),
             created_at: now,
             expires_at: now + SESSION_LIFETIME,
+            address: Some(address.to_owned()),
         })
         .await?;
     tracing::info!(realm = %realm.name, user_id = %user.id, amr, "signed in");
@@ -134,7 +137,7 @@ pub async fn sign_in(
     Ok(
         match password::check_bounded(app, realm, username, password, ip).await? {
             password::Checked::Ok(user) => {
-                SignIn::Ok(Box::new(establish(app, realm, old, user, "pwd").await?))
+                SignIn::Ok(Box::new(establish(app, realm, old, user, "pwd", ip).await?))
             }
             password::Checked::Wrong => SignIn::WrongCredentials,
             password::Checked::Locked | password::Checked::TooManyFromAddress => {

@@ -1,6 +1,7 @@
 //! The OAuth logic, one module per grant or operation. Knows nothing of HTTP: it takes parsed inputs and returns
 //! wire types from `keyport_proto` or a [`Error`] carrying an RFC error code.
 
+pub mod account;
 pub mod admin;
 pub mod api_tokens;
 pub mod audit;

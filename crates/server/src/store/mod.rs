@@ -3,23 +3,27 @@
 //! Everything a flow needs between two requests lives here, so replicas share no memory. Secrets appear only as
 //! hashes (refresh tokens, device codes, client secrets, browser-session ids) or argon2id strings (passwords).
 
+mod account;
 mod browser;
 pub mod copy;
 mod federation;
 mod group_commit;
 pub mod ops;
 mod postgres;
+mod queries;
 mod sql;
 mod sqlite;
 mod tokens;
 
+pub use account::{AccountStore, SessionSummary};
 pub use browser::{AuthorizationCode, BrowserStore, Consent, LockoutRule};
 pub use federation::{FederationStore, PendingSignIn};
 pub use group_commit::RefreshQueues;
 pub use ops::{OpsStore, PoolStats};
 pub use postgres::{PgSettings, PgStore};
+pub use queries::{AuditQuery, TokenKind, TokenQuery, UserQuery};
 pub use sqlite::SqliteStore;
-pub use tokens::{ApiToken, AuditQuery, AuditRecord, TokenStore};
+pub use tokens::{ApiToken, AuditRecord, TokenStore};
 
 use async_trait::async_trait;
 
@@ -210,6 +214,8 @@ pub struct BrowserSession {
     pub amr: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The client address the user signed in from (`http::client_ip::rate_key`: IPv4, or the IPv6 /64).
+    pub address: Option<String>,
 }
 
 /// What happened when a refresh token was exchanged for a new one.
@@ -258,7 +264,15 @@ pub struct RefreshContext {
 /// Every storage operation keyport needs. Implementations must make each method atomic.
 #[async_trait]
 pub trait Store:
-    TokenStore + BrowserStore + FederationStore + ChangeFeed + OpsStore + Send + Sync + 'static
+    TokenStore
+    + BrowserStore
+    + FederationStore
+    + AccountStore
+    + ChangeFeed
+    + OpsStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Cheap round trip, for `/health/ready`.
     async fn ping(&self) -> Result<()>;

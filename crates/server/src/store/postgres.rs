@@ -129,4 +129,5 @@ sql_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::tokens::token_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::browser::browser_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::federation::federation_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
+super::account::account_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::ops::ops_store!(PgStore);

@@ -595,8 +595,8 @@ macro_rules! sql_store {
 
             async fn insert_browser_session(&self, s: &BrowserSession) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO browser_sessions (id_hash, realm, user_id, auth_time, amr, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO browser_sessions (id_hash, realm, user_id, auth_time, amr, created_at, expires_at, \
+                     address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&s.id_hash)
                 .bind(&s.realm)
@@ -605,6 +605,7 @@ macro_rules! sql_store {
                 .bind(&s.amr)
                 .bind(s.created_at)
                 .bind(s.expires_at)
+                .bind(&s.address)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -627,6 +628,7 @@ macro_rules! sql_store {
                     amr: r.get("amr"),
                     created_at: r.get("created_at"),
                     expires_at: r.get("expires_at"),
+                    address: r.get("address"),
                 }))
             }
 

@@ -69,4 +69,5 @@ sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::tokens::token_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::browser::browser_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::federation::federation_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
+super::account::account_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::ops::ops_store!(SqliteStore);

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use super::{Client, Result, User};
+use super::{AuditQuery, Client, Result, TokenQuery, User, UserQuery};
 
 /// An API token row. `token_hash` is the SHA-256 (hex) of the whole `kp_…` string.
 #[derive(Clone, Debug)]
@@ -50,27 +50,27 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
-/// A filter over the audit log of one realm; `None` fields do not filter.
-#[derive(Clone, Debug, Default)]
-pub struct AuditQuery {
-    pub realm: String,
-    pub actor_user_id: Option<String>,
-    pub token_id: Option<String>,
-    pub action: Option<String>,
-    /// Inclusive, Unix seconds.
-    pub since: Option<i64>,
-    /// Inclusive, Unix seconds.
-    pub until: Option<i64>,
-    pub first: i64,
-    pub max: i64,
-}
-
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     /// Inserts a new user; [`StoreError::Conflict`](super::StoreError::Conflict) when the username is taken.
     async fn insert_user(&self, user: &User) -> Result<()>;
     /// Users of a realm ordered by username, `max` from offset `first`.
-    async fn list_users(&self, realm: &str, first: i64, max: i64) -> Result<Vec<User>>;
+    async fn list_users(&self, realm: &str, first: i64, max: i64) -> Result<Vec<User>> {
+        self.search_users(&UserQuery {
+            realm: realm.to_owned(),
+            first,
+            max,
+            ..Default::default()
+        })
+        .await
+    }
+    /// A page of users (see [`UserQuery`]).
+    async fn search_users(&self, query: &UserQuery) -> Result<Vec<User>>;
+    /// The usernames of those of `ids` that are users of the realm, as `(id, username)`.
+    async fn usernames(&self, realm: &str, ids: &[String]) -> Result<Vec<(String, String)>>;
+    /// Enables or disables a user (a disabled user cannot sign in, refresh or use an API token). Returns false
+    /// when there is no such user.
+    async fn set_user_enabled(&self, realm: &str, id: &str, enabled: bool) -> Result<bool>;
     /// Deletes a user and, in the same transaction, revokes every API token of theirs, ends every login session
     /// (their refresh tokens and access tokens stop working), drops their browser sessions and any approved but
     /// unredeemed device grant, and forgets their links to upstream identity providers. Returns false when there
@@ -86,21 +86,22 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn insert_client(&self, client: &Client) -> Result<()>;
     /// Clients of a realm ordered by id, `max` from offset `first`.
     async fn list_clients(&self, realm: &str, first: i64, max: i64) -> Result<Vec<Client>>;
+    /// Replaces a confidential client's secret (its SHA-256). Returns false when there is no such confidential
+    /// client.
+    async fn set_client_secret(
+        &self,
+        realm: &str,
+        client_id: &str,
+        secret_hash: &str,
+    ) -> Result<bool>;
     /// Returns false when there was no such client.
     async fn delete_client(&self, realm: &str, client_id: &str) -> Result<bool>;
 
     async fn insert_api_token(&self, token: &ApiToken) -> Result<()>;
     async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
     async fn api_token(&self, realm: &str, id: &str) -> Result<Option<ApiToken>>;
-    /// Tokens of a realm (of one user when `user_id` is set), newest first, each with its user's name (`None`
-    /// once the user is deleted).
-    async fn list_api_tokens(
-        &self,
-        realm: &str,
-        user_id: Option<&str>,
-        first: i64,
-        max: i64,
-    ) -> Result<Vec<(ApiToken, Option<String>)>>;
+    /// A page of tokens (see [`TokenQuery`]), each with its user's name (`None` once the user is deleted).
+    async fn list_api_tokens(&self, query: &TokenQuery) -> Result<Vec<(ApiToken, Option<String>)>>;
     /// Revokes an active token. Returns false when it did not exist or was revoked already.
     async fn revoke_api_token(&self, realm: &str, id: &str, now: i64) -> Result<bool>;
 
@@ -172,17 +173,56 @@ macro_rules! token_store {
                 Ok(())
             }
 
-            async fn list_users(&self, realm: &str, first: i64, max: i64) -> Result<Vec<User>> {
-                let rows = sqlx::query(
-                    "SELECT * FROM users WHERE realm = $1 ORDER BY username LIMIT $2 OFFSET $3",
-                )
-                .bind(realm)
-                .bind(max)
-                .bind(first)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
+            async fn search_users(&self, q: &UserQuery) -> Result<Vec<User>> {
+                let mut sql = sqlx::QueryBuilder::<$db>::new("SELECT * FROM users WHERE realm = ");
+                sql.push_bind(&q.realm);
+                if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
+                    let pattern = format!("%{}%", super::queries::like_escape(&search.to_ascii_lowercase()));
+                    sql.push(" AND (LOWER(username) LIKE ")
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE ")
+                        .push_bind(pattern)
+                        .push(" ESCAPE '\\')");
+                }
+                if let Some(t) = q.user_type {
+                    sql.push(" AND user_type = ").push_bind(t.as_str());
+                }
+                if let Some(after) = &q.after {
+                    sql.push(" AND username > ").push_bind(after);
+                }
+                sql.push(" ORDER BY username LIMIT ")
+                    .push_bind(q.max)
+                    .push(" OFFSET ")
+                    .push_bind(q.first);
+                let rows = sql.build().fetch_all(&self.pool).await.map_err(db_err)?;
                 rows.iter().map(user_from_row).collect()
+            }
+
+            async fn usernames(&self, realm: &str, ids: &[String]) -> Result<Vec<(String, String)>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut sql =
+                    sqlx::QueryBuilder::<$db>::new("SELECT id, username FROM users WHERE realm = ");
+                sql.push_bind(realm).push(" AND id IN (");
+                let mut list = sql.separated(", ");
+                for id in ids {
+                    list.push_bind(id);
+                }
+                sql.push(")");
+                let rows = sql.build().fetch_all(&self.pool).await.map_err(db_err)?;
+                Ok(rows.iter().map(|r| (r.get("id"), r.get("username"))).collect())
+            }
+
+            async fn set_user_enabled(&self, realm: &str, id: &str, enabled: bool) -> Result<bool> {
+                let done = sqlx::query("UPDATE users SET enabled = $1 WHERE realm = $2 AND id = $3")
+                    .bind(enabled)
+                    .bind(realm)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn delete_user(&self, realm: &str, id: &str, now: i64) -> Result<bool> {
@@ -294,6 +334,25 @@ macro_rules! token_store {
                 rows.iter().map(client_from_row).collect()
             }
 
+            async fn set_client_secret(
+                &self,
+                realm: &str,
+                client_id: &str,
+                secret_hash: &str,
+            ) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE clients SET secret_hash = $1 WHERE realm = $2 AND client_id = $3 AND public = $4",
+                )
+                .bind(secret_hash)
+                .bind(realm)
+                .bind(client_id)
+                .bind(false)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn delete_client(&self, realm: &str, client_id: &str) -> Result<bool> {
                 let done = sqlx::query("DELETE FROM clients WHERE realm = $1 AND client_id = $2")
                     .bind(realm)
@@ -347,33 +406,32 @@ macro_rules! token_store {
 
             async fn list_api_tokens(
                 &self,
-                realm: &str,
-                user_id: Option<&str>,
-                first: i64,
-                max: i64,
+                q: &TokenQuery,
             ) -> Result<Vec<(ApiToken, Option<String>)>> {
-                const SELECT: &str = "SELECT t.*, u.username AS owner_name FROM api_tokens t \
-                     LEFT JOIN users u ON u.id = t.user_id AND u.realm = t.realm WHERE t.realm = $1";
-                let rows = match user_id {
-                    Some(user_id) => sqlx::query(&format!(
-                        "{SELECT} AND t.user_id = $2 ORDER BY t.created_at DESC, t.id LIMIT $3 OFFSET $4"
-                    ))
-                    .bind(realm)
-                    .bind(user_id)
-                    .bind(max)
-                    .bind(first)
-                    .fetch_all(&self.pool)
-                    .await,
-                    None => sqlx::query(&format!(
-                        "{SELECT} ORDER BY t.created_at DESC, t.id LIMIT $2 OFFSET $3"
-                    ))
-                    .bind(realm)
-                    .bind(max)
-                    .bind(first)
-                    .fetch_all(&self.pool)
-                    .await,
+                let mut sql = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT t.*, u.username AS owner_name FROM api_tokens t \
+                     LEFT JOIN users u ON u.id = t.user_id AND u.realm = t.realm WHERE t.realm = ",
+                );
+                sql.push_bind(&q.realm);
+                if let Some(user_id) = &q.user_id {
+                    sql.push(" AND t.user_id = ").push_bind(user_id);
                 }
-                .map_err(db_err)?;
+                if let Some(kind) = q.kind {
+                    sql.push(" AND t.unscoped = ").push_bind(kind == TokenKind::Personal);
+                }
+                if let Some((created_at, id)) = &q.after {
+                    // A row-value comparison: both backends read it as one range of the index.
+                    sql.push(" AND (t.created_at, t.id) < (")
+                        .push_bind(*created_at)
+                        .push(", ")
+                        .push_bind(id)
+                        .push(")");
+                }
+                sql.push(" ORDER BY t.created_at DESC, t.id DESC LIMIT ")
+                    .push_bind(q.max)
+                    .push(" OFFSET ")
+                    .push_bind(q.first);
+                let rows = sql.build().fetch_all(&self.pool).await.map_err(db_err)?;
                 rows.iter()
                     .map(|r| Ok((api_token_from_row(r)?, r.get("owner_name"))))
                     .collect()
@@ -451,42 +509,35 @@ macro_rules! token_store {
 
             async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
                 // Only the filters that are set become conditions; values are always bound, never spliced.
-                let mut sql = String::from("SELECT * FROM audit_log WHERE realm = $1");
-                let mut n = 1;
-                let mut texts: Vec<&str> = Vec::new();
+                let mut sql = sqlx::QueryBuilder::<$db>::new("SELECT * FROM audit_log WHERE realm = ");
+                sql.push_bind(&q.realm);
                 for (column, value) in [
-                    ("actor_user_id", &q.actor_user_id),
-                    ("token_id", &q.token_id),
-                    ("action", &q.action),
+                    (" AND actor_user_id = ", &q.actor_user_id),
+                    (" AND token_id = ", &q.token_id),
+                    (" AND action = ", &q.action),
                 ] {
                     if let Some(v) = value {
-                        n += 1;
-                        sql.push_str(&format!(" AND {column} = ${n}"));
-                        texts.push(v);
+                        sql.push(column).push_bind(v);
                     }
                 }
-                let mut times: Vec<i64> = Vec::new();
-                for (op, value) in [(">=", q.since), ("<=", q.until)] {
-                    if let Some(v) = value {
-                        n += 1;
-                        sql.push_str(&format!(" AND at {op} ${n}"));
-                        times.push(v);
-                    }
+                if let Some(since) = q.since {
+                    sql.push(" AND at >= ").push_bind(since);
                 }
-                sql.push_str(&format!(" ORDER BY at DESC, id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2));
-                let mut query = sqlx::query(&sql).bind(&q.realm);
-                for t in texts {
-                    query = query.bind(t);
+                if let Some(until) = q.until {
+                    sql.push(" AND at <= ").push_bind(until);
                 }
-                for t in times {
-                    query = query.bind(t);
+                if let Some((at, id)) = q.before {
+                    sql.push(" AND (at, id) < (")
+                        .push_bind(at)
+                        .push(", ")
+                        .push_bind(id)
+                        .push(")");
                 }
-                let rows = query
-                    .bind(q.max)
-                    .bind(q.first)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                sql.push(" ORDER BY at DESC, id DESC LIMIT ")
+                    .push_bind(q.max)
+                    .push(" OFFSET ")
+                    .push_bind(q.first);
+                let rows = sql.build().fetch_all(&self.pool).await.map_err(db_err)?;
                 Ok(rows.iter().map(audit_from_row).collect())
             }
 

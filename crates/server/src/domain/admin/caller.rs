@@ -81,6 +81,13 @@ impl Caller {
         }
     }
 
+    /// Whether this caller may act on `realm` at all: a caller of the realm itself, or an administrator of
+    /// `master` (who administers every realm). The admin API checks this when it authenticates; the portal,
+    /// whose caller comes from a page session of one realm, checks it before acting on another.
+    pub fn may_act_on(&self, realm: &Realm) -> bool {
+        self.realm == realm.name || (self.realm == MASTER && self.is_admin())
+    }
+
     /// An audit entry with this caller as the actor.
     pub(super) fn entry(&self, realm: &str, action: &str) -> Entry {
         Entry::new(realm, action)

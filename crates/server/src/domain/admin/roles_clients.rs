@@ -59,12 +59,26 @@ pub async fn set_user_roles(
     Ok(represent_user(&user))
 }
 
-fn represent_client(c: &crate::store::Client) -> keyport_proto::admin::ClientRepresentation {
+fn from_config(realm: &Realm, client_id: &str) -> bool {
+    realm
+        .config
+        .clients
+        .iter()
+        .any(|c| c.client_id == client_id)
+}
+
+fn represent_client(
+    realm: &Realm,
+    c: &crate::store::Client,
+) -> keyport_proto::admin::ClientRepresentation {
     keyport_proto::admin::ClientRepresentation {
         client_id: c.client_id.clone(),
         public: c.public,
         grants: c.grants.iter().map(|g| g.as_str().to_owned()).collect(),
         roles: c.roles.clone(),
+        scopes: c.scopes.clone(),
+        redirect_uris: c.browser.redirect_uris.clone(),
+        from_config: from_config(realm, &c.client_id),
     }
 }
 
@@ -128,7 +142,7 @@ pub async fn create_client(
     )
     .await?;
     tracing::info!(realm = %realm.name, client_id = %client.client_id, "Client created by {}", caller.display());
-    let shown = represent_client(&client);
+    let shown = represent_client(realm, &client);
     Ok(keyport_proto::admin::CreatedClient {
         client_id: shown.client_id,
         secret: Secret::new(secret),
@@ -151,8 +165,93 @@ pub async fn list_clients(
         .list_clients(&realm.name, first, max)
         .await?
         .iter()
-        .map(represent_client)
+        .map(|c| represent_client(realm, c))
         .collect())
+}
+
+/// Replaces a confidential client's secret with a generated one, shown once (in the answer); the old secret
+/// stops working at once. Admins only. A client declared in the configuration file is refused: its secret
+/// comes from there, and a start would put the old one back.
+pub async fn rotate_client_secret(
+    app: &AppState,
+    realm: &Realm,
+    caller: &Caller,
+    client_id: &str,
+) -> Result<keyport_proto::admin::CreatedClient> {
+    require_admin(app, realm, caller, "client.secret").await?;
+    let Some(client) = app.store.client(&realm.name, client_id).await? else {
+        return Err(Error::NotFound(format!(
+            "no client `{client_id}` in realm `{}`",
+            realm.name
+        )));
+    };
+    if client.public {
+        return Err(invalid_request(format!(
+            "`{client_id}` is a public client: it has no secret"
+        )));
+    }
+    if from_config(realm, client_id) {
+        return Err(invalid_request(format!(
+            "`{client_id}` is declared in the configuration file: change its secret there"
+        )));
+    }
+    let secret = crate::crypto::random_token(32);
+    if !app
+        .store
+        .set_client_secret(&realm.name, client_id, &crate::crypto::sha256_hex(&secret))
+        .await?
+    {
+        return Err(Error::NotFound(format!(
+            "no client `{client_id}` in realm `{}`",
+            realm.name
+        )));
+    }
+    app.changed().await;
+    audit::record(
+        app,
+        caller.entry(&realm.name, "client.secret").target(client_id),
+    )
+    .await?;
+    tracing::info!(realm = %realm.name, client_id, "Client secret rotated by {}", caller.display());
+    let shown = represent_client(realm, &client);
+    Ok(keyport_proto::admin::CreatedClient {
+        client_id: shown.client_id,
+        secret: Secret::new(secret),
+        grants: shown.grants,
+        roles: shown.roles,
+    })
+}
+
+/// Enables or disables a user. A disabled user cannot sign in, refresh or use an API token (their page
+/// sessions stop at the next request); their tokens are kept, and work again once the user is enabled.
+/// Admins only; an admin cannot disable themself. Users declared in the configuration file are enabled again at
+/// the next start.
+pub async fn set_user_enabled(
+    app: &AppState,
+    realm: &Realm,
+    caller: &Caller,
+    id_or_name: &str,
+    enabled: bool,
+) -> Result<UserRepresentation> {
+    let action = if enabled {
+        "user.enable"
+    } else {
+        "user.disable"
+    };
+    require_admin(app, realm, caller, action).await?;
+    let mut user = find_user(app, realm, id_or_name).await?;
+    if user.id == caller.user_id && !enabled {
+        return Err(invalid_request("you cannot disable yourself"));
+    }
+    app.store
+        .set_user_enabled(&realm.name, &user.id, enabled)
+        .await?;
+    app.changed().await;
+    audit::record(app, caller.entry(&realm.name, action).target(&user.id)).await?;
+    tracing::info!(realm = %realm.name, user_id = %user.id, "User {} {} by {}", user.username,
+        if enabled { "enabled" } else { "disabled" }, caller.display());
+    user.enabled = enabled;
+    Ok(represent_user(&user))
 }
 
 /// Deletes a client; tokens it already issued live out their (short) lives, its refresh tokens stop working.

@@ -171,6 +171,7 @@ pub async fn finish(
     alias: &str,
     cookie: Option<&str>,
     callback: Callback<'_>,
+    address: &str,
 ) -> Result<(Browser, String), Failure> {
     let up = app
         .federation
@@ -217,7 +218,7 @@ pub async fn finish(
         return Err(Failure::Disabled);
     }
     let amr = format!("fed:{alias}");
-    let fresh = browser::establish(app, realm, cookie, user, &amr).await?;
+    let fresh = browser::establish(app, realm, cookie, user, &amr, address).await?;
     Ok((fresh, pending.return_to))
 }
 

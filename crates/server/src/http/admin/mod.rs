@@ -18,8 +18,8 @@ use axum::{Json, Router};
 use keyport_proto::ErrorCode;
 use keyport_proto::admin::{
     AdminError, AuditEntry, ClientRepresentation, CreateClient, CreateToken, CreateUser,
-    CreatedClient, CreatedToken, ScopeRepresentation, SetRoles, TokenInfo, TokenInfoRequest,
-    TokenRepresentation, UserRepresentation,
+    CreatedClient, CreatedToken, ScopeRepresentation, SetEnabled, SetRoles, TokenInfo,
+    TokenInfoRequest, TokenRepresentation, UserRepresentation,
 };
 use serde::Deserialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -53,6 +53,14 @@ pub fn router() -> Router<AppState> {
             get(list_clients).post(create_client),
         )
         .route(&format!("{p}/clients/{{client_id}}"), delete(delete_client))
+        .route(
+            &format!("{p}/clients/{{client_id}}/secret"),
+            post(rotate_client_secret),
+        )
+        .route(
+            &format!("{p}/users/{{id}}/enabled"),
+            axum::routing::put(set_user_enabled),
+        )
         .route("/openapi.json", get(openapi_json))
 }
 
@@ -134,6 +142,16 @@ struct Page {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
+struct UserSearch {
+    /// A part of the username or email (ignoring case), as Keycloak's `search`.
+    search: Option<String>,
+    first: Option<i64>,
+    max: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct TokenFilter {
     /// Admins only: tokens of this user (id or username).
     user_id: Option<String>,
@@ -180,7 +198,7 @@ async fn create_user(
 
 /// List the realm's users (people and machine users).
 #[utoipa::path(get, path = "/admin/realms/{realm}/users", tag = "users",
-    params(("realm" = String, Path), Page),
+    params(("realm" = String, Path), UserSearch),
     responses((status = 200, body = Vec<UserRepresentation>), (status = 403, body = AdminError)),
     security(("bearer" = [])))]
 async fn list_users(
@@ -191,9 +209,15 @@ async fn list_users(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let (realm, caller) = caller(&app, &name, peer, &headers).await?;
-    let page: Page = query(raw)?;
+    let q: UserSearch = query(raw)?;
+    let filter = admin::UserFilter {
+        search: q.search,
+        first: q.first,
+        max: q.max,
+        ..Default::default()
+    };
     Ok(no_store(
-        admin::list_users(&app, realm, &caller, page.first, page.max).await?,
+        admin::list_users(&app, realm, &caller, filter).await?,
     ))
 }
 
@@ -261,8 +285,14 @@ async fn list_tokens(
 ) -> Result<Response, ApiError> {
     let (realm, caller) = caller(&app, &name, peer, &headers).await?;
     let f: TokenFilter = query(raw)?;
+    let filter = admin::TokenFilter {
+        user: f.user_id,
+        first: f.first,
+        max: f.max,
+        ..Default::default()
+    };
     Ok(no_store(
-        admin::list_tokens(&app, realm, &caller, f.user_id.as_deref(), f.first, f.max).await?,
+        admin::list_tokens(&app, realm, &caller, filter).await?,
     ))
 }
 
@@ -349,6 +379,7 @@ async fn audit_log(
         until: f.until,
         first,
         max,
+        ..Default::default()
     };
     Ok(no_store(admin::audit_log(&app, realm, &caller, q).await?))
 }
@@ -442,6 +473,44 @@ async fn delete_client(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Replace a confidential client's secret with a generated one; the new secret is in this answer only and the
+/// old one stops working at once.
+#[utoipa::path(post, path = "/admin/realms/{realm}/clients/{client_id}/secret", tag = "clients",
+    params(("realm" = String, Path), ("client_id" = String, Path)),
+    responses((status = 200, body = CreatedClient), (status = 400, body = AdminError), (status = 404, body = AdminError)),
+    security(("bearer" = [])))]
+async fn rotate_client_secret(
+    State(app): State<AppState>,
+    Path((name, client_id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
+    Ok(no_store(
+        admin::rotate_client_secret(&app, realm, &caller, &client_id).await?,
+    ))
+}
+
+/// Enable or disable a user.
+#[utoipa::path(put, path = "/admin/realms/{realm}/users/{id}/enabled", tag = "users",
+    params(("realm" = String, Path), ("id" = String, Path, description = "user id or username")),
+    request_body = SetEnabled,
+    responses((status = 200, body = UserRepresentation), (status = 400, body = AdminError), (status = 404, body = AdminError)),
+    security(("bearer" = [])))]
+async fn set_user_enabled(
+    State(app): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (realm, caller) = caller(&app, &name, peer, &headers).await?;
+    let req: SetEnabled = json_body(&headers, &body)?;
+    Ok(no_store(
+        admin::set_user_enabled(&app, realm, &caller, &id, req.enabled).await?,
+    ))
+}
+
 struct BearerScheme;
 
 impl Modify for BearerScheme {
@@ -464,7 +533,8 @@ impl Modify for BearerScheme {
 #[openapi(
     info(title = "keyport admin API", description = "Users, machine users, API tokens and the audit log of a realm."),
     paths(create_user, list_users, get_user, delete_user, create_token, list_tokens, token_info, revoke_token,
-        list_scopes, audit_log, set_user_roles, list_roles, create_client, list_clients, delete_client),
+        list_scopes, audit_log, set_user_roles, list_roles, create_client, list_clients, delete_client,
+        rotate_client_secret, set_user_enabled),
     modifiers(&BearerScheme),
     tags((name = "users"), (name = "tokens"), (name = "clients"), (name = "audit"))
 )]

@@ -4,15 +4,16 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 use super::{Ctx, Page};
 use crate::domain::federation::{self, Callback, Failure};
-use crate::http::ApiError;
+use crate::http::{ApiError, client_ip};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -57,16 +58,22 @@ async fn endpoint(
     State(app): State<AppState>,
     Path((name, alias)): Path<(String, String)>,
     Query(query): Query<EndpointQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&app, &name)?;
+    let address = client_ip::rate_key(client_ip::client_ip(
+        peer,
+        &headers,
+        &app.settings.trusted_proxies,
+    ));
     let callback = Callback {
         state: query.state.as_deref(),
         code: query.code.as_deref(),
         error: query.error.as_deref(),
     };
     let cookie = ctx.cookie_value(&headers);
-    let page = match federation::finish(&app, ctx.realm, &alias, cookie, callback).await {
+    let page = match federation::finish(&app, ctx.realm, &alias, cookie, callback, &address).await {
         Ok((browser, return_to)) => Page::redirect(return_to).with_cookie(ctx.cookie(&browser)),
         Err(failure) => failure_page(&ctx, &alias, failure, &ctx.path("/login")),
     };

@@ -2,6 +2,7 @@
 //! (`login`) serves every browser flow: the device pages, the authorization endpoint and whatever comes next send
 //! the browser there with a `return_to` and get it back signed in.
 
+mod account;
 mod authorize;
 mod broker;
 mod device;
@@ -21,6 +22,7 @@ pub use logout::rp_initiated as rp_initiated_logout;
 
 pub fn router() -> Router<AppState> {
     device::router()
+        .merge(account::router())
         .merge(login::router())
         .merge(authorize::router())
         .merge(logout::router())
