@@ -509,7 +509,7 @@ async fn machine_users_are_created_given_roles_disabled_and_deleted() {
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(
-        st.user(&"aiod", &robot.id).await.unwrap().unwrap().roles,
+        st.user("aiod", &robot.id).await.unwrap().unwrap().roles,
         ["bot"]
     );
     // Disable bob: his password stops working; enable him again.
@@ -545,7 +545,7 @@ async fn machine_users_are_created_given_roles_disabled_and_deleted() {
             &[("csrf", &csrf), ("enabled", "true")],
         )
         .await;
-    assert!(st.user(&"aiod", &bob.id).await.unwrap().unwrap().enabled);
+    assert!(st.user("aiod", &bob.id).await.unwrap().unwrap().enabled);
 
     // Delete: the confirmation page says what goes with the user; then the user and their token are gone.
     let made = api(
@@ -566,7 +566,7 @@ async fn machine_users_are_created_given_roles_disabled_and_deleted() {
         assert!(confirm.contains(text), "{text}: {}", confirm.html);
     }
     assert!(
-        st.user(&"aiod", &robot.id).await.unwrap().is_some(),
+        st.user("aiod", &robot.id).await.unwrap().is_some(),
         "not yet"
     );
     let r = alice
@@ -579,7 +579,7 @@ async fn machine_users_are_created_given_roles_disabled_and_deleted() {
             .unwrap()
             .contains("flash=user-deleted")
     );
-    assert!(st.user(&"aiod", &robot.id).await.unwrap().is_none());
+    assert!(st.user("aiod", &robot.id).await.unwrap().is_none());
     assert_eq!(
         introspect(&s, made["token"].as_str().unwrap()).await["active"],
         false

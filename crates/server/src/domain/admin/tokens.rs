@@ -14,7 +14,7 @@ fn check_token_name(name: &Option<String>) -> Result<()> {
 }
 
 /// The lifespan asked for, within the realm's maximum for personal or scoped tokens.
-fn lifespan_secs(realm: &Realm, days: Option<u32>, personal: bool) -> Result<i64> {
+pub(super) fn lifespan_secs(realm: &Realm, days: Option<u32>, personal: bool) -> Result<i64> {
     let c = &realm.config;
     let max = if personal {
         c.personal_token_max_lifespan

@@ -109,6 +109,8 @@ impl<'a> Admin<'a> {
         Self::check(app, p, form.get("realm"))
     }
 
+    // The refusal is the page itself, as in `Portal::require_admin`.
+    #[allow(clippy::result_large_err)]
     fn check(
         app: &'a AppState,
         mut p: Portal<'a>,
