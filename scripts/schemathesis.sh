@@ -4,8 +4,12 @@
 # Starts a keyport server (the workspace's debug binary, or KEYPORT_BIN) on a free loopback port with a
 # temporary SQLite data directory and a bootstrap admin, gets the admin's personal API token (`kp_…`: a password
 # login with the `admin` scope, then `POST tokens`), and runs schemathesis against `{base}/openapi.json` twice:
-# with that token and with none. Every check runs (no 5xx, status codes, content types, headers and bodies as the
-# document says, ...). Stops the server; the exit code is schemathesis's (non-zero when either run failed).
+# with that token and with none. Every check runs (no 5xx; status codes, content types, headers and bodies as the
+# document says; invalid input refused; auth not ignored; deleted objects gone; ...) except
+# positive_data_acceptance: some schema-valid requests are refused with 400 by rules a schema cannot state (an
+# administrator cannot delete themself or drop their own `admin` role; scopes come from the realm's catalogue;
+# lifespans stop at the realm's maximum; names follow a character rule). Stops the server; the exit code is
+# non-zero when either run failed or the server panicked.
 #
 # Usage: scripts/schemathesis.sh [EXAMPLES]
 #   EXAMPLES: test cases per operation and phase (default 25; SCHEMATHESIS_EXAMPLES). CI runs a short
@@ -104,7 +108,7 @@ run() {
     shift
     echo "== schemathesis: $label ($examples examples per operation and phase, seed $seed)"
     python3 -m schemathesis.cli --config-file "$tmp/schemathesis.toml" run "$base/openapi.json" \
-        --checks all --max-examples "$examples" --seed "$seed" --workers 2 --no-color \
+        --checks all --exclude-checks positive_data_acceptance --max-examples "$examples" --seed "$seed" --workers 2 --no-color \
         --generation-database none --request-timeout 30 --report-dir "$tmp/report" "$@"
 }
 
