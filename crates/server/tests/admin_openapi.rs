@@ -77,7 +77,14 @@ async fn every_operation_documents_the_errors_it_answers() {
         let r = send(&s, method, &concrete(path, "aiod"), None, None).await;
         r.assert_error(401, "invalid_token");
         // 404: a realm that does not exist, even for an administrator.
-        let r = send(&s, method, &concrete(path, "no-such-realm"), Some(&admin), None).await;
+        let r = send(
+            &s,
+            method,
+            &concrete(path, "no-such-realm"),
+            Some(&admin),
+            None,
+        )
+        .await;
         assert_eq!(r.status, 404, "{what}: {r:?}");
 
         // 400: a query parameter the operation does not know, or a body that is not JSON.
@@ -131,7 +138,13 @@ async fn a_body_that_is_not_a_json_object_is_refused() {
     let s = server().await;
     let admin = admin_token(&s).await;
     for path in ["tokens", "users", "clients", "tokens/info"] {
-        for body in [json!([null, null]), json!([]), json!("x"), json!(1), json!(null)] {
+        for body in [
+            json!([null, null]),
+            json!([]),
+            json!("x"),
+            json!(1),
+            json!(null),
+        ] {
             let r = apost(&s, path, &admin, body.clone()).await;
             r.assert_error(400, "invalid_request");
             assert!(
@@ -164,5 +177,7 @@ async fn deleting_yourself_is_a_documented_400() {
         .await
         .assert_error(400, "invalid_request");
     let doc = get(&format!("{}/openapi.json", s.url)).await.json;
-    assert!(doc["paths"]["/admin/realms/{realm}/users/{id}"]["delete"]["responses"]["400"].is_object());
+    assert!(
+        doc["paths"]["/admin/realms/{realm}/users/{id}"]["delete"]["responses"]["400"].is_object()
+    );
 }

@@ -98,8 +98,8 @@ fn json_body<T: serde::de::DeserializeOwned>(
             "send the body as `Content-Type: application/json`",
         ));
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| bad_request(format!("malformed JSON body: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("malformed JSON body: {e}")))?;
     // serde reads a struct from an array too (`[null, null]` would be an empty request): objects only.
     if !value.is_object() {
         return Err(bad_request("the body must be a JSON object"));
@@ -476,14 +476,19 @@ impl Modify for CommonErrors {
         };
         let parses_input = |op: &Operation| {
             op.request_body.is_some()
-                || op.parameters.iter().flatten().any(|p| {
-                    matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query))
-                })
+                || op.parameters.iter().flatten().any(
+                    |p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)),
+                )
         };
         for item in openapi.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete]
-                .into_iter()
-                .flatten()
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
             {
                 let mut common = vec![
                     ("401", "no valid token (`invalid_token`)"),
@@ -491,7 +496,10 @@ impl Modify for CommonErrors {
                     ("404", "no such realm or object (`not_found`)"),
                 ];
                 if parses_input(op) {
-                    common.push(("400", "a malformed or invalid query or body (`invalid_request`)"));
+                    common.push((
+                        "400",
+                        "a malformed or invalid query or body (`invalid_request`)",
+                    ));
                 }
                 for (status, description) in common {
                     op.responses
