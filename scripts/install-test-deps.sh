@@ -4,6 +4,7 @@
 #   crates/testkit/tests/aiod_python_sdk.rs;
 # - crates/python/requirements-test.txt: maturin (builds the `keyport` Python package), pytest, requests, httpx,
 #   mypy, for the package's tests (scripts/test.sh);
+# - scripts/schemathesis-requirements.txt: schemathesis, the admin API's fuzzer (scripts/schemathesis.sh);
 # - crates/server/tests/oidc-provider/package-lock.json: oidc-provider (npm), the upstream of
 #   crates/server/tests/federation_oidc_provider.rs, with `npm ci` (needs node >= 20 and npm);
 # - crates/testkit/axe/package-lock.json: axe-core (npm), the accessibility check of the portal's pages
@@ -25,7 +26,7 @@ if [ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" ]; then
     (cd "$axe_dir" && npm ci --silent --no-audit --no-fund)
 fi
 
-requirements=(tests/python/requirements.txt crates/python/requirements-test.txt)
+requirements=(tests/python/requirements.txt crates/python/requirements-test.txt scripts/schemathesis-requirements.txt)
 
 if ! command -v python3 >/dev/null 2>&1; then
     echo "install-test-deps: python3 is missing; install Python >= 3.10 (e.g. apt-get install python3 python3-pip)" >&2

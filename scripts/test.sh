@@ -36,6 +36,12 @@ crash_tests() {
     bash scripts/crash.sh 1 --backend sqlite --lose-writes | tail -n 3
 }
 
+# The admin API under schemathesis (a short run; `scripts/schemathesis.sh 500` is the long one): no 5xx, and every
+# answer as the OpenAPI document says, with an administrator's token and without one.
+api_fuzz() {
+    bash scripts/schemathesis.sh "${SCHEMATHESIS_EXAMPLES:-10}"
+}
+
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doctests: run them first.
     cargo test --workspace --doc --quiet
@@ -43,11 +49,13 @@ if cargo nextest --version >/dev/null 2>&1; then
     KEYPORT_TEST_BACKEND=postgres cargo nextest run -p keyport-server --no-fail-fast "$@"
     python_tests
     crash_tests
+    api_fuzz
     # The whole workspace on the default backend (SQLite) last, so its summary is the last word.
     cargo nextest run --workspace --no-fail-fast "$@"
 else
     KEYPORT_TEST_BACKEND=postgres cargo test -p keyport-server --no-fail-fast "$@"
     python_tests
     crash_tests
+    api_fuzz
     cargo test --workspace --no-fail-fast "$@"
 fi

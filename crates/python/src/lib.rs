@@ -5,7 +5,7 @@
 //! future on the package's tokio runtime while the calling thread waits with the GIL released ([`wait`]), and
 //! turns an SDK [`Error`] into the exception class named in `keyport/_errors.py` ([`py_err`]), with the
 //! server's `error` and `error_description` as attributes. Waiting happens in slices of [`SLICE`], checking for
-//! signals in between, so Ctrl-C (or a notebook's stop button) interrupts a device login at once.
+//! signals in between, so Ctrl-C (or a notebook's stop button) interrupts a device or browser login at once.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -21,6 +21,7 @@ mod auth;
 mod handlers;
 mod state;
 mod token;
+mod web;
 
 /// How long a waiting call sleeps (without the GIL) between two checks for Ctrl-C.
 const SLICE: Duration = Duration::from_millis(50);
@@ -82,7 +83,9 @@ fn class_of(e: &Error) -> &'static str {
         Error::InvalidTimeout | Error::Config(_) => "ConfigurationError",
         Error::Refresh { .. } => "TokenRefreshError",
         Error::Fetch { .. } => "TokenFetchError",
-        Error::Server { .. } | Error::Discovery { .. } => "ServerError",
+        Error::Authorization { .. } => "AuthorizationError",
+        Error::Server { .. } | Error::Discovery { .. } | Error::InvalidResponse(_) => "ServerError",
+        Error::Loopback(_) => "LoopbackError",
         Error::Http { .. } => "ServerUnreachableError",
         Error::Io { .. } => "FileError",
         Error::BadFile { .. } => "BadFileError",
@@ -97,7 +100,8 @@ fn description_of(e: &Error) -> Option<String> {
     match e {
         Error::Refresh { description, .. }
         | Error::Fetch { description, .. }
-        | Error::Server { description, .. } => description.clone(),
+        | Error::Server { description, .. }
+        | Error::Authorization { description, .. } => description.clone(),
         _ => None,
     }
 }
@@ -112,10 +116,16 @@ pub(crate) fn py_err(e: Error) -> PyErr {
             kwargs.set_item("error", e.oauth_error())?;
             kwargs.set_item("error_description", description_of(&e))?;
             // The SDK's messages name the CLI; in Python, logging in again is also `keyport.create_token()`.
-            let message = e.to_string().replace(
-                "run `keyport login` again",
-                "log in again (keyport.create_token(), or `keyport login`)",
-            );
+            let message = e
+                .to_string()
+                .replace(
+                    "run `keyport login` again",
+                    "log in again (keyport.create_token(), or `keyport login`)",
+                )
+                .replace(
+                    "(`keyport login` without --web)",
+                    "(keyport.create_token() without method=\"browser\")",
+                );
             let exc = class.call((message, e.http_status()), Some(&kwargs))?;
             Ok(PyErr::from_value(exc))
         };
@@ -139,5 +149,6 @@ fn _keyport(m: &Bound<'_, PyModule>) -> PyResult<()> {
     admin::register(m)?;
     handlers::register(m)?;
     auth::register(m)?;
+    web::register(m)?;
     Ok(())
 }

@@ -195,13 +195,7 @@ impl PyPendingLogin {
             .ok_or_else(|| PyValueError::new_err("this login was already waited for"))?;
         let timeout = self.timeout;
         let token = wait(py, async move { pending.wait(timeout).await })?;
-        if let Some(path) = write_to_file {
-            sync(token.to_file(path))?;
-        }
-        if use_in_requests {
-            state::set_current_token(Some(token.clone()));
-        }
-        Ok(PyToken { inner: token })
+        adopt(token, write_to_file, use_in_requests)
     }
 
     fn __repr__(&self) -> String {
@@ -211,6 +205,22 @@ impl PyPendingLogin {
             py_str(&self.verification_uri)
         )
     }
+}
+
+/// What every login does with its new token: saves it to `write_to_file` (0600) and, with `use_in_requests`,
+/// makes it the process-wide token.
+pub(crate) fn adopt(
+    token: Token,
+    write_to_file: Option<PathBuf>,
+    use_in_requests: bool,
+) -> PyResult<PyToken> {
+    if let Some(path) = write_to_file {
+        sync(token.to_file(path))?;
+    }
+    if use_in_requests {
+        state::set_current_token(Some(token.clone()));
+    }
+    Ok(PyToken { inner: token })
 }
 
 /// Starts a device login on the process-wide client (the first half of `create_token`).

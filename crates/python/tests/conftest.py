@@ -31,6 +31,7 @@ ADMIN_PASSWORD = "admin-password-for-python-tests"
 ALICE = ("alice", "alice-password-1")
 BOB = ("bob", "bob-password-1")
 BOT_ID = "pipeline-bot"
+CONSENT_ID = "notebook-app"
 BOT_SECRET = "S2zo0zW6QMy8ffcqCozYbHkj0JajcWtQ"
 
 CONFIG = f"""
@@ -43,7 +44,15 @@ device_poll_interval = "1s"
 [[realms.clients]]
 client_id = "aiod-sdk"
 public = true
-grants = ["device_code", "refresh_token"]
+grants = ["device_code", "refresh_token", "authorization_code"]
+redirect_uris = ["http://127.0.0.1/callback"]   # the browser login's loopback redirect, any port (RFC 8252)
+
+[[realms.clients]]
+client_id = "{CONSENT_ID}"   # a third-party client: the browser login shows a consent page (Allow / Deny)
+public = true
+consent = true
+grants = ["authorization_code", "refresh_token"]
+redirect_uris = ["http://127.0.0.1/callback"]
 
 [[realms.clients]]
 client_id = "{BOT_ID}"

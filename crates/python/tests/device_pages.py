@@ -2,14 +2,16 @@
 browser: a GENERIC form walker. It knows no page paths and no page order: on each page it parses the form (its
 action, hidden inputs and buttons), fills `user_code`, `username` and `password` where such inputs exist,
 presses the `decision` button with the wanted value, and follows redirects with GET, until a page has no form.
-So it works whether the sign-in is part of the device pages or a shared sign-in page the flow redirects to."""
+So it works whether the sign-in is part of the device pages or a shared sign-in page the flow redirects to, and
+it drives a browser login too (`browser_sign_in`): the authorization URL, the sign-in page with its CSRF field,
+the consent page when the client has one, and the redirect to the SDK's loopback listener, whose page ends it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Dict, List, Optional, Tuple
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
@@ -95,3 +97,14 @@ def walk(
             data["decision"] = decision
         response = session.post(urljoin(response.url, form.action), data=data, allow_redirects=False, timeout=30)
     raise PageError(f"still on a form after {max_steps} pages: {response.url}")
+
+
+def browser_sign_in(authorize_url: str, *, username: str, password: str, decision: str = "allow") -> requests.Response:
+    """Plays a person in a browser through a browser login: opens `authorize_url`, signs in (the form's hidden
+    `csrf` and `return_to` are sent back as they came), presses `decision` (`allow` or `deny`) on the consent
+    page if one comes, and follows the redirect to the loopback `redirect_uri`. Returns the loopback's page."""
+    redirect_uri = parse_qs(urlsplit(authorize_url).query)["redirect_uri"][0]
+    page = walk(authorize_url, user_code="", username=username, password=password, decision=decision)
+    if not page.url.startswith(redirect_uri):
+        raise PageError(f"the browser ended on {page.url}, not on the loopback {redirect_uri}: {page.text[:500]}")
+    return page

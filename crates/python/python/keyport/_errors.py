@@ -10,7 +10,8 @@ Every exception keyport raises is an :class:`AuthError` (Wallaroo's base) and so
 The message says what to do next. Where another library's SDK documents a builtin exception for the same
 failure, the class also derives from it: :class:`ServerUnreachableError` is a ``ConnectionError`` (Bitfount),
 :class:`UsernameMismatchError` an ``AssertionError`` (Bitfount), :class:`LoginTimeoutError` a ``TimeoutError``,
-:class:`ConfigurationError` and :class:`BadFileError` are ``ValueError``\\ s and :class:`FileError` an ``OSError``.
+:class:`ConfigurationError` and :class:`BadFileError` are ``ValueError``\\ s and :class:`FileError` and
+:class:`LoopbackError` are ``OSError``\\ s.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class NotAuthenticatedError(AuthError):
 
 
 class AccessDeniedError(AuthError):
-    """The person pressed *Deny* on the verification page (``error == "access_denied"``)."""
+    """The person pressed *Deny* on the verification or consent page (``error == "access_denied"``)."""
 
 
 class DeviceCodeExpiredError(AuthError):
@@ -64,7 +65,8 @@ class DeviceCodeExpiredError(AuthError):
 
 
 class LoginTimeoutError(AuthError, TimeoutError):
-    """No sign-in was approved within ``timeout_seconds``."""
+    """No sign-in was approved (device login) or came back from the browser (browser login) within
+    ``timeout_seconds``."""
 
 
 class TokenFetchError(AuthError):
@@ -75,8 +77,19 @@ class TokenRefreshError(AuthError):
     """Errors encountered while refreshing an access token: the server refused (Wallaroo's name)."""
 
 
+class AuthorizationError(AuthError):
+    """The server sent the browser back from a browser login with an error other than ``access_denied``
+    (``invalid_scope``, ``unauthorized_client``, ...; in ``error`` and ``error_description``): check the client
+    id, its redirect URIs (``http://127.0.0.1/callback`` must be registered) and the scopes."""
+
+
+class LoopbackError(AuthError, OSError):
+    """A browser login could not listen on ``127.0.0.1`` for the browser's answer: use the device login."""
+
+
 class ServerError(AuthError):
-    """The server answered something unexpected (wrong URL or realm, a refusal of the admin API, ...)."""
+    """The server answered something unexpected (wrong URL or realm, a refusal of the admin API, a browser
+    login's answer naming another issuer or lacking its code, ...)."""
 
 
 class ServerUnreachableError(AuthError, ConnectionError):
@@ -107,12 +120,14 @@ __all__ = [
     "AccessDeniedError",
     "AuthError",
     "AuthenticationError",
+    "AuthorizationError",
     "BadFileError",
     "ConfigurationError",
     "DeviceCodeExpiredError",
     "ExternalTokenError",
     "FileError",
     "LoginTimeoutError",
+    "LoopbackError",
     "NotAuthenticatedError",
     "ServerError",
     "ServerUnreachableError",

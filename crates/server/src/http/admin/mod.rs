@@ -110,7 +110,13 @@ fn json_body<T: serde::de::DeserializeOwned>(
             "send the body as `Content-Type: application/json`",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("malformed JSON body: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("malformed JSON body: {e}")))?;
+    // serde reads a struct from an array too (`[null, null]` would be an empty request): objects only.
+    if !value.is_object() {
+        return Err(bad_request("the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| bad_request(format!("malformed JSON body: {e}")))
 }
 
 /// Query parameters, with JSON errors.
@@ -134,8 +140,10 @@ fn created<T: serde::Serialize>(body: T) -> Response {
 #[serde(deny_unknown_fields)]
 struct Page {
     /// Offset of the first item (default 0).
+    #[param(minimum = 0)]
     first: Option<i64>,
     /// Page size (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     max: Option<i64>,
 }
 
@@ -155,7 +163,9 @@ struct UserSearch {
 struct TokenFilter {
     /// Admins only: tokens of this user (id or username).
     user_id: Option<String>,
+    #[param(minimum = 0)]
     first: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
     max: Option<i64>,
 }
 
@@ -172,7 +182,9 @@ struct AuditFilter {
     since: Option<i64>,
     /// Unix seconds, inclusive.
     until: Option<i64>,
+    #[param(minimum = 0)]
     first: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
     max: Option<i64>,
 }
 
@@ -236,10 +248,10 @@ async fn get_user(
     Ok(no_store(admin::get_user(&app, realm, &caller, &id).await?))
 }
 
-/// Delete a user; every token and login session of theirs is revoked.
+/// Delete a user; every token and login session of theirs is revoked. Not the caller (400).
 #[utoipa::path(delete, path = "/admin/realms/{realm}/users/{id}", tag = "users",
     params(("realm" = String, Path), ("id" = String, Path, description = "user id or username")),
-    responses((status = 204), (status = 404, body = AdminError)),
+    responses((status = 204), (status = 400, body = AdminError), (status = 404, body = AdminError)),
     security(("bearer" = [])))]
 async fn delete_user(
     State(app): State<AppState>,
@@ -528,6 +540,66 @@ impl Modify for BearerScheme {
     }
 }
 
+/// The error answers every operation can give, added to each operation's own list (so the document states what
+/// the handlers do; `scripts/schemathesis.sh` checks it): 401 without a valid token, 403 without the right, 404
+/// for an unknown realm (or object), and 400 where a query or a body is parsed.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Operation, ParameterIn};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("AdminError")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        let parses_input = |op: &Operation| {
+            op.request_body.is_some()
+                || op.parameters.iter().flatten().any(
+                    |p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)),
+                )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut common = vec![
+                    ("401", "no valid token (`invalid_token`)"),
+                    ("403", "the token does not allow this (`access_denied`)"),
+                    ("404", "no such realm or object (`not_found`)"),
+                ];
+                if parses_input(op) {
+                    common.push((
+                        "400",
+                        "a malformed or invalid query or body (`invalid_request`)",
+                    ));
+                }
+                for (status, description) in common {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description));
+                }
+            }
+        }
+    }
+}
+
 /// The OpenAPI description of the admin API.
 #[derive(OpenApi)]
 #[openapi(
@@ -535,7 +607,7 @@ impl Modify for BearerScheme {
     paths(create_user, list_users, get_user, delete_user, create_token, list_tokens, token_info, revoke_token,
         list_scopes, audit_log, set_user_roles, list_roles, create_client, list_clients, delete_client,
         rotate_client_secret, set_user_enabled),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &CommonErrors),
     tags((name = "users"), (name = "tokens"), (name = "clients"), (name = "audit"))
 )]
 pub struct AdminApi;
