@@ -77,7 +77,7 @@ impl Oracle {
 
     /// Whether `token` carries a valid signature by the key its header names, under that key's algorithm.
     fn signed(&self, token: &str) -> bool {
-        use rsa::signature::Verifier as _;
+        use rsa::signature::{Keypair as _, Verifier as _};
         let parts: Vec<&str> = token.split('.').collect();
         let [h, p, s] = parts[..] else { return false };
         let Some(header) = B64.decode(h).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) else {
