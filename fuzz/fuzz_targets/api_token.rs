@@ -9,7 +9,9 @@
 //! the oracle decides).
 #![no_main]
 
-use keyport_server::domain::api_tokens::{Malformed, PREFIX, TOKEN_LEN, check_format, is_api_token};
+use keyport_server::domain::api_tokens::{
+    Malformed, PREFIX, TOKEN_LEN, check_format, is_api_token,
+};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
 
@@ -29,7 +31,9 @@ fn checksum(random: &str) -> String {
 
 /// The format rule, written again from the module documentation.
 fn oracle(token: &str) -> Result<(), Malformed> {
-    let Some(body) = token.strip_prefix(PREFIX) else { return Err(Malformed::Prefix) };
+    let Some(body) = token.strip_prefix(PREFIX) else {
+        return Err(Malformed::Prefix);
+    };
     if token.len() != PREFIX.len() + RANDOM_LEN + 6 {
         return Err(Malformed::Length);
     }
@@ -56,12 +60,18 @@ fuzz_target!(|data: &[u8]| {
         check(text);
     }
     // A token built from the input: 43 base62 characters, the checksum, then one character replaced.
-    let Some((&edit, rest)) = data.split_first() else { return };
+    let Some((&edit, rest)) = data.split_first() else {
+        return;
+    };
     let random: String = (0..RANDOM_LEN)
         .map(|i| BASE62[rest.get(i).copied().unwrap_or(0) as usize % 62] as char)
         .collect();
     let token = format!("{PREFIX}{random}{}", checksum(&random));
-    assert_eq!(check_format(&token), Ok(()), "a well-formed token {token:?} was refused");
+    assert_eq!(
+        check_format(&token),
+        Ok(()),
+        "a well-formed token {token:?} was refused"
+    );
     let mut bytes = token.clone().into_bytes();
     let at = PREFIX.len() + edit as usize % (RANDOM_LEN + 6);
     let with = rest.get(RANDOM_LEN).copied().unwrap_or(b'x');

@@ -33,11 +33,18 @@ fuzz_target!(|data: &[u8]| {
     let peer = SocketAddr::new(peer_ip, 443);
     let trusted: Vec<String> = lines
         .next()
-        .map(|l| String::from_utf8_lossy(l).split(',').map(str::to_owned).collect())
+        .map(|l| {
+            String::from_utf8_lossy(l)
+                .split(',')
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let mut headers = HeaderMap::new();
     for line in lines {
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
         let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(line[..colon].trim_ascii()),
             HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
@@ -71,7 +78,11 @@ fuzz_target!(|data: &[u8]| {
         for (k, v) in &headers {
             spoofed.append(k.clone(), v.clone());
         }
-        assert_eq!(client_ip(peer, &spoofed, &trusted), got, "a spoofed left-most hop moved the answer");
+        assert_eq!(
+            client_ip(peer, &spoofed, &trusted),
+            got,
+            "a spoofed left-most hop moved the answer"
+        );
     }
 
     let key = rate_key(got);
@@ -80,7 +91,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(rate_key(IpAddr::V6(v4.to_ipv6_mapped())), key);
     } else {
         assert!(key.ends_with("/64"), "{key}");
-        let prefix: Ipv6Addr = key.trim_end_matches("/64").parse().expect("the key is an IPv6 prefix");
+        let prefix: Ipv6Addr = key
+            .trim_end_matches("/64")
+            .parse()
+            .expect("the key is an IPv6 prefix");
         assert_eq!(prefix.segments()[4..], [0, 0, 0, 0]);
     }
 });

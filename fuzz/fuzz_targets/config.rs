@@ -15,8 +15,12 @@ fn serialised(config: &Config) -> Option<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(mut config) = Config::from_toml(text, Path::new("fuzz.toml")) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut config) = Config::from_toml(text, Path::new("fuzz.toml")) else {
+        return;
+    };
     if config.validate().is_err() {
         return;
     }
@@ -30,10 +34,16 @@ fuzz_target!(|data: &[u8]| {
     let Some(written) = first else { return };
     let mut reread = match Config::from_toml(&written, Path::new("written.toml")) {
         Ok(c) => c,
-        Err(e) => panic!("the configuration as written does not read back: {e}\n--- written:\n{written}"),
+        Err(e) => {
+            panic!("the configuration as written does not read back: {e}\n--- written:\n{written}")
+        }
     };
     if let Err(e) = reread.validate() {
         panic!("the configuration as written does not validate: {e}\n--- written:\n{written}");
     }
-    assert_eq!(serialised(&reread).as_deref(), Some(written.as_str()), "the roundtrip changed the configuration");
+    assert_eq!(
+        serialised(&reread).as_deref(),
+        Some(written.as_str()),
+        "the roundtrip changed the configuration"
+    );
 });

@@ -44,6 +44,10 @@ fuzz_target!(|body: &[u8]| {
         Err(_) => panic!("the re-serialised form {again:?} was refused"),
     };
     for (k, _) in &pairs {
-        assert_eq!(form2.get(k), form.get(k), "parameter {k:?} after the roundtrip of {again:?}");
+        assert_eq!(
+            form2.get(k),
+            form.get(k),
+            "parameter {k:?} after the roundtrip of {again:?}"
+        );
     }
 });

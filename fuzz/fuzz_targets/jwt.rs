@@ -35,9 +35,21 @@ use sha2::Sha256;
 const ISS: &str = "http://127.0.0.1/realms/fuzz";
 const AUDIENCE: &str = "fuzz-api";
 const KEYS: [(SigningAlg, &str, &str); 3] = [
-    (SigningAlg::RS256, "fuzz-rs256", include_str!("../keys/rs256.pem")),
-    (SigningAlg::ES256, "fuzz-es256", include_str!("../keys/es256.pem")),
-    (SigningAlg::EdDSA, "fuzz-eddsa", include_str!("../keys/eddsa.pem")),
+    (
+        SigningAlg::RS256,
+        "fuzz-rs256",
+        include_str!("../keys/rs256.pem"),
+    ),
+    (
+        SigningAlg::ES256,
+        "fuzz-es256",
+        include_str!("../keys/es256.pem"),
+    ),
+    (
+        SigningAlg::EdDSA,
+        "fuzz-eddsa",
+        include_str!("../keys/eddsa.pem"),
+    ),
 ];
 
 /// The same keys in the RustCrypto crates: the oracle and the signer of modes 3.
@@ -80,10 +92,17 @@ impl Oracle {
         use rsa::signature::{Keypair as _, Verifier as _};
         let parts: Vec<&str> = token.split('.').collect();
         let [h, p, s] = parts[..] else { return false };
-        let Some(header) = B64.decode(h).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) else {
+        let Some(header) = B64
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
             return false;
         };
-        let Some((alg, _, _)) = KEYS.iter().find(|k| header.get("kid").and_then(Value::as_str) == Some(k.1)) else {
+        let Some((alg, _, _)) = KEYS
+            .iter()
+            .find(|k| header.get("kid").and_then(Value::as_str) == Some(k.1))
+        else {
             return false;
         };
         if header.get("alg").and_then(Value::as_str) != Some(alg.as_str()) {
@@ -111,7 +130,10 @@ struct Harness {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// Serves `body` to every request on a loopback port (the JWKS the resource-server verifier fetches).
@@ -153,7 +175,10 @@ fn harness() -> &'static Harness {
             .collect();
         let keys = KeySet::new(&stored).expect("the fuzz keys load");
         let jwks_url = serve(serde_json::to_string(&keys.jwks()).unwrap());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let mut config = keyport_verifier::Config::new(ISS, AUDIENCE, "unused");
         config.jwks_url = jwks_url;
         config.introspection_url = "http://127.0.0.1:9/unused".into();
@@ -162,19 +187,38 @@ fn harness() -> &'static Harness {
             let _entered = runtime.enter();
             Verifier::new(config)
         };
-        let h = Harness { keys, oracle: Oracle::new(), verifier, runtime, now: unix_now() };
+        let h = Harness {
+            keys,
+            oracle: Oracle::new(),
+            verifier,
+            runtime,
+            now: unix_now(),
+        };
         // The harness works: a valid access token of each algorithm is accepted by both (this also fetches the
         // JWKS once; unknown key ids never fetch again within the refetch interval).
         for (alg, _, _) in KEYS {
-            let token = h.keys.sign(alg, &access_claims("warm-up", "", "openid", None, &[]));
-            h.verify_both(&token).0.expect("the server accepts its own token");
-            h.verify_both(&token).1.expect("the verifier accepts the server's token").expect("a JWT");
+            let token = h
+                .keys
+                .sign(alg, &access_claims("warm-up", "", "openid", None, &[]));
+            h.verify_both(&token)
+                .0
+                .expect("the server accepts its own token");
+            h.verify_both(&token)
+                .1
+                .expect("the verifier accepts the server's token")
+                .expect("a JWT");
         }
         h
     })
 }
 
-fn access_claims(sub: &str, username: &str, scope: &str, email: Option<&str>, roles: &[&str]) -> Value {
+fn access_claims(
+    sub: &str,
+    username: &str,
+    scope: &str,
+    email: Option<&str>,
+    roles: &[&str],
+) -> Value {
     let mut claims = json!({
         "iss": ISS, "sub": sub, "aud": AUDIENCE, "typ": "Bearer", "exp": unix_now() + 3600,
         "iat": unix_now(), "scope": scope, "jti": "fuzz-jti", "realm_access": {"roles": roles},
@@ -192,9 +236,15 @@ impl Harness {
     /// The server's answer, and the resource server's (`None`: an API token, not this target's business).
     #[allow(clippy::type_complexity)]
     fn verify_both(&self, token: &str) -> (Result<Value, String>, Option<Result<Caller, String>>) {
-        let server = self.keys.verify::<Value>(token, ISS, self.now).map_err(|e| e.to_string());
-        let resource = (!token.starts_with("kp_"))
-            .then(|| self.runtime.block_on(self.verifier.verify(token)).map_err(|e| e.to_string()));
+        let server = self
+            .keys
+            .verify::<Value>(token, ISS, self.now)
+            .map_err(|e| e.to_string());
+        let resource = (!token.starts_with("kp_")).then(|| {
+            self.runtime
+                .block_on(self.verifier.verify(token))
+                .map_err(|e| e.to_string())
+        });
         (server, resource)
     }
 
@@ -202,14 +252,23 @@ impl Harness {
     fn check(&self, token: &str) -> (bool, Option<Caller>) {
         let (server, resource) = self.verify_both(token);
         if let Ok(claims) = &server {
-            assert!(self.oracle.signed(token), "the server accepted a token not signed by its key: {token}");
+            assert!(
+                self.oracle.signed(token),
+                "the server accepted a token not signed by its key: {token}"
+            );
             assert_eq!(claims["iss"].as_str(), Some(ISS));
-            assert!(claims["exp"].as_i64().is_some_and(|exp| exp > self.now), "expired: {claims}");
+            assert!(
+                claims["exp"].as_i64().is_some_and(|exp| exp > self.now),
+                "expired: {claims}"
+            );
             assert!(claims.get("sub").is_some());
         }
         let caller = resource.and_then(Result::ok);
         if let Some(caller) = &caller {
-            assert!(self.oracle.signed(token), "the verifier accepted a token not signed by the key: {token}");
+            assert!(
+                self.oracle.signed(token),
+                "the verifier accepted a token not signed by the key: {token}"
+            );
             let claims: Value = token
                 .split('.')
                 .nth(1)
@@ -225,7 +284,11 @@ impl Harness {
                 _ => false,
             };
             assert!(aud_ok, "accepted without this audience: {claims}");
-            assert!(claims["exp"].as_f64().is_some_and(|exp| exp as i64 >= unix_now() - 10));
+            assert!(
+                claims["exp"]
+                    .as_f64()
+                    .is_some_and(|exp| exp as i64 >= unix_now() - 10)
+            );
         }
         (server.is_ok(), caller)
     }
@@ -233,7 +296,9 @@ impl Harness {
 
 /// Whether the server must accept claims it signed itself.
 fn server_claims_valid(claims: &Value, now: i64) -> bool {
-    ["exp", "iss", "sub"].iter().all(|k| claims.get(k).is_some())
+    ["exp", "iss", "sub"]
+        .iter()
+        .all(|k| claims.get(k).is_some())
         && claims["iss"].as_str() == Some(ISS)
         && claims["exp"].as_i64().is_some_and(|exp| exp > now)
 }
@@ -244,7 +309,9 @@ fn alg_of(selector: u8) -> SigningAlg {
 
 fuzz_target!(|data: &[u8]| {
     let h = harness();
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     match selector % 4 {
         0 => {
             if let Ok(token) = std::str::from_utf8(rest) {
@@ -252,11 +319,16 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         1 => {
-            let claims: Value = serde_json::from_slice(rest)
-                .unwrap_or_else(|_| json!({"sub": String::from_utf8_lossy(rest), "iss": ISS, "exp": h.now + 60}));
+            let claims: Value = serde_json::from_slice(rest).unwrap_or_else(
+                |_| json!({"sub": String::from_utf8_lossy(rest), "iss": ISS, "exp": h.now + 60}),
+            );
             let token = h.keys.sign(alg_of(selector / 4), &claims);
             let (accepted, _) = h.check(&token);
-            assert_eq!(accepted, server_claims_valid(&claims, h.now), "the server on its own token {claims}");
+            assert_eq!(
+                accepted,
+                server_claims_valid(&claims, h.now),
+                "the server on its own token {claims}"
+            );
             // One byte changed: accepted only if it still verifies (the oracle decides; a real forgery fails it).
             let mut bytes = token.into_bytes();
             let at = rest.len().wrapping_mul(31) % bytes.len();
@@ -266,8 +338,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         2 => {
-            let fields: Vec<String> =
-                rest.split(|b| *b == 0).map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+            let fields: Vec<String> = rest
+                .split(|b| *b == 0)
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
             let field = |i: usize| fields.get(i).map(String::as_str).unwrap_or("");
             let sub = if field(0).is_empty() { "s" } else { field(0) };
             let roles: Vec<&str> = fields.iter().skip(4).map(String::as_str).collect();
@@ -276,11 +350,18 @@ fuzz_target!(|data: &[u8]| {
             let token = h.keys.sign(alg_of(selector / 4), &claims);
             let (accepted, caller) = h.check(&token);
             assert!(accepted, "the server refused a valid token: {claims}");
-            let caller = caller.unwrap_or_else(|| panic!("the verifier refused a valid token: {claims}"));
+            let caller =
+                caller.unwrap_or_else(|| panic!("the verifier refused a valid token: {claims}"));
             assert_eq!(caller.user_id, sub);
-            assert_eq!(caller.username, if field(1).is_empty() { sub } else { field(1) });
+            assert_eq!(
+                caller.username,
+                if field(1).is_empty() { sub } else { field(1) }
+            );
             assert_eq!(caller.email.as_deref(), email);
-            assert_eq!(caller.scopes, field(2).split_whitespace().collect::<Vec<_>>());
+            assert_eq!(
+                caller.scopes,
+                field(2).split_whitespace().collect::<Vec<_>>()
+            );
             assert_eq!(caller.roles, roles);
             assert_eq!(caller.token_id.as_deref(), Some("fuzz-jti"));
         }
@@ -293,11 +374,15 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap_or_else(|| json!({}));
             if let Value::Object(map) = &mut claims {
                 // Everything valid but the signature, so that only the signature can refuse the token.
-                for (k, v) in access_claims("attacker", "", "admin", None, &["admin"]).as_object().unwrap() {
+                for (k, v) in access_claims("attacker", "", "admin", None, &["admin"])
+                    .as_object()
+                    .unwrap()
+                {
                     map.entry(k.clone()).or_insert_with(|| v.clone());
                 }
             }
-            let signing_input = format!("{}.{}", B64.encode(header), B64.encode(claims.to_string()));
+            let signing_input =
+                format!("{}.{}", B64.encode(header), B64.encode(claims.to_string()));
             let signature = match (selector / 4) % 6 {
                 0 => Vec::new(),
                 1 => hmac(h.oracle.rsa_public_pem.as_bytes(), &signing_input),

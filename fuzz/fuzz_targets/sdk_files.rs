@@ -23,7 +23,9 @@ const ISSUER: &str = "http://127.0.0.1:8080/realms/fuzz";
 
 fn client() -> &'static Client {
     static CLIENT: OnceLock<Client> = OnceLock::new();
-    CLIENT.get_or_init(|| Client::new(Config::for_issuer(ISSUER, "keyport-cli")).expect("a loopback client"))
+    CLIENT.get_or_init(|| {
+        Client::new(Config::for_issuer(ISSUER, "keyport-cli")).expect("a loopback client")
+    })
 }
 
 fn toml_of(file: &TokenFile) -> String {
@@ -31,18 +33,32 @@ fn toml_of(file: &TokenFile) -> String {
 }
 
 fn token_file(text: &str) {
-    let Ok(file) = toml::from_str::<TokenFile>(text) else { return };
+    let Ok(file) = toml::from_str::<TokenFile>(text) else {
+        return;
+    };
     let written = toml_of(&file);
     let reread: TokenFile = match toml::from_str(&written) {
         Ok(f) => f,
         Err(e) => panic!("a token file as written does not read back: {e}\n{written}"),
     };
-    assert_eq!(toml_of(&reread), written, "the token file changed on a roundtrip");
+    assert_eq!(
+        toml_of(&reread),
+        written,
+        "the token file changed on a roundtrip"
+    );
 
-    let issuer_ok = file.issuer.as_deref().is_none_or(|i| i.trim_end_matches('/') == ISSUER);
-    let has_grant = file.refresh_token.is_some() || file.client_secret.is_some() || file.access_token.is_some();
+    let issuer_ok = file
+        .issuer
+        .as_deref()
+        .is_none_or(|i| i.trim_end_matches('/') == ISSUER);
+    let has_grant =
+        file.refresh_token.is_some() || file.client_secret.is_some() || file.access_token.is_some();
     let token = Token::from_token_file(client(), file.clone());
-    assert_eq!(token.is_ok(), issuer_ok && has_grant, "from_token_file on\n{text}");
+    assert_eq!(
+        token.is_ok(),
+        issuer_ok && has_grant,
+        "from_token_file on\n{text}"
+    );
     let Ok(token) = token else { return };
     let _ = token.has_expired();
     let back = token.to_token_file();
@@ -71,8 +87,15 @@ fn token_file(text: &str) {
                 .iter()
                 .find_map(|k| claims.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
         });
-    assert_eq!(back.username, file.username.clone().or(from_jwt), "the username");
-    assert_eq!(back.issuer.as_deref().map(|i| i.trim_end_matches('/')), Some(ISSUER));
+    assert_eq!(
+        back.username,
+        file.username.clone().or(from_jwt),
+        "the username"
+    );
+    assert_eq!(
+        back.issuer.as_deref().map(|i| i.trim_end_matches('/')),
+        Some(ISSUER)
+    );
 }
 
 /// OIDC Discovery §4.3 read independently: issuer equal up to one trailing slash, every endpoint same origin.
@@ -95,28 +118,44 @@ fn acceptable(expected: &Url, e: &Endpoints) -> bool {
 }
 
 fn discovery(data: &[u8]) {
-    let Ok(endpoints) = serde_json::from_slice::<Endpoints>(data) else { return };
+    let Ok(endpoints) = serde_json::from_slice::<Endpoints>(data) else {
+        return;
+    };
     let json = serde_json::to_vec(&endpoints).expect("endpoints serialise");
     let back: Endpoints = serde_json::from_slice(&json).expect("endpoints read back");
-    assert_eq!(back, endpoints, "the discovery document changed on a roundtrip");
+    assert_eq!(
+        back, endpoints,
+        "the discovery document changed on a roundtrip"
+    );
 
     let mut expected_issuers = vec![Url::parse(ISSUER).unwrap()];
     expected_issuers.extend(Url::parse(&endpoints.issuer));
     for expected in expected_issuers {
         let ok = check_discovery(&expected, &endpoints).is_ok();
-        assert_eq!(ok, acceptable(&expected, &endpoints), "check_discovery({expected}) on {endpoints:?}");
+        assert_eq!(
+            ok,
+            acceptable(&expected, &endpoints),
+            "check_discovery({expected}) on {endpoints:?}"
+        );
         if !ok {
             continue;
         }
         let mut elsewhere = endpoints.clone();
         elsewhere.token_endpoint = "https://evil.example/token".into();
         if expected.host_str() != Some("evil.example") {
-            assert!(check_discovery(&expected, &elsewhere).is_err(), "a foreign token endpoint was accepted");
+            assert!(
+                check_discovery(&expected, &elsewhere).is_err(),
+                "a foreign token endpoint was accepted"
+            );
         }
         if let Ok(mut url) = Url::parse(&endpoints.token_endpoint)
             && matches!(url.scheme(), "http" | "https")
         {
-            let other = if url.scheme() == "https" { "http" } else { "https" };
+            let other = if url.scheme() == "https" {
+                "http"
+            } else {
+                "https"
+            };
             if url.set_scheme(other).is_ok() {
                 let mut downgraded = endpoints.clone();
                 downgraded.token_endpoint = url.to_string();
