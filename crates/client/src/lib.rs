@@ -283,3 +283,10 @@ pub use token::{DEFAULT_EXPIRY_MARGIN, Token, TokenFile};
 pub use trust::is_loopback;
 pub use user::User;
 pub use web::{CALLBACK_PATH, PendingWebLogin, WebInstructionsCallback, WebLoginOptions};
+
+/// Internal checks the fuzz targets in `fuzz/` call directly (feature `fuzzing`; not a stable API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::trust::check_discovery;
+}

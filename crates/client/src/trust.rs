@@ -41,10 +41,7 @@ pub(crate) fn same_issuer(a: &str, b: &str) -> bool {
 
 /// OpenID Connect Discovery §4.3: the document's `issuer` is the issuer the client asked for; and every endpoint
 /// is on the issuer's origin (scheme, host and port), so a document cannot send the credentials elsewhere.
-pub(crate) fn check_discovery(
-    expected: &Url,
-    endpoints: &Endpoints,
-) -> std::result::Result<(), String> {
+pub fn check_discovery(expected: &Url, endpoints: &Endpoints) -> std::result::Result<(), String> {
     if !same_issuer(&endpoints.issuer, expected.as_str()) {
         return Err(format!(
             "the document is for issuer {:?}, not {:?}; refusing to use it",
