@@ -47,7 +47,8 @@ BASE="http://127.0.0.1:$PORT"
 OIDC="$BASE/realms/bench/protocol/openid-connect"
 
 NAME=$WORKLOAD${TAG:+-$TAG}
-VG=(valgrind --tool=callgrind --callgrind-out-file="$OUT/$NAME.out" --dump-line=no)
+# Pinned to one core as in run.sh (so one tokio worker thread; valgrind runs the threads one at a time anyway).
+VG=(taskset -c "${SERVER_CPU:-0}" valgrind --tool=callgrind --callgrind-out-file="$OUT/$NAME.out" --dump-line=no)
 case $WORKLOAD in
   floor-*) "${VG[@]}" "$BIN/floor" "127.0.0.1:$PORT" >"$WORK/server.out" 2>"$WORK/server.err" & ;;
   *) KEYPORT_LOG=warn "${VG[@]}" "$BIN/keyport" serve --config "$BENCH/keyport.toml" \
@@ -67,8 +68,8 @@ case $WORKLOAD in
   discovery) WRK_METHOD=GET; URL="$BASE/realms/bench/.well-known/openid-configuration" ;;
   cc_es256) export WRK_AUTH=$BOT WRK_BODY=$CC; URL="$OIDC/token" ;;
   introspect_api_token)
-    AT=$(curl -sf -H "Authorization: $LEGACY" -d 'grant_type=password&username=alice&password=bench-alice-password' \
-      "$OIDC/token" | json_field access_token)
+    AT=$(curl -sf -H "Authorization: $(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)" \
+      -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token" | json_field access_token)
     TOKEN=$(curl -sf -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
       "$BASE/admin/realms/bench/tokens" | json_field token)
     export WRK_AUTH=$RS WRK_BODY="token=$TOKEN"; URL="$OIDC/token/introspect" ;;
@@ -84,7 +85,7 @@ case $WORKLOAD in
   *) echo "callgrind.sh: unknown workload $WORKLOAD" >&2; exit 2 ;;
 esac
 
-wrk -t1 -c4 -d3s --timeout 30s -s "$BENCH/wrk.lua" "$URL" >/dev/null
+wrk -t1 -c4 -d"${WARMUP:-5}s" --timeout 30s -s "$BENCH/wrk.lua" "$URL" >/dev/null
 [[ $WORKLOAD != refresh_rotate ]] || export WRK_REFRESH_CHAINS="$WORK/chains.run"
 callgrind_control -z "$PID" >/dev/null
 out=$(wrk -t1 -c4 -d"${SECONDS_}s" --timeout 30s -s "$BENCH/wrk.lua" "$URL")

@@ -234,8 +234,11 @@ WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$JWT" run_wrk keyport introspect_jw
 
 USER_AT=$(curl -sf -H "Authorization: $LEGACY" -d 'grant_type=password&username=alice&password=bench-alice-password' \
   "$OIDC/token" | json_field access_token)
-# A personal API token of alice's (the scoped-token issue), created through the admin API with her access token.
-API_TOKEN=$(curl -sf -H "Authorization: Bearer $USER_AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
+# A personal API token of alice's (the scoped-token issue), created through the admin API with an access token of
+# hers that carries the `admin` scope (client bench-admin).
+ADMIN_AT=$(curl -sf -H "Authorization: $(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)" \
+  -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token" | json_field access_token)
+API_TOKEN=$(curl -sf -H "Authorization: Bearer $ADMIN_AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
   "$KP/admin/realms/bench/tokens" | json_field token || true)
 if [[ -n "$API_TOKEN" ]]; then
   curl -sf -H "Authorization: $RS" --data-urlencode "token=$API_TOKEN" "$OIDC/token/introspect" | grep -q '"active":true'
