@@ -27,7 +27,10 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-        println!("floor listening on {}", listener.local_addr().expect("address"));
+        println!(
+            "floor listening on {}",
+            listener.local_addr().expect("address")
+        );
         let app = Router::new().fallback(any(answer));
         axum::serve(
             listener,
