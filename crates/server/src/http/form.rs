@@ -64,12 +64,7 @@ impl Form {
             .map_err(|e| bad(format!("malformed form body: {e}")))?;
         let duplicate = if pairs.len() <= SMALL_FORM {
             // A token request has two to five parameters: comparing them pairwise beats hashing them.
-            (1..pairs.len()).find_map(|i| {
-                pairs[..i]
-                    .iter()
-                    .any(|(k, _)| *k == pairs[i].0)
-                    .then_some(i)
-            })
+            (1..pairs.len()).find(|&i| pairs[..i].iter().any(|(k, _)| *k == pairs[i].0))
         } else {
             let mut seen = std::collections::HashSet::with_capacity(pairs.len());
             pairs.iter().position(|(k, _)| !seen.insert(k.as_str()))
