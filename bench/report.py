@@ -31,6 +31,8 @@ PAIRS = [
     ("password login (argon2id)", "password", None),
     ("discovery document", "discovery", "discovery"),
 ]
+# Workloads sent as GET; every other keyport workload is a form POST (see the floor rows of run.sh).
+GETS = {"userinfo", "discovery"}
 PENDING = {"introspect_api_token": "not measured: the server has no API tokens"}
 ABSENT = {
     "peer:password": "n/a: oidc-provider has no password grant",
@@ -53,7 +55,22 @@ def cell(r, name):
     return [rate, f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f}", f"{r['cpu_us']:.0f}", str(r["errors"])]
 
 
-header = ["workload", "keyport req/s", "p50 / p99 ms", "CPU µs/req", "err",
+def floor_of(workload):
+    """The bare server's CPU per request for a request of the workload's shape, when run.sh measured it."""
+    r = load.get(("floor", "get" if workload in GETS else "post_form"))
+    return r["cpu_us"] if r else None
+
+
+def split(r, workload):
+    """`floor + work` of a keyport row, in µs of CPU per request."""
+    floor = floor_of(workload)
+    # The fixed-rate row idles between requests (a wake-up per request): the saturated floor does not apply.
+    if r is None or floor is None or r.get("offered"):
+        return ""
+    return f"{floor:.0f} + {r['cpu_us'] - floor:.0f}"
+
+
+header = ["workload", "keyport req/s", "p50 / p99 ms", "CPU µs/req", "= floor + work", "err",
           "peer req/s", "p50 / p99 ms", "CPU µs/req", "err", "ratio req/s", "ratio CPU/req"]
 table = [header, ["---"] * len(header)]
 for label, k, p in PAIRS:
@@ -62,12 +79,25 @@ for label, k, p in PAIRS:
     if kr and pr:
         ratio_rps = f"{kr['rps'] / pr['rps']:.1f}×"
         ratio_cpu = f"{pr['cpu_us'] / max(kr['cpu_us'], 0.01):.1f}×"
-    table.append([label] + cell(kr, k or f"keyport:{p}") + cell(pr, p or f"peer:{k}") + [ratio_rps, ratio_cpu])
+    kc = cell(kr, k or f"keyport:{p}")
+    kc.insert(3, split(kr, k))
+    table.append([label] + kc + cell(pr, p or f"peer:{k}") + [ratio_rps, ratio_cpu])
 for line in table:
     print("| " + " | ".join(line) + " |")
 print()
 print("ratio req/s = keyport ÷ peer; ratio CPU/req = peer's CPU per request ÷ keyport's (higher is better for keyport).")
+print("floor + work: the bare axum server's CPU per request in the same run (GET, or the client-credential POST)")
+print("and what keyport spends above it.")
 print()
+floors = [(w, load.get(("floor", w))) for w in ["get", "post_form"]]
+if any(r for _, r in floors):
+    print("| the floor (bench/micro/src/bin/floor.rs: bare axum, fixed 14-byte JSON body) | req/s | p50 / p99 ms | CPU µs/req |")
+    print("|---|---|---|---|")
+    for w, r in floors:
+        if r:
+            what = "GET" if w == "get" else "POST, the client-credential request (Basic auth, form body)"
+            print(f"| {what} | {fmt_int(r['rps'])} | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | {r['cpu_us']:.1f} |")
+    print()
 
 print("| physical limit (Criterion, one core, the server's own code) | per op | per second |")
 print("|---|---|---|")

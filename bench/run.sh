@@ -35,6 +35,7 @@ PEER=${PEER:-1}
 LIMITS=${LIMITS:-1}
 KP_PORT=${KP_PORT:-18090}
 PEER_PORT=${PEER_PORT:-18091}
+FLOOR_PORT=${FLOOR_PORT:-18092}
 START=$(date +%s)
 
 for tool in cargo node npm wrk taskset python3 curl; do
@@ -70,6 +71,7 @@ timeout 600 cargo bench --quiet --no-run -p keyport-bench --bench crypto 2>/dev/
 TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 KEYPORT="$TARGET/release/keyport"
 KBENCH="$TARGET/release/keyport-bench"
+FLOOR="$TARGET/release/floor"
 
 if ((PEER)); then
   log "installing oidc-provider@$PEER_VERSION into $WORK/peer"
@@ -196,6 +198,21 @@ if ((PEER)); then
     env NODE_ENV=production PORT="$PEER_PORT" taskset -c "$SERVER_CPU" node "$WORK/peer/server.mjs"
 fi
 
+# --- the floor ---------------------------------------------------------------------------------------------------
+# A bare axum server (bench/micro/src/bin/floor.rs: a fixed 14-byte JSON body, keyport's runtime) on the same core,
+# driven exactly like keyport: what one HTTP request over loopback costs in this run. The table states keyport's
+# CPU per request as this floor plus the work above it (GET rows against the GET floor, form POSTs against the
+# POST floor, which sends the client-credential request).
+log "floor: a bare axum server on core $SERVER_CPU"
+taskset -c "$SERVER_CPU" "$FLOOR" "127.0.0.1:$FLOOR_PORT" >"$WORK/floor.out" 2>&1 &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+wait_for_line "$WORK/floor.out" "floor listening on" 30
+WRK_METHOD=GET run_wrk floor get "http://127.0.0.1:$FLOOR_PORT/health"
+WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=$CC run_wrk floor post_form "http://127.0.0.1:$FLOOR_PORT/token"
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+
 # --- keyport -----------------------------------------------------------------------------------------------------
 log "keyport: starting on core $SERVER_CPU"
 KP="http://127.0.0.1:$KP_PORT"
@@ -217,8 +234,11 @@ WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$JWT" run_wrk keyport introspect_jw
 
 USER_AT=$(curl -sf -H "Authorization: $LEGACY" -d 'grant_type=password&username=alice&password=bench-alice-password' \
   "$OIDC/token" | json_field access_token)
-# A personal API token of alice's (the scoped-token issue), created through the admin API with her access token.
-API_TOKEN=$(curl -sf -H "Authorization: Bearer $USER_AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
+# A personal API token of alice's (the scoped-token issue), created through the admin API with an access token of
+# hers that carries the `admin` scope (client bench-admin).
+ADMIN_AT=$(curl -sf -H "Authorization: $(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)" \
+  -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token" | json_field access_token)
+API_TOKEN=$(curl -sf -H "Authorization: Bearer $ADMIN_AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
   "$KP/admin/realms/bench/tokens" | json_field token || true)
 if [[ -n "$API_TOKEN" ]]; then
   curl -sf -H "Authorization: $RS" --data-urlencode "token=$API_TOKEN" "$OIDC/token/introspect" | grep -q '"active":true'

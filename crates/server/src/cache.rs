@@ -52,7 +52,10 @@ impl<K: Hash + Eq, V: Clone> Map<K, V> {
         }
     }
 
-    fn get(&self, key: &K) -> Option<V> {
+    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         let map = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let found = map
             .get(key)
@@ -160,7 +163,7 @@ impl Caches {
     }
 
     pub fn api_token(&self, token_hash: &str) -> Option<ApiTokenEntry> {
-        self.api_tokens.get(&token_hash.to_owned())
+        self.api_tokens.get(token_hash)
     }
 
     pub fn put_api_token(&self, read_under: Generation, entry: &ApiTokenEntry) {

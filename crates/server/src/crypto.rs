@@ -17,7 +17,14 @@ pub fn random_token(bytes: usize) -> String {
 
 /// A random id for sessions, token ids and users (a UUIDv4).
 pub fn random_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    random_uuid().to_string()
+}
+
+/// A UUIDv4 from the thread's CSPRNG (`rand::thread_rng`: ChaCha, seeded and reseeded from the OS), not from a
+/// `getrandom` system call per id as `Uuid::new_v4` makes: ids are minted on every token request. Ids are
+/// identifiers, never secrets; secrets come from [`random_token`] (OS randomness).
+pub fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
 /// `len` characters drawn uniformly from `alphabet` (rejection sampling, no modulo bias).
@@ -188,6 +195,18 @@ pub fn dummy_password_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_ids_are_distinct_version_4_uuids() {
+        let a = random_uuid();
+        let b = random_uuid();
+        assert_ne!(a, b);
+        for id in [a, b] {
+            assert_eq!(id.get_version(), Some(uuid::Version::Random));
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        }
+        assert_eq!(random_id().len(), 36);
+    }
 
     #[test]
     fn random_tokens_carry_256_bits_and_differ() {

@@ -206,9 +206,22 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON answer that must not be cached (tokens, introspection).
+/// A JSON answer that must not be cached (tokens, introspection). Serialised into one buffer sized for a token
+/// response (axum's `Json` starts at 128 bytes and grows by copying).
 pub fn no_store<T: serde::Serialize>(body: T) -> Response {
-    let mut response = Json(body).into_response();
+    let mut buf = Vec::with_capacity(1024);
+    let mut response = match serde_json::to_writer(&mut buf, &body) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            buf,
+        )
+            .into_response(),
+        // What `Json` answers when a body does not serialise (never for the types of this crate).
+        Err(_) => Json(body).into_response(),
+    };
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -60,7 +60,7 @@ fn request_id(app: &AppState, req: &Request) -> String {
         .filter(|id| acceptable(id));
     match incoming {
         Some(id) if trusted(app, peer) => id.to_owned(),
-        _ => uuid::Uuid::new_v4().simple().to_string(),
+        _ => crate::crypto::random_uuid().simple().to_string(),
     }
 }
 

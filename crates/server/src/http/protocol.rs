@@ -66,6 +66,10 @@ fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented, ApiError> {
 
 /// Form-decodes one value (`+` is a space, `%XX` a byte); a literal `&` or `=` stays as it is.
 fn form_urlencoded_decode(s: &str) -> Option<String> {
+    // Most client ids and secrets have nothing to decode: no parse, no allocation but the copy.
+    if !s.contains(['%', '+']) {
+        return Some(s.to_owned());
+    }
     let escaped = s.replace('&', "%26").replace('=', "%3D");
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={escaped}")).ok()?;
     pairs.into_iter().next().map(|(_, v)| v)
@@ -283,6 +287,9 @@ mod tests {
             ("a+b", "a b"),
             ("a&b=c", "a&b=c"),
             ("x%26y", "x&y"),
+            ("a=b", "a=b"),
+            ("%E2%82%AC", "€"),
+            ("", ""),
         ] {
             assert_eq!(
                 super::form_urlencoded_decode(raw).as_deref(),
@@ -290,5 +297,9 @@ mod tests {
                 "{raw}"
             );
         }
+        assert_eq!(
+            super::form_urlencoded_decode("%FF"),
+            Some("\u{FFFD}".into())
+        );
     }
 }
