@@ -153,7 +153,11 @@ struct Page {
 struct UserSearch {
     /// A part of the username or email (ignoring case), as Keycloak's `search`.
     search: Option<String>,
+    /// Offset of the first item (default 0).
+    #[param(minimum = 0)]
     first: Option<i64>,
+    /// Page size (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     max: Option<i64>,
 }
 
