@@ -155,6 +155,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         println!("  realm {MASTER}: issuer {master}");
         println!("    discovery  {master}/.well-known/openid-configuration");
         println!("    device     {master}/device  (client `{CLI_CLIENT}`)");
+        println!("    portal     {master}/account/  (sign in, tokens, sessions; administration)");
         let mut others: Vec<&String> = running
             .state
             .realms
@@ -163,7 +164,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .collect();
         others.sort();
         for realm in others {
-            println!("  realm {realm}: issuer {}", running.issuer(realm));
+            let issuer = running.issuer(realm);
+            println!("  realm {realm}: issuer {issuer}  (portal {issuer}/account/)");
         }
         if let Some(password) = &running.report.generated_admin_password {
             println!(
