@@ -11,6 +11,7 @@ mod group_commit;
 pub mod ops;
 mod postgres;
 mod queries;
+mod rows;
 mod sql;
 mod sqlite;
 mod tokens;
@@ -29,6 +30,10 @@ use async_trait::async_trait;
 
 use crate::config::{Grant, Rotation, SigningAlg};
 use crate::keys::StoredKey;
+
+/// A device poll's write (both backends; see `record_device_poll`).
+const POLL_UPDATE: &str =
+    "UPDATE device_grants SET last_poll_at = $1, interval_secs = $2 WHERE device_code_hash = $3";
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {

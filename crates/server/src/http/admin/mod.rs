@@ -22,8 +22,9 @@ use keyport_proto::admin::{
     TokenInfoRequest, TokenRepresentation, UserRepresentation,
 };
 use serde::Deserialize;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa::IntoParams;
+
+mod openapi;
 
 use super::{ApiError, no_store, rate_limit, realm};
 use crate::domain::admin::{self, Caller};
@@ -61,7 +62,7 @@ pub fn router() -> Router<AppState> {
             &format!("{p}/users/{{id}}/enabled"),
             axum::routing::put(set_user_enabled),
         )
-        .route("/openapi.json", get(openapi_json))
+        .route("/openapi.json", get(openapi::openapi_json))
 }
 
 fn bad_request(description: impl Into<String>) -> ApiError {
@@ -525,107 +526,4 @@ async fn set_user_enabled(
     Ok(no_store(
         admin::set_user_enabled(&app, realm, &caller, &id, req.enabled).await?,
     ))
-}
-
-struct BearerScheme;
-
-impl Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API token (`kp_…`) or an access token (JWT)"))
-                    .build(),
-            ),
-        );
-    }
-}
-
-/// The error answers every operation can give, added to each operation's own list (so the document states what
-/// the handlers do; `scripts/schemathesis.sh` checks it): 401 without a valid token, 403 without the right, 404
-/// for an unknown realm (or object), and 400 where a query or a body is parsed.
-struct CommonErrors;
-
-impl Modify for CommonErrors {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::path::{Operation, ParameterIn};
-        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-        let error = |description: &str| {
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description(description)
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(Ref::from_schema_name("AdminError")))
-                            .build(),
-                    )
-                    .build(),
-            )
-        };
-        let parses_input = |op: &Operation| {
-            op.request_body.is_some()
-                || op.parameters.iter().flatten().any(
-                    |p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)),
-                )
-        };
-        for item in openapi.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let mut common = vec![
-                    ("401", "no valid token (`invalid_token`)"),
-                    ("403", "the token does not allow this (`access_denied`)"),
-                    ("404", "no such realm or object (`not_found`)"),
-                ];
-                if parses_input(op) {
-                    common.push((
-                        "400",
-                        "a malformed or invalid query or body (`invalid_request`)",
-                    ));
-                }
-                for (status, description) in common {
-                    op.responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| error(description));
-                }
-            }
-        }
-    }
-}
-
-/// The OpenAPI description of the admin API.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "keyport admin API", description = "Users, machine users, API tokens and the audit log of a realm."),
-    paths(create_user, list_users, get_user, delete_user, create_token, list_tokens, token_info, revoke_token,
-        list_scopes, audit_log, set_user_roles, list_roles, create_client, list_clients, delete_client,
-        rotate_client_secret, set_user_enabled),
-    modifiers(&BearerScheme, &CommonErrors),
-    tags((name = "users"), (name = "tokens"), (name = "clients"), (name = "audit"))
-)]
-pub struct AdminApi;
-
-/// The document, with this server's URL (`{public_url}{base_path}`) as its server.
-pub fn openapi(app: &AppState) -> utoipa::openapi::OpenApi {
-    let mut doc = AdminApi::openapi();
-    doc.servers = Some(vec![utoipa::openapi::Server::new(format!(
-        "{}{}",
-        app.public_url, app.settings.base_path
-    ))]);
-    doc
-}
-
-async fn openapi_json(State(app): State<AppState>) -> Response {
-    Json(openapi(&app)).into_response()
 }
