@@ -31,10 +31,6 @@ use async_trait::async_trait;
 use crate::config::{Grant, Rotation, SigningAlg};
 use crate::keys::StoredKey;
 
-/// A device poll's write (both backends; see `record_device_poll`).
-const POLL_UPDATE: &str =
-    "UPDATE device_grants SET last_poll_at = $1, interval_secs = $2 WHERE device_code_hash = $3";
-
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint was violated (e.g. a user code collision).

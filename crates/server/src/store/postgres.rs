@@ -73,35 +73,6 @@ impl PgStore {
     }
 }
 
-impl PgStore {
-    /// [`Store::record_device_poll`]'s write, committed without waiting for the WAL flush
-    /// (`SET LOCAL synchronous_commit = off`, this transaction only). The poll time only feeds `slow_down`: a crash
-    /// of PostgreSQL can lose the last few hundred milliseconds of poll times, which at worst lets a device poll
-    /// once more without being told to slow down. Waiting for the flush was the device-poll tail on PostgreSQL
-    /// (BENCHMARKS.md, "PostgreSQL device polling"). A later synchronous commit (an approval, a redemption)
-    /// flushes the WAL up to itself, so it never overtakes a poll time written before it.
-    async fn write_device_poll(
-        &self,
-        device_code_hash: &str,
-        now: i64,
-        interval_secs: i64,
-    ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        sqlx::query(POLL_UPDATE)
-            .bind(now)
-            .bind(interval_secs)
-            .bind(device_code_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
-    }
-}
-
 /// The `LISTEN`/`NOTIFY` channel on which replicas announce changes to cached data.
 const CHANGE_CHANNEL: &str = "keyport_invalidate";
 

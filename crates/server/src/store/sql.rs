@@ -235,10 +235,14 @@ macro_rules! sql_store {
                 now: i64,
                 interval_secs: i64,
             ) -> Result<()> {
-                // Each backend writes the poll time its own way: it only feeds `slow_down`, so PostgreSQL does not
-                // wait for the WAL flush (see `PgStore::write_device_poll`).
-                self.write_device_poll(device_code_hash, now, interval_secs)
+                sqlx::query("UPDATE device_grants SET last_poll_at = $1, interval_secs = $2 WHERE device_code_hash = $3")
+                    .bind(now)
+                    .bind(interval_secs)
+                    .bind(device_code_hash)
+                    .execute(&self.pool)
                     .await
+                    .map_err(db_err)?;
+                Ok(())
             }
 
             async fn decide_device_grant(

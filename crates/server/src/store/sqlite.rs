@@ -62,26 +62,6 @@ impl SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// [`Store::record_device_poll`]'s write. With `synchronous = NORMAL` a WAL commit does not wait for `fsync`
-    /// anyway, so this is the plain update.
-    async fn write_device_poll(
-        &self,
-        device_code_hash: &str,
-        now: i64,
-        interval_secs: i64,
-    ) -> Result<()> {
-        sqlx::query(POLL_UPDATE)
-            .bind(now)
-            .bind(interval_secs)
-            .bind(device_code_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-}
-
 /// One process serves a SQLite file: the caches it invalidates itself are all there are.
 impl ChangeFeed for SqliteStore {}
 
