@@ -16,7 +16,7 @@ pub enum TokenKind {
     ApiToken,
 }
 
-/// The authenticated caller, available to handlers as an extractor once [`VerifierLayer`] ran.
+/// The authenticated caller, available to handlers as an extractor once [`VerifierLayer`](crate::VerifierLayer) ran.
 #[derive(Clone, Debug)]
 pub struct Caller {
     /// `sub`: the user's id (or `service-account-…` for a client).
