@@ -187,12 +187,7 @@ impl PyPendingLogin {
         write_to_file: Option<PathBuf>,
         use_in_requests: bool,
     ) -> PyResult<PyToken> {
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or_else(|| PyValueError::new_err("this login was already waited for"))?;
+        let pending = take_pending(&self.pending)?;
         let timeout = self.timeout;
         let token = wait(py, async move { pending.wait(timeout).await })?;
         adopt(token, write_to_file, use_in_requests)
@@ -205,6 +200,14 @@ impl PyPendingLogin {
             py_str(&self.verification_uri)
         )
     }
+}
+
+/// Takes a pending login out of its slot for the one `wait()` it allows; a second `wait()` is a `ValueError`.
+pub(crate) fn take_pending<T>(slot: &Mutex<Option<T>>) -> PyResult<T> {
+    slot.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .ok_or_else(|| PyValueError::new_err("this login was already waited for"))
 }
 
 /// What every login does with its new token: saves it to `write_to_file` (0600) and, with `use_in_requests`,

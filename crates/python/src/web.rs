@@ -11,7 +11,7 @@ use keyport_client::{Error, PendingWebLogin};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::token::{PyToken, adopt, py_str};
+use crate::token::{PyToken, adopt, py_str, take_pending};
 use crate::{state, sync, wait};
 
 /// A started browser login: the loopback listener is bound and `authorize_url` is ready. Open it in a
@@ -63,12 +63,7 @@ impl PyPendingWebLogin {
         write_to_file: Option<PathBuf>,
         use_in_requests: bool,
     ) -> PyResult<PyToken> {
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or_else(|| PyValueError::new_err("this login was already waited for"))?;
+        let pending = take_pending(&self.pending)?;
         let timeout = self.timeout;
         let token = wait(py, async move { pending.wait(timeout).await })?;
         adopt(token, write_to_file, use_in_requests)

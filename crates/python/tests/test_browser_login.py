@@ -186,6 +186,19 @@ def test_no_answer_times_out_and_bad_arguments_are_refused(server: Server, confi
         keyport.create_token(method="carrier-pigeon")  # type: ignore[arg-type]
 
 
+def test_a_pending_login_is_waited_for_once(server: Server, configured: None) -> None:
+    for pending in (keyport.start_browser_login(timeout_seconds=1), keyport.start_login(timeout_seconds=1)):
+        with pytest.raises(keyport.LoginTimeoutError):
+            pending.wait(use_in_requests=False)
+        with pytest.raises(ValueError, match="this login was already waited for"):
+            pending.wait(use_in_requests=False)
+    browser_pending = keyport.start_browser_login(timeout_seconds=1)
+    with pytest.raises(keyport.LoginTimeoutError):
+        browser_pending.wait(use_in_requests=False)
+    with pytest.raises(ValueError, match="this login was already waited for"):
+        browser_pending.open_in_browser()
+
+
 def test_the_printed_url_signs_in_from_another_process(server: Server, home: Path) -> None:
     run = start_example("browser_login.py", example_env(server, home))
     m = run.wait_for(r"^  (http://\S+/protocol/openid-connect/auth\?\S+)$")
