@@ -35,6 +35,32 @@ async fn cluster(n: usize) -> Cluster {
     Cluster { replicas, db }
 }
 
+/// A poll's time is written through the PostgreSQL store's poll-write pool (commits without waiting for the WAL
+/// flush): it is still seen at once by the other replicas, so polling too fast across replicas slows down.
+#[tokio::test]
+async fn a_poll_on_one_replica_makes_an_immediate_poll_on_another_slow_down() {
+    let c = cluster(2).await;
+    let (a, b) = (&c.replicas[0], &c.replicas[1]);
+    let start = post(
+        &a.endpoint("aiod", "auth/device"),
+        &[("client_id", "aiod-sdk")],
+    )
+    .await;
+    assert_eq!(start.status, 200, "{start:?}");
+    let code = start.str("device_code");
+    poll(a, "aiod-sdk", &code)
+        .await
+        .assert_error(400, "authorization_pending");
+    poll(b, "aiod-sdk", &code)
+        .await
+        .assert_error(400, "slow_down");
+    // The raised interval written by B is what A reads next (10 s: 6 s later is still too fast).
+    a.clock.advance(6);
+    poll(a, "aiod-sdk", &code)
+        .await
+        .assert_error(400, "slow_down");
+}
+
 #[tokio::test]
 async fn device_flow_started_on_a_approved_on_b_redeemed_on_c() {
     let c = cluster(3).await;

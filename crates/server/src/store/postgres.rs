@@ -23,7 +23,14 @@ pub struct PgSettings {
 
 pub struct PgStore {
     pool: PgPool,
+    /// A few connections whose commits do not wait for the WAL flush (`synchronous_commit = off`), used only
+    /// for the device poll's `last_poll_at` write: see [`PgStore::poll_writes`].
+    poll_pool: PgPool,
 }
+
+/// Connections of the poll-write pool, at most (they count against PostgreSQL's `max_connections` like the
+/// main pool's).
+const POLL_POOL_MAX: u32 = 4;
 
 /// The URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
@@ -43,6 +50,16 @@ impl PgStore {
         &self.pool
     }
 
+    /// Where a device poll's time is written. That write only feeds `slow_down` (RFC 8628 §3.5): a crash that
+    /// loses the last fraction of a second of poll times lets a client poll once more without being told to
+    /// slow down, and changes nothing else (the grant's status, approval and redemption are written through the
+    /// main pool, durably). Waiting for the WAL flush on every poll was the whole database cost of polling
+    /// (BENCHMARKS.md), so these connections are opened with `synchronous_commit = off`: one round trip, no
+    /// transaction, and the commit is visible to every other connection at once as usual.
+    fn poll_writes(&self) -> &PgPool {
+        &self.poll_pool
+    }
+
     /// Connects and runs the migrations. Fails fast (within `acquire_timeout`) when the database is unreachable.
     pub async fn connect(settings: &PgSettings) -> Result<PgStore> {
         let pool = Self::connect_pool(settings).await?;
@@ -50,15 +67,25 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        Ok(PgStore { pool })
+        let poll_pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections.clamp(1, POLL_POOL_MAX))
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_lazy_with(
+                Self::connect_options(settings)?.options([("synchronous_commit", "off")]),
+            );
+        Ok(PgStore { pool, poll_pool })
+    }
+
+    fn connect_options(settings: &PgSettings) -> Result<PgConnectOptions> {
+        let timeout_ms = settings.statement_timeout.as_millis().to_string();
+        Ok(PgConnectOptions::from_str(&settings.url)
+            .map_err(|e| StoreError::Database(format!("invalid database URL: {e}")))?
+            .options([("statement_timeout", timeout_ms.as_str())]))
     }
 
     /// Connects without migrating (the schema must be current).
     pub async fn connect_pool(settings: &PgSettings) -> Result<PgPool> {
-        let timeout_ms = settings.statement_timeout.as_millis().to_string();
-        let options = PgConnectOptions::from_str(&settings.url)
-            .map_err(|e| StoreError::Database(format!("invalid database URL: {e}")))?
-            .options([("statement_timeout", timeout_ms.as_str())]);
+        let options = Self::connect_options(settings)?;
         PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)

@@ -239,7 +239,7 @@ macro_rules! sql_store {
                     .bind(now)
                     .bind(interval_secs)
                     .bind(device_code_hash)
-                    .execute(&self.pool)
+                    .execute(self.poll_writes())
                     .await
                     .map_err(db_err)?;
                 Ok(())

@@ -24,6 +24,12 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Where a device poll's time is written: the one connection (its commits do not wait for an fsync in WAL
+    /// mode with `synchronous = NORMAL` anyway).
+    fn poll_writes(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Opens (creating if needed) `keyport.db` in `data_dir` and runs the migrations.
     pub async fn open(data_dir: &Path) -> Result<SqliteStore> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
