@@ -25,6 +25,7 @@
 //! measured window are counted; the server's CPU is read at the window's two ends. Prints one JSON object.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -132,9 +133,12 @@ async fn drive(
     let t0 = start + Duration::from_secs(warmup);
     let t1 = t0 + Duration::from_secs(seconds);
     let tally = Arc::new(Mutex::new(Tally::default()));
+    // Only the first few failures of the warm-up are printed (a wrong setup fails every flow).
+    let warmup_failures = Arc::new(AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..browsers {
         let (config, tally) = (config.clone(), tally.clone());
+        let warmup_failures = warmup_failures.clone();
         set.spawn(async move {
             let http = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -151,6 +155,7 @@ async fn drive(
                 if ended < t0 || ended >= t1 {
                     if let Err(e) = outcome
                         && ended < t0
+                        && warmup_failures.fetch_add(1, Ordering::Relaxed) < 3
                     {
                         eprintln!("authcode: a warm-up flow failed: {e}");
                     }
@@ -301,7 +306,7 @@ impl Jar {
                 let (k, v) = attr.trim().split_once('=').unwrap_or((attr.trim(), ""));
                 match k.to_ascii_lowercase().as_str() {
                     "path" if v.starts_with('/') => path = v.to_owned(),
-                    "max-age" => gone |= v.parse::<i64>().map_or(false, |s| s <= 0),
+                    "max-age" => gone |= v.parse::<i64>().is_ok_and(|s| s <= 0),
                     "expires" => gone |= v.contains("1970"),
                     _ => {}
                 }
