@@ -186,7 +186,7 @@ if ((PEER)); then
 fi
 
 if ! ((FROM_RUN)); then
-  cp "$RESULTS" "$ROOT/target/bench-authcode-$BACKEND.jsonl" 2>/dev/null || true
-  log "done in $(($(date +%s) - START)) s; raw results: target/bench-authcode-$BACKEND.jsonl"
+  cp "$RESULTS" "$TARGET/bench-authcode-$BACKEND.jsonl"
+  log "done in $(($(date +%s) - START)) s; raw results: $TARGET/bench-authcode-$BACKEND.jsonl"
   python3 "$BENCH/report.py" "$RESULTS" --flows-only
 fi
