@@ -1,12 +1,14 @@
 """Prints the table of bench/run.sh from its results file (one JSON object per line).
 
     python3 bench/report.py target/bench-results.jsonl
+    python3 bench/report.py target/bench-authcode-sqlite.jsonl --flows-only    # bench/authcode.sh's rows alone
 """
 
 import json
 import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+FLOWS_ONLY = "--flows-only" in sys.argv[2:]
 load = {(r["server"], r["workload"]): r for r in rows if r["kind"] == "load"}
 limit = {r["name"]: r for r in rows if r["kind"] == "limit"}
 cold = {r["name"]: r for r in rows if r["kind"] == "cold"}
@@ -30,7 +32,14 @@ PAIRS = [
     ("refresh, strict rotation, no ID token", "refresh_rotate_no_id_token", "refresh_rotate_no_id_token"),
     ("password login (argon2id)", "password", None),
     ("discovery document", "discovery", "discovery"),
+    # Whole browser flows (bench/authcode.sh): "req/s" is flows per second, latency and CPU are per flow.
+    ("flow: authorization code + PKCE S256, signed in (GET /auth → code → POST /token)", "authcode_pkce", "authcode_pkce"),
+    ("flow: the same with a password sign-in each time (argon2id)", "authcode_pkce_password", None),
+    ("flow: sign-in through an upstream keyport + code (broker CPU; upstream's below)", "federation", None),
 ]
+FLOWS = {"authcode_pkce", "authcode_pkce_password", "federation"}
+if FLOWS_ONLY:
+    PAIRS = [p for p in PAIRS if p[1] in FLOWS or p[2] in FLOWS]
 # Workloads sent as GET; every other keyport workload is a form POST (see the floor rows of run.sh).
 GETS = {"userinfo", "discovery"}
 PENDING = {"introspect_api_token": "not measured: the server has no API tokens"}
@@ -38,6 +47,8 @@ ABSENT = {
     "peer:password": "n/a: oidc-provider has no password grant",
     "peer:introspect_api_token": "n/a: no API tokens (see opaque introspection)",
     "keyport:cc_opaque": "n/a: keyport access tokens are JWTs",
+    "peer:authcode_pkce_password": "n/a: the peer's sign-in (its interaction) has no password here",
+    "peer:federation": "not measured (keyport only)",
 }
 
 
@@ -64,8 +75,9 @@ def floor_of(workload):
 def split(r, workload):
     """`floor + work` of a keyport row, in µs of CPU per request."""
     floor = floor_of(workload)
-    # The fixed-rate row idles between requests (a wake-up per request): the saturated floor does not apply.
-    if r is None or floor is None or r.get("offered"):
+    # The fixed-rate row idles between requests (a wake-up per request): the saturated floor does not apply;
+    # a flow is several requests.
+    if r is None or floor is None or r.get("offered") or r.get("flow"):
         return ""
     return f"{floor:.0f} + {r['cpu_us'] - floor:.0f}"
 
@@ -88,7 +100,18 @@ print()
 print("ratio req/s = keyport ÷ peer; ratio CPU/req = peer's CPU per request ÷ keyport's (higher is better for keyport).")
 print("floor + work: the bare axum server's CPU per request in the same run (GET, or the client-credential POST)")
 print("and what keyport spends above it.")
+flow_rows = [r for r in load.values() if r.get("flow")]
+if flow_rows:
+    print("flow rows: one whole browser flow per \"request\" (" + "; ".join(
+        f"{r['server']} {r['workload']}: {r['requests_per_flow']:.1f} HTTP requests/flow, {r['conns']} browsers"
+        for r in flow_rows) + ").")
+    fed = load.get(("keyport", "federation"))
+    if fed and "upstream_cpu_us" in fed:
+        print(f"federation: the upstream keyport spent {fed['upstream_cpu_us']:.0f} µs CPU per flow besides the broker's "
+              f"{fed['cpu_us']:.0f} µs ({fed['cpu_us'] + fed['upstream_cpu_us']:.0f} µs for both).")
 print()
+if FLOWS_ONLY:
+    sys.exit(0)
 floors = [(w, load.get(("floor", w))) for w in ["get", "post_form"]]
 if any(r for _, r in floors):
     print("| the floor (bench/micro/src/bin/floor.rs: bare axum, fixed 14-byte JSON body) | req/s | p50 / p99 ms | CPU µs/req |")

@@ -2,7 +2,7 @@
 # keyport next to oidc-provider (the OpenID Certified Node.js server), in one run on one machine, and next to the
 # physical limit (Criterion micro-benchmarks of the server's own signing and hashing code).
 #
-#   bash bench/run.sh                      # the whole run, ~10 minutes; prints one table
+#   bash bench/run.sh                      # the whole run, ~12 minutes; prints one table
 #   DURATION=5 DEVICES=2000 bash bench/run.sh   # a quicker, rougher run
 #   BACKEND=postgres PEER=0 LIMITS=0 bash bench/run.sh
 #                                          # keyport alone on a fresh PostgreSQL database (PG_URL, default
@@ -12,6 +12,7 @@
 # with CONNS keep-alive connections over loopback. For every workload: a WARMUP-second run that is not counted,
 # then a DURATION-second run over which the server's utime+stime (from /proc/PID/stat) is divided by the
 # requests served: server CPU µs per request, which stays fair when the load generator is the bottleneck.
+# The browser-flow rows (authorization code + PKCE, federation) come from bench/authcode.sh, which also runs alone.
 # Needs: cargo, node + npm (oidc-provider is installed from npm into a temporary folder), wrk, taskset, python3.
 # Not part of the test suite; nothing here asserts. See BENCHMARKS.md for the figures and what limits them.
 
@@ -291,6 +292,16 @@ log "  keyport device logins: $(python3 -c 'import json,sys; d=json.load(open(sy
 record "{\"kind\":\"rss\",\"server\":\"keyport\",\"what\":\"after load\",\"rss_mb\":$(($(rss_kb "$SERVER_PID") / 1024))}"
 kill "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
+
+# --- browser flows (issue 15) -------------------------------------------------------------------------------------
+# bench/authcode.sh: the authorization code flow with PKCE as browsers run it (keyport, then the peer unless
+# PEER=0), the same with a password sign-in each time, and sign-in through an upstream keyport (federation); its
+# own servers (a fresh keyport with the upstream provider added to bench/keyport.toml, an upstream keyport, the
+# peer), rows appended to this run's results.
+log "browser flows: authorization code + PKCE, password each time, federation (bench/authcode.sh)"
+AUTHCODE_FROM_RUN=1 KEYPORT="$KEYPORT" AUTHCODE="$TARGET/release/authcode" PEER_DIR="$WORK/peer" RESULTS="$RESULTS" \
+  DURATION="$DURATION" WARMUP="$WARMUP" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" BACKEND="$BACKEND" \
+  PG_URL="$PG_URL" PEER="$PEER" PEER_PORT="$PEER_PORT" bash "$BENCH/authcode.sh"
 
 # --- the peer ----------------------------------------------------------------------------------------------------
 if ((PEER)); then

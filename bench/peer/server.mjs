@@ -6,6 +6,12 @@
 // - bench-bot / bench-bot-rs: client credentials; resource indicators give them JWT access tokens (ES256 / RS256).
 // - bench-bot-opaque: client credentials without a resource: opaque access tokens.
 // - bench-rs: a resource server that introspects (client_secret_basic).
+// - bench-spa: the authorization code flow with PKCE S256 as a public client (bench/authcode.sh), ES256 ID tokens
+//   like keyport's bench realm. A browser signs in once: the interaction page of this configuration
+//   (`/interaction/:uid`, no form) signs `alice` in at once, like the session cookie keyport's browsers get from
+//   one password sign-in; `loadExistingGrant` gives bench-spa a grant for `openid profile email` without a
+//   consent page (a first-party client, like keyport's `consent = false`). Later flows of the browser go
+//   straight from /auth to the redirect URI with a code.
 // - bench-legacy: refresh tokens with rotation. oidc-provider has no password grant, so `GET /bench/mint?chains=N`
 //   (a route of this benchmark configuration only) mints, through the provider's own models, N grants for `alice`
 //   with one refresh token each (the chains the load generator rotates, like N logins) and one opaque access token
@@ -75,9 +81,26 @@ const provider = new Provider(issuer, {
       redirect_uris: ['http://127.0.0.1/cb'],
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    {
+      client_id: 'bench-spa',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/cb'],
+      token_endpoint_auth_method: 'none',
+      id_token_signed_response_alg: 'ES256',
+    },
   ],
   jwks,
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+  loadExistingGrant: async (ctx) => {
+    const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+    if (ctx.oidc.client.clientId !== 'bench-spa') return undefined;
+    const grant = new ctx.oidc.provider.Grant({ accountId: ctx.oidc.session.accountId, clientId: 'bench-spa' });
+    grant.addOIDCScope('openid profile email');
+    await grant.save();
+    return grant;
+  },
   findAccount: async (_ctx, id) => (accounts[id] ? { accountId: id, claims: async () => accounts[id] } : undefined),
   claims: {
     openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'],
@@ -130,6 +153,17 @@ async function mintTokens(chains) {
 provider.use(async (ctx, next) => {
   if (ctx.path !== '/bench/mint') return next();
   ctx.body = await mintTokens(Number(ctx.query.chains || 0));
+  return undefined;
+});
+
+// The sign-in of bench-spa's browsers: any interaction ends with `alice` signed in (no page, no password).
+provider.use(async (ctx, next) => {
+  if (!ctx.path.startsWith('/interaction/')) return next();
+  const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: 'alice' } }, {
+    mergeWithLastSubmission: false,
+  });
+  ctx.status = 303;
+  ctx.redirect(to);
   return undefined;
 });
 
