@@ -5,7 +5,10 @@
 mod common;
 
 use common::{Reply, post_basic};
-use keyport_testkit::{Browser, TestServer};
+use keyport_server::store::{BrowserStore, LockoutRule, PgSettings, PgStore, SqliteStore};
+use keyport_testkit::{Browser, TestDatabase, TestServer};
+use std::sync::Arc;
+use std::time::Duration;
 
 const CONFIG: &str = r#"
 [[realms]]
@@ -25,6 +28,22 @@ grants = ["password"]
 [[realms.users]]
 username = "alice"
 password = "alice-password-1"
+
+[[realms]]
+name = "busy"
+
+[realms.brute_force]
+failure_factor = 100
+attempts_per_address_per_minute = 10000
+
+[[realms.clients]]
+client_id = "legacy"
+secret = "legacy-secret-0123456789-abcdef-0123456"
+grants = ["password"]
+
+[[realms.users]]
+username = "carol"
+password = "carol-password-1"
 
 [[realms]]
 name = "narrow"
@@ -142,6 +161,80 @@ async fn parallel_guesses_cannot_pass_the_check_together() {
         checked, 3,
         "only failure_factor guesses may reach the password check: {answers:?}"
     );
+}
+
+/// Attempts are counted before the password is checked and a right password clears the count: the two must not
+/// interleave so that a right password, signed in while another sign-in of the same account succeeds, is taken
+/// for a locked account (counting used to be an INSERT and then an UPDATE, and a success's DELETE could fall in
+/// between). Far fewer parallel sign-ins than the failure factor, many times over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_right_passwords_of_one_account_all_pass() {
+    let s = TestServer::start(CONFIG).await;
+    let url = s.endpoint("busy", "token");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let url = url.clone();
+        set.spawn(async move {
+            let mut answers = Vec::new();
+            for _ in 0..8 {
+                let form = [
+                    ("grant_type", "password"),
+                    ("username", "carol"),
+                    ("password", "carol-password-1"),
+                ];
+                answers.push(post_basic(&url, LEGACY, &form).await);
+            }
+            answers
+        });
+    }
+    let answers: Vec<Reply> = set.join_all().await.into_iter().flatten().collect();
+    let refused: Vec<&Reply> = answers.iter().filter(|r| r.status != 200).collect();
+    assert!(refused.is_empty(), "right passwords refused: {refused:?}");
+    assert_eq!(answers.len(), 64);
+}
+
+/// The same race at the store, where it can be provoked thousands of times a second: counting attempts while
+/// right passwords clear the count never answers "locked" below the failure factor (on both backends; the
+/// PostgreSQL pool runs the two loops on separate connections).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counting_and_clearing_attempts_concurrently_never_reads_as_locked() {
+    async fn race(store: Arc<dyn BrowserStore>) {
+        let rule = LockoutRule {
+            now: 1_000,
+            reset_before: 0,
+            factor: 1_000_000,
+            increment: 60,
+            max_wait: 900,
+        };
+        let clearing = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..1_000 {
+                    store.clear_password_failures("r", "alice").await.unwrap();
+                }
+            })
+        };
+        for i in 0..1_000 {
+            let counted = store
+                .count_password_attempt("r", "alice", &rule)
+                .await
+                .unwrap();
+            assert!(counted.is_some(), "attempt {i} read as a locked account");
+        }
+        clearing.await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    race(Arc::new(SqliteStore::open(dir.path()).await.unwrap())).await;
+    let db = TestDatabase::create().await;
+    let pg = PgStore::connect(&PgSettings {
+        url: db.url.clone(),
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(10),
+        statement_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    race(Arc::new(pg)).await;
 }
 
 #[tokio::test]

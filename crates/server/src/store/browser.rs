@@ -286,24 +286,27 @@ macro_rules! browser_store {
                 username: &str,
                 rule: &LockoutRule,
             ) -> Result<Option<i64>> {
-                sqlx::query(
-                    "INSERT INTO account_lockouts (realm, username, failures, locked_until, updated_at) \
-                     VALUES ($1, $2, 0, 0, $3) ON CONFLICT (realm, username) DO NOTHING",
-                )
-                .bind(realm)
-                .bind(username)
-                .bind(rule.now)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                // `n` is the failure count after this attempt; the attempt that brings it to the factor or past
-                // it locks the account for `increment × (n − factor + 1)` seconds (at most `max_wait`).
-                const N: &str = "(CASE WHEN updated_at < $3 THEN 1 ELSE failures + 1 END)";
+                // One statement, so that nothing can run between counting and reading the count (a correct
+                // sign-in of the same account deleting the row in between made a correct, concurrent sign-in
+                // look locked). `n` is the failure count after this attempt (1 for a new row or one last
+                // updated before `reset_before`); the attempt that brings it to the factor or past it locks the
+                // account for `increment × (n − factor + 1)` seconds (at most `max_wait`). A locked row is
+                // left as it is and nothing is returned.
+                fn locked_until(n: &str) -> String {
+                    format!(
+                        "CASE WHEN {n} >= $4 THEN $5 + CASE WHEN $6 * ({n} - $4 + 1) > $7 THEN $7 \
+                         ELSE $6 * ({n} - $4 + 1) END ELSE 0 END"
+                    )
+                }
+                const N: &str = "(CASE WHEN account_lockouts.updated_at < $3 THEN 1 \
+                                 ELSE account_lockouts.failures + 1 END)";
                 let sql = format!(
-                    "UPDATE account_lockouts SET failures = {N}, \
-                     locked_until = CASE WHEN {N} >= $4 THEN $5 + CASE WHEN $6 * ({N} - $4 + 1) > $7 THEN $7 \
-                     ELSE $6 * ({N} - $4 + 1) END ELSE 0 END, updated_at = $5 \
-                     WHERE realm = $1 AND username = $2 AND locked_until <= $5 RETURNING failures"
+                    "INSERT INTO account_lockouts (realm, username, failures, locked_until, updated_at) \
+                     VALUES ($1, $2, 1, {first}, $5) ON CONFLICT (realm, username) DO UPDATE \
+                     SET failures = {N}, locked_until = {next}, updated_at = $5 \
+                     WHERE account_lockouts.locked_until <= $5 RETURNING failures",
+                    first = locked_until("1"),
+                    next = locked_until(N),
                 );
                 let row = sqlx::query(&sql)
                     .bind(realm)
