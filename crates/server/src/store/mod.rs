@@ -15,6 +15,7 @@ mod rows;
 mod sql;
 mod sqlite;
 mod tokens;
+mod usage;
 
 pub use account::{AccountStore, SessionSummary};
 pub use browser::{AuthorizationCode, BrowserStore, Consent, LockoutRule};

@@ -66,7 +66,12 @@ impl SqliteStore {
 impl ChangeFeed for SqliteStore {}
 
 sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
-super::tokens::token_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
+super::tokens::token_store!(
+    SqliteStore,
+    sqlx::sqlite::SqliteRow,
+    sqlx::Sqlite,
+    super::usage::SQLITE
+);
 super::browser::browser_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::federation::federation_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::account::account_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
