@@ -12,7 +12,7 @@ use keyport_proto::{ErrorCode, Secret};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{ApiError, Form, no_store, rate_limit, realm};
+use super::{ApiError, Form, no_store, no_store_token, rate_limit, realm};
 use crate::domain::client_auth::{self, Presented};
 use crate::domain::{
     authorization_code, client_credentials, device_code, inspect, password, refresh_token, tokens,
@@ -120,7 +120,7 @@ async fn token(
         .grant_seconds
         .with_label_values(&[grant, outcome])
         .observe(started.elapsed().as_secs_f64());
-    result.map(|(_, response)| no_store(response))
+    result.map(|(_, response)| no_store_token(&response))
 }
 
 /// Authenticates the client and runs a known grant: the client id and the token response.
