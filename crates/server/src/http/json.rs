@@ -1,12 +1,13 @@
-//! The token response's JSON, written directly.
+//! The token and introspection responses' JSON, written directly.
 //!
 //! A token response is mostly its tokens: a JWT of ~600 characters (base64url and dots), a refresh token
 //! (base64url). serde_json's string writer looks every byte up in its escape table; here a string is first
 //! checked eight bytes at a time for the only bytes JSON must escape (`"`, `\` and controls below 0x20) and, when
 //! it holds none (always, for a token), copied as it is. Anything else goes through serde_json's own escaping,
-//! so the output is the same bytes `serde_json::to_vec` writes for [`TokenResponse`] (a test compares them).
+//! so the output is the same bytes `serde_json::to_vec` writes for [`TokenResponse`] and
+//! [`IntrospectionResponse`] (tests compare them); the field names are literals, written without a scan.
 
-use keyport_proto::oauth::TokenResponse;
+use keyport_proto::oauth::{Audience, IntrospectionResponse, TokenResponse};
 
 const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
 const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
@@ -68,6 +69,68 @@ fn push_int(buf: &mut Vec<u8>, n: impl Into<i128>) {
     buf.extend_from_slice(&digits[at..]);
 }
 
+/// `,"key":` then the string, when there is one.
+fn opt_str(buf: &mut Vec<u8>, key: &[u8], value: &Option<String>) {
+    if let Some(v) = value {
+        buf.extend_from_slice(key);
+        push_str(buf, v);
+    }
+}
+
+fn push_strs(buf: &mut Vec<u8>, values: &[String]) {
+    buf.push(b'[');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        push_str(buf, v);
+    }
+    buf.push(b']');
+}
+
+/// `serde_json::to_vec(r)`: RFC 7662's answer, field by field in the struct's order.
+pub fn introspection(r: &IntrospectionResponse) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(512);
+    buf.extend_from_slice(if r.active {
+        b"{\"active\":true"
+    } else {
+        b"{\"active\":false"
+    });
+    opt_str(&mut buf, b",\"scope\":", &r.scope);
+    opt_str(&mut buf, b",\"client_id\":", &r.client_id);
+    opt_str(&mut buf, b",\"username\":", &r.username);
+    opt_str(&mut buf, b",\"token_type\":", &r.token_type);
+    if let Some(exp) = r.exp {
+        buf.extend_from_slice(b",\"exp\":");
+        push_int(&mut buf, exp);
+    }
+    if let Some(iat) = r.iat {
+        buf.extend_from_slice(b",\"iat\":");
+        push_int(&mut buf, iat);
+    }
+    opt_str(&mut buf, b",\"sub\":", &r.sub);
+    if let Some(Audience(aud)) = &r.aud {
+        buf.extend_from_slice(b",\"aud\":");
+        match aud.as_slice() {
+            [one] => push_str(&mut buf, one),
+            many => push_strs(&mut buf, many),
+        }
+    }
+    opt_str(&mut buf, b",\"iss\":", &r.iss);
+    opt_str(&mut buf, b",\"jti\":", &r.jti);
+    opt_str(&mut buf, b",\"sid\":", &r.sid);
+    opt_str(&mut buf, b",\"typ\":", &r.typ);
+    opt_str(&mut buf, b",\"preferred_username\":", &r.preferred_username);
+    opt_str(&mut buf, b",\"email\":", &r.email);
+    if let Some(access) = &r.realm_access {
+        buf.extend_from_slice(b",\"realm_access\":{\"roles\":");
+        push_strs(&mut buf, &access.roles);
+        buf.push(b'}');
+    }
+    buf.push(b'}');
+    buf
+}
+
 /// `serde_json::to_vec(r)`, without the escape pass over the tokens.
 pub fn token_response(r: &TokenResponse) -> Vec<u8> {
     let tokens = r.access_token.expose().len()
@@ -106,6 +169,7 @@ pub fn token_response(r: &TokenResponse) -> Vec<u8> {
 mod tests {
     use super::*;
     use keyport_proto::Secret;
+    use keyport_proto::oauth::RealmAccess;
 
     fn serde_str(s: &str) -> Vec<u8> {
         serde_json::to_vec(s).unwrap()
@@ -179,6 +243,53 @@ mod tests {
         for r in [full, bare, quoted] {
             assert_eq!(
                 String::from_utf8(token_response(&r)).unwrap(),
+                serde_json::to_string(&r).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn introspection_answers_are_the_bytes_serde_json_writes() {
+        let api_token = IntrospectionResponse {
+            active: true,
+            scope: Some("models:read openid".into()),
+            client_id: None,
+            username: Some("bob \"the\" builder".into()),
+            token_type: Some("api_token".into()),
+            exp: Some(1_800_000_000),
+            iat: Some(-3),
+            sub: Some("0b7c".into()),
+            aud: None,
+            iss: Some("http://127.0.0.1:8080/realms/aiod".into()),
+            jti: Some("id\\1".into()),
+            sid: None,
+            typ: Some("API-Token".into()),
+            preferred_username: Some("bob".into()),
+            email: Some("bob@example.com\n".into()),
+            realm_access: Some(RealmAccess {
+                roles: vec!["user".into(), "ädmin".into()],
+            }),
+        };
+        let mut jwt = IntrospectionResponse {
+            client_id: Some("bot".into()),
+            aud: Some(Audience(vec!["account".into()])),
+            sid: Some("s".into()),
+            email: None,
+            realm_access: Some(RealmAccess { roles: vec![] }),
+            ..api_token.clone()
+        };
+        let mut cases = vec![
+            IntrospectionResponse::inactive(),
+            api_token.clone(),
+            jwt.clone(),
+        ];
+        jwt.aud = Some(Audience(vec!["account".into(), "api \u{1}".into()]));
+        cases.push(jwt.clone());
+        jwt.aud = Some(Audience(vec![]));
+        cases.push(jwt);
+        for r in cases {
+            assert_eq!(
+                String::from_utf8(introspection(&r)).unwrap(),
                 serde_json::to_string(&r).unwrap()
             );
         }

@@ -223,6 +223,11 @@ pub fn no_store_token(body: &keyport_proto::oauth::TokenResponse) -> Response {
     no_store_json(json::token_response(body))
 }
 
+/// An introspection answer (written by [`json::introspection`]).
+pub fn no_store_introspection(body: &keyport_proto::oauth::IntrospectionResponse) -> Response {
+    no_store_json(json::introspection(body))
+}
+
 /// `body` (JSON) with the headers of [`no_store`].
 fn no_store_json(body: Vec<u8>) -> Response {
     no_store_headers(

@@ -12,7 +12,9 @@ use keyport_proto::{ErrorCode, Secret};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{ApiError, Form, no_store, no_store_token, rate_limit, realm};
+use super::{
+    ApiError, Form, no_store, no_store_introspection, no_store_token, rate_limit, realm,
+};
 use crate::domain::client_auth::{self, Presented};
 use crate::domain::{
     authorization_code, client_credentials, device_code, inspect, password, refresh_token, tokens,
@@ -200,7 +202,7 @@ async fn introspect(
     client_auth::require_confidential(&client)?;
     let from = rate_limit::address(&app, peer, &headers);
     let response = inspect::introspect(&app, realm, form.required("token")?, &from).await?;
-    Ok(no_store(response))
+    Ok(no_store_introspection(&response))
 }
 
 async fn revoke(
