@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::store::{ApiToken, Client, User};
@@ -243,7 +243,10 @@ mod tests {
             let id = "é".repeat(len / 2) + &"x".repeat(len % 2);
             let long = client(&id);
             caches.put_client(caches.generation(), &long);
-            assert!(Arc::ptr_eq(&caches.client("r", &id).unwrap(), &long), "{len}");
+            assert!(
+                Arc::ptr_eq(&caches.client("r", &id).unwrap(), &long),
+                "{len}"
+            );
             assert!(caches.client("r", &format!("{id}z")).is_none());
             assert!(caches.client("q", &id).is_none());
         }

@@ -34,7 +34,11 @@ pub async fn find(app: &AppState, realm: &Realm, client_id: &str) -> Result<Opti
         return Ok(Some(c));
     }
     let generation = app.caches.generation();
-    let client = app.store.client(&realm.name, client_id).await?.map(Arc::new);
+    let client = app
+        .store
+        .client(&realm.name, client_id)
+        .await?
+        .map(Arc::new);
     if let Some(client) = &client {
         app.caches.put_client(generation, client);
     }

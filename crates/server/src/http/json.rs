@@ -188,7 +188,14 @@ mod tests {
                 assert_eq!(mine, serde_str(&s), "{s:?}");
             }
         }
-        for s in ["", "a", "\"", "abcdefgh", "abcdefg\\", "eyJhbGciOiJFUzI1NiJ9.eyJ4Ijo1fQ.c2ln-_"] {
+        for s in [
+            "",
+            "a",
+            "\"",
+            "abcdefgh",
+            "abcdefg\\",
+            "eyJhbGciOiJFUzI1NiJ9.eyJ4Ijo1fQ.c2ln-_",
+        ] {
             let mut mine = Vec::new();
             push_str(&mut mine, s);
             assert_eq!(mine, serde_str(s), "{s:?}");
@@ -197,7 +204,9 @@ mod tests {
 
     #[test]
     fn a_jwt_is_plain_and_a_quote_is_not() {
-        assert!(plain("eyJhbGciOiJFUzI1NiJ9.eyJ4Ijo1fQ.c2lnbmF0dXJl-_0123456789"));
+        assert!(plain(
+            "eyJhbGciOiJFUzI1NiJ9.eyJ4Ijo1fQ.c2lnbmF0dXJl-_0123456789"
+        ));
         assert!(!plain("eyJhbGciOiJFUzI1NiJ9\".eyJ4Ijo1fQ"));
         assert!(!plain("0123456789abcdef\n"));
     }

@@ -12,9 +12,7 @@ use keyport_proto::{ErrorCode, Secret};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{
-    ApiError, Form, no_store, no_store_introspection, no_store_token, rate_limit, realm,
-};
+use super::{ApiError, Form, no_store, no_store_introspection, no_store_token, rate_limit, realm};
 use crate::domain::client_auth::{self, Presented};
 use crate::domain::{
     authorization_code, client_credentials, device_code, inspect, password, refresh_token, tokens,
