@@ -3,8 +3,7 @@
 //! Every use of an API token leaves an audit row and moves the token's `last_used_at`. Written on the request
 //! path, those were two store round trips per use, most of an introspection's cost. Instead a use is appended to
 //! an in-memory buffer, and [`UsageLog::run`] writes the buffer in one transaction every [`FLUSH_INTERVAL`] (or
-//! as soon as [`FLUSH_AT`] uses are waiting): one INSERT of the audit rows and one UPDATE of the tokens'
-//! `last_used_at`, each a fixed statement over one bound JSON array whatever the batch size (`store::usage`).
+//! as soon as [`FLUSH_AT`] uses are waiting): one multi-row INSERT of the audit rows and one UPDATE per token.
 //!
 //! Bounds, stated as an invariant in ARCHITECTURE.md:
 //! - a use is in the store within [`FLUSH_INTERVAL`] (plus the write itself);
@@ -167,7 +166,7 @@ mod tests {
             let (log, store) = (log.clone(), store.clone());
             async move { log.run(store.as_ref()).await }
         });
-        // A batch that takes a while to write (one large INSERT in one transaction).
+        // A batch that takes a while to write (many multi-row INSERTs in one transaction).
         const USES: usize = 20_000;
         for n in 0..USES as i64 {
             log.record("t1", n, entry(n));

@@ -15,7 +15,6 @@ mod rows;
 mod sql;
 mod sqlite;
 mod tokens;
-mod usage;
 
 pub use account::{AccountStore, SessionSummary};
 pub use browser::{AuthorizationCode, BrowserStore, Consent, LockoutRule};

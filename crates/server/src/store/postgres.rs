@@ -126,12 +126,7 @@ impl ChangeFeed for PgStore {
 }
 
 sql_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
-super::tokens::token_store!(
-    PgStore,
-    sqlx::postgres::PgRow,
-    sqlx::Postgres,
-    super::usage::POSTGRES
-);
+super::tokens::token_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::browser::browser_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::federation::federation_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::account::account_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);

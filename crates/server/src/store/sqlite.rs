@@ -66,12 +66,7 @@ impl SqliteStore {
 impl ChangeFeed for SqliteStore {}
 
 sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
-super::tokens::token_store!(
-    SqliteStore,
-    sqlx::sqlite::SqliteRow,
-    sqlx::Sqlite,
-    super::usage::SQLITE
-);
+super::tokens::token_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::browser::browser_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::federation::federation_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::account::account_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);

@@ -115,11 +115,10 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn purge_audit(&self, before: i64) -> Result<u64>;
 }
 
-/// Implements [`TokenStore`] for `$store` (a struct with a `pool` field) over database `$db`, with the backend's
-/// usage-flush statements `$usage` (a [`UsageSql`](super::usage::UsageSql)). Invoke it in the backend's module,
-/// after `sql_store!` (it reuses that macro's `user_from_row` and `client_from_row`).
+/// Implements [`TokenStore`] for `$store` (a struct with a `pool` field) over database `$db`. Invoke it in the
+/// backend's module, after `sql_store!` (it reuses that macro's `user_from_row` and `client_from_row`).
 macro_rules! token_store {
-    ($store:ident, $row:ty, $db:ty, $usage:expr) => {
+    ($store:ident, $row:ty, $db:ty) => {
         fn api_token_from_row(row: &$row) -> Result<ApiToken> {
             Ok(ApiToken {
                 id: row.get("id"),
@@ -475,21 +474,35 @@ macro_rules! token_store {
                 audit: &[AuditRecord],
                 last_used: &[(String, i64)],
             ) -> Result<()> {
-                // One fixed statement each, over one bound JSON array (see store::usage).
+                // 8 parameters a row: 500 rows stay far below either backend's limit on bound parameters.
+                const ROWS_PER_INSERT: usize = 500;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
-                if !audit.is_empty() {
-                    sqlx::query($usage.insert_audit)
-                        .bind(super::usage::audit_rows(audit))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
+                for chunk in audit.chunks(ROWS_PER_INSERT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) ",
+                    );
+                    insert.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.at)
+                            .push_bind(&e.realm)
+                            .push_bind(&e.actor_user_id)
+                            .push_bind(&e.token_id)
+                            .push_bind(&e.action)
+                            .push_bind(&e.target)
+                            .push_bind(&e.outcome)
+                            .push_bind(&e.detail);
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(db_err)?;
                 }
-                if !last_used.is_empty() {
-                    sqlx::query($usage.touch_tokens)
-                        .bind(super::usage::last_used_rows(last_used))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
+                for (id, at) in last_used {
+                    sqlx::query(
+                        "UPDATE api_tokens SET last_used_at = $1 \
+                         WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                    )
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
                 }
                 tx.commit().await.map_err(db_err)
             }
