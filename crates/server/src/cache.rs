@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::store::{ApiToken, Client, User};
@@ -36,14 +36,15 @@ const MAX_ENTRIES: usize = 50_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Generation(u64);
 
+/// Values are shared (`Arc`): a hit costs a reference count, not a copy of the client or the token and its user.
 struct Map<K, V> {
-    entries: RwLock<HashMap<K, (V, Instant)>>,
+    entries: RwLock<HashMap<K, (Arc<V>, Instant)>>,
     /// Lookups answered from the map, and lookups that had to ask the store (for `/metrics`).
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
-impl<K: Hash + Eq, V: Clone> Map<K, V> {
+impl<K: Hash + Eq, V> Map<K, V> {
     fn new() -> Self {
         Map {
             entries: RwLock::new(HashMap::new()),
@@ -52,7 +53,7 @@ impl<K: Hash + Eq, V: Clone> Map<K, V> {
         }
     }
 
-    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<Arc<V>>
     where
         K: std::borrow::Borrow<Q>,
     {
@@ -60,7 +61,7 @@ impl<K: Hash + Eq, V: Clone> Map<K, V> {
         let found = map
             .get(key)
             .filter(|(_, at)| at.elapsed() < TTL)
-            .map(|(v, _)| v.clone());
+            .map(|(v, _)| Arc::clone(v));
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -77,7 +78,7 @@ impl<K: Hash + Eq, V: Clone> Map<K, V> {
         )
     }
 
-    fn put(&self, generation: &AtomicU64, read_under: Generation, key: K, value: V) {
+    fn put(&self, generation: &AtomicU64, read_under: Generation, key: K, value: Arc<V>) {
         let mut map = self.entries.write().unwrap_or_else(|e| e.into_inner());
         // Checked under the write lock: an invalidation bumps the generation before it takes this lock to clear,
         // so either it sees this entry and clears it, or this check sees the new generation.
@@ -99,7 +100,11 @@ impl<K: Hash + Eq, V: Clone> Map<K, V> {
 }
 
 /// An active API token with its (enabled) user, as looked up by the token's hash.
-pub type ApiTokenEntry = (ApiToken, User);
+#[derive(Debug)]
+pub struct ApiTokenEntry {
+    pub token: ApiToken,
+    pub user: User,
+}
 
 /// The caches of one replica.
 pub struct Caches {
@@ -128,6 +133,22 @@ fn client_key(realm: &str, client_id: &str) -> String {
     key
 }
 
+/// The longest key [`Caches::client`] builds on the stack (longer ones are built in a `String`).
+const STACK_KEY: usize = 192;
+
+/// Calls `f` with [`client_key`]`(realm, client_id)`, without allocating for keys up to [`STACK_KEY`] bytes.
+fn with_client_key<T>(realm: &str, client_id: &str, f: impl FnOnce(&str) -> T) -> T {
+    let len = realm.len() + 1 + client_id.len();
+    if len > STACK_KEY {
+        return f(&client_key(realm, client_id));
+    }
+    let mut buf = [0u8; STACK_KEY];
+    buf[..realm.len()].copy_from_slice(realm.as_bytes());
+    buf[realm.len() + 1..len].copy_from_slice(client_id.as_bytes());
+    // Two strings joined by a NUL byte are UTF-8.
+    f(std::str::from_utf8(&buf[..len]).expect("UTF-8 joined by NUL"))
+}
+
 impl Caches {
     /// Take this before reading from the store, and pass it to the `put_*` call that caches the result.
     pub fn generation(&self) -> Generation {
@@ -149,29 +170,29 @@ impl Caches {
         [("clients", ch, cm), ("api_tokens", th, tm)]
     }
 
-    pub fn client(&self, realm: &str, client_id: &str) -> Option<Client> {
-        self.clients.get(&client_key(realm, client_id))
+    pub fn client(&self, realm: &str, client_id: &str) -> Option<Arc<Client>> {
+        with_client_key(realm, client_id, |key| self.clients.get(key))
     }
 
-    pub fn put_client(&self, read_under: Generation, client: &Client) {
+    pub fn put_client(&self, read_under: Generation, client: &Arc<Client>) {
         self.clients.put(
             &self.generation,
             read_under,
             client_key(&client.realm, &client.client_id),
-            client.clone(),
+            Arc::clone(client),
         );
     }
 
-    pub fn api_token(&self, token_hash: &str) -> Option<ApiTokenEntry> {
+    pub fn api_token(&self, token_hash: &str) -> Option<Arc<ApiTokenEntry>> {
         self.api_tokens.get(token_hash)
     }
 
-    pub fn put_api_token(&self, read_under: Generation, entry: &ApiTokenEntry) {
+    pub fn put_api_token(&self, read_under: Generation, entry: &Arc<ApiTokenEntry>) {
         self.api_tokens.put(
             &self.generation,
             read_under,
-            entry.0.token_hash.clone(),
-            entry.clone(),
+            entry.token.token_hash.clone(),
+            Arc::clone(entry),
         );
     }
 }
@@ -181,8 +202,8 @@ mod tests {
     use super::*;
     use crate::config::Rotation;
 
-    fn client(id: &str) -> Client {
-        Client {
+    fn client(id: &str) -> Arc<Client> {
+        Arc::new(Client {
             realm: "r".into(),
             client_id: id.into(),
             secret_hash: None,
@@ -195,7 +216,7 @@ mod tests {
             browser: Default::default(),
             scopes: vec![],
             audiences: vec![],
-        }
+        })
     }
 
     #[test]
@@ -209,6 +230,26 @@ mod tests {
         caches.put_client(now, &client("new"));
         assert_eq!(caches.client("r", "new").unwrap().client_id, "new");
         assert!(caches.client("other", "new").is_none());
+    }
+
+    #[test]
+    fn a_hit_shares_the_cached_value_and_long_keys_are_found_too() {
+        let caches = Caches::default();
+        let short = client("a");
+        caches.put_client(caches.generation(), &short);
+        assert!(Arc::ptr_eq(&caches.client("r", "a").unwrap(), &short));
+        // Keys longer than the stack buffer, and right at its edge.
+        for len in [STACK_KEY - 2, STACK_KEY - 1, STACK_KEY, STACK_KEY + 50] {
+            let id = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            let long = client(&id);
+            caches.put_client(caches.generation(), &long);
+            assert!(
+                Arc::ptr_eq(&caches.client("r", &id).unwrap(), &long),
+                "{len}"
+            );
+            assert!(caches.client("r", &format!("{id}z")).is_none());
+            assert!(caches.client("q", &id).is_none());
+        }
     }
 
     #[test]

@@ -190,3 +190,123 @@ async fn the_realm_and_the_client_choose_the_id_token_algorithm() {
     let header = jsonwebtoken::decode_header(login.str("id_token")).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
 }
+
+/// A token for the usage-flush test (no user behind it: `record_usage` touches only the token row).
+fn flush_token(id: &str, created_at: i64) -> keyport_server::store::ApiToken {
+    keyport_server::store::ApiToken {
+        id: id.into(),
+        realm: "aiod".into(),
+        token_hash: format!("hash-{id}"),
+        user_id: "nobody".into(),
+        name: None,
+        scopes: Vec::new(),
+        unscoped: true,
+        created_by: "nobody".into(),
+        created_at,
+        expires_at: created_at + 86_400,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_used_back() {
+    use keyport_server::store::{AuditQuery, AuditRecord};
+    let s = server().await;
+    let st = s.running.state.store.clone();
+    // Recent times: the purge of entries past the retention runs in the background.
+    let t0 = s.running.state.now() - 1_000;
+    for id in ["flush-a", "flush-b"] {
+        st.insert_api_token(&flush_token(id, t0)).await.unwrap();
+    }
+    let odd = [
+        "plain",
+        "quote \" and 'single'",
+        "back\\slash \\u0041 \\\"",
+        "new\nline\ttab\rcr",
+        "ünïcödé € 😀 \u{2028}",
+        "%_like* ? $1 :name",
+        "[1,2]",
+        "{\"a\":null}",
+        "null",
+        "\u{1}\u{1f}\u{7f}",
+        "",
+        " leading and trailing ",
+    ];
+    // More rows than a flush normally holds (`usage::FLUSH_AT`), and than the old 500-row statements.
+    let batch: Vec<AuditRecord> = (0..2_600usize)
+        .map(|i| {
+            let o = |k: usize| odd[(i + k) % odd.len()].to_owned();
+            AuditRecord {
+                id: 0,
+                at: t0 + (i / 7) as i64,
+                realm: "aiod".into(),
+                actor_user_id: (i % 3 != 0).then(|| o(1)),
+                token_id: (i % 5 != 0).then(|| ["flush-a", "flush-b"][i % 2].to_owned()),
+                action: format!("flush.{i}.{}", o(2)),
+                target: (i % 4 != 0).then(|| o(3)),
+                outcome: o(4),
+                detail: (i % 2 == 0).then(|| o(5)),
+            }
+        })
+        .collect();
+    let last_used = |a: i64, b: i64| vec![("flush-a".to_owned(), a), ("flush-b".to_owned(), b)];
+    st.record_usage(&batch, &last_used(t0 + 100, t0 + 50))
+        .await
+        .unwrap();
+    let mut stored = st
+        .list_audit(&AuditQuery {
+            realm: "aiod".into(),
+            since: Some(t0),
+            max: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    stored.retain(|e| e.action.starts_with("flush."));
+    // Newest first; reversed, the rows come back in the order given (ids ascend within a second).
+    stored.reverse();
+    assert_eq!(stored.len(), batch.len());
+    for (got, want) in stored.iter().zip(&batch) {
+        assert_eq!(
+            (
+                got.at,
+                &got.realm,
+                &got.actor_user_id,
+                &got.token_id,
+                &got.action,
+                &got.target,
+                &got.outcome,
+                &got.detail,
+            ),
+            (
+                want.at,
+                &want.realm,
+                &want.actor_user_id,
+                &want.token_id,
+                &want.action,
+                &want.target,
+                &want.outcome,
+                &want.detail,
+            )
+        );
+    }
+    let used = |id: &'static str| {
+        let st = st.clone();
+        async move {
+            st.api_token("aiod", id)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at
+        }
+    };
+    assert_eq!(used("flush-a").await, Some(t0 + 100));
+    assert_eq!(used("flush-b").await, Some(t0 + 50));
+    // An older use never moves `last_used_at` back; a newer one moves it forward; unknown ids change nothing.
+    let mut later = last_used(t0 + 10, t0 + 60);
+    later.push(("flush-unknown".into(), t0 + 70));
+    st.record_usage(&[], &later).await.unwrap();
+    assert_eq!(used("flush-a").await, Some(t0 + 100));
+    assert_eq!(used("flush-b").await, Some(t0 + 60));
+}

@@ -11,8 +11,11 @@ use keyport_proto::oauth::{IntrospectionResponse, RealmAccess, UserInfo};
 use keyport_proto::{ErrorCode, Secret, constant_time_eq};
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
 use super::audit::{self, Entry};
 use super::{Result, oauth};
+use crate::cache::ApiTokenEntry;
 use crate::crypto::{random_from_alphabet, sha256_hex};
 use crate::state::{AppState, Realm};
 use crate::store::{ApiToken, User, UserType};
@@ -83,11 +86,8 @@ fn invalid_token(description: &str) -> super::Error {
     oauth(ErrorCode::InvalidToken, description)
 }
 
-/// A token that passed every check, with its user.
-pub struct Authenticated {
-    pub token: ApiToken,
-    pub user: User,
-}
+/// A token that passed every check, with its user: shared with the cache (`a.token`, `a.user`).
+pub type Authenticated = Arc<ApiTokenEntry>;
 
 /// Finds an active API token and its (enabled) user, for a use of the token: `realms` are the realms the token
 /// may belong to. Errors are `invalid_token` with a description that says what to do; a checksum mismatch never
@@ -108,7 +108,7 @@ pub async fn authenticate(
     let hash = sha256_hex(presented);
     let inactive = || invalid_token("the API token is unknown, expired or revoked");
     let now = app.now();
-    let (token, user) = match app.caches.api_token(&hash) {
+    let entry = match app.caches.api_token(&hash) {
         Some(entry) => entry,
         None => {
             let generation = app.caches.generation();
@@ -125,11 +125,12 @@ pub async fn authenticate(
                 .await?
                 .filter(|u| u.enabled)
                 .ok_or_else(inactive)?;
-            let entry = (token, user);
+            let entry = Arc::new(ApiTokenEntry { token, user });
             app.caches.put_api_token(generation, &entry);
             entry
         }
     };
+    let token = &entry.token;
     // Expiry is checked on every use, cached or not; revocation and a disabled or deleted user invalidate the
     // cache (crate::cache states the bound). A personal token also ends `personal_token_max_lifespan` after its
     // creation, even when made before that setting was shortened.
@@ -140,7 +141,7 @@ pub async fn authenticate(
     if !token.is_active(now) || past_personal_max || !realms.contains(&token.realm.as_str()) {
         return Err(inactive());
     }
-    Ok(Authenticated { token, user })
+    Ok(entry)
 }
 
 /// [`authenticate`] for a token presented as the caller's own credential (admin API, userinfo, introspection)
@@ -213,10 +214,10 @@ pub async fn introspect(
         jti: Some(a.token.id.clone()),
         sid: None,
         typ: Some("API-Token".into()),
-        preferred_username: Some(a.user.username),
-        email: a.user.email,
+        preferred_username: Some(a.user.username.clone()),
+        email: a.user.email.clone(),
         realm_access: Some(RealmAccess {
-            roles: a.user.roles,
+            roles: a.user.roles.clone(),
         }),
     })
 }
@@ -234,16 +235,17 @@ pub async fn userinfo(
         &a,
         use_entry(realm, &a, "token.use").detail("userinfo"),
     );
+    let user = &a.user;
     Ok(UserInfo {
-        sub: a.user.id,
-        preferred_username: a.user.username,
-        email_verified: a.user.email.as_ref().map(|_| false),
-        email: a.user.email,
-        name: a.user.name,
+        sub: user.id.clone(),
+        preferred_username: user.username.clone(),
+        email_verified: user.email.as_ref().map(|_| false),
+        email: user.email.clone(),
+        name: user.name.clone(),
         realm_access: RealmAccess {
-            roles: a.user.roles.clone(),
+            roles: user.roles.clone(),
         },
-        roles: a.user.roles,
+        roles: user.roles.clone(),
     })
 }
 
@@ -293,7 +295,7 @@ pub async fn info(
         ),
         unscoped: Some(a.token.unscoped),
     };
-    Ok((info, Some(a.token)))
+    Ok((info, Some(a.token.clone())))
 }
 
 #[cfg(test)]

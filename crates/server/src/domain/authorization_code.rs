@@ -102,7 +102,7 @@ pub enum ResponseMode {
 /// Where the answer goes: a known client and one of its registered redirect URIs, with the request's `state`.
 #[derive(Clone, Debug)]
 pub struct Target {
-    pub client: Client,
+    pub client: std::sync::Arc<Client>,
     pub redirect_uri: String,
     pub state: Option<String>,
     pub mode: ResponseMode,

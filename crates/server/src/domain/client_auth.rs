@@ -1,5 +1,7 @@
 //! Client authentication at the token, device, introspection, revocation and logout endpoints.
 
+use std::sync::Arc;
+
 use keyport_proto::{ErrorCode, Secret, constant_time_eq};
 
 use super::{Result, invalid_request, oauth};
@@ -26,13 +28,17 @@ fn invalid_client(description: &str) -> super::Error {
     oauth(ErrorCode::InvalidClient, description)
 }
 
-/// A client of the realm by id, through the per-replica cache.
-pub async fn find(app: &AppState, realm: &Realm, client_id: &str) -> Result<Option<Client>> {
+/// A client of the realm by id, through the per-replica cache (shared with it: no copy per request).
+pub async fn find(app: &AppState, realm: &Realm, client_id: &str) -> Result<Option<Arc<Client>>> {
     if let Some(c) = app.caches.client(&realm.name, client_id) {
         return Ok(Some(c));
     }
     let generation = app.caches.generation();
-    let client = app.store.client(&realm.name, client_id).await?;
+    let client = app
+        .store
+        .client(&realm.name, client_id)
+        .await?
+        .map(Arc::new);
     if let Some(client) = &client {
         app.caches.put_client(generation, client);
     }
@@ -40,7 +46,11 @@ pub async fn find(app: &AppState, realm: &Realm, client_id: &str) -> Result<Opti
 }
 
 /// Authenticates a client: confidential clients must prove their secret, public clients name themselves.
-pub async fn authenticate(app: &AppState, realm: &Realm, presented: Presented) -> Result<Client> {
+pub async fn authenticate(
+    app: &AppState,
+    realm: &Realm,
+    presented: Presented,
+) -> Result<Arc<Client>> {
     let (client_id, secret) = match (presented.basic, presented.client_secret) {
         (Some(_), Some(_)) => {
             return Err(invalid_request(

@@ -46,7 +46,7 @@ pub async fn target(
     hint: Option<&Hint>,
     client_id: Option<&str>,
     post_logout_redirect_uri: Option<&str>,
-) -> Result<std::result::Result<Option<(Client, String)>, String>> {
+) -> Result<std::result::Result<Option<(std::sync::Arc<Client>, String)>, String>> {
     let named = match (hint.map(|h| h.client_id.as_str()), client_id) {
         (Some(a), Some(b)) if a != b => {
             return Ok(Err(

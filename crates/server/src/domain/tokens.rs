@@ -1,5 +1,7 @@
 //! Minting access tokens, ID tokens and refresh tokens, and the token response.
 
+use std::sync::Arc;
+
 use keyport_proto::ErrorCode;
 use keyport_proto::oauth::{
     AccessTokenClaims, Audience, IdTokenClaims, RealmAccess, TokenResponse,
@@ -93,7 +95,7 @@ pub fn refresh_expiry(realm: &Realm, session_start: i64, now: i64) -> i64 {
 
 /// The client as it acts for one token request: with RFC 8707 `resource`, its tokens are for that resource only,
 /// which must be one of the client's `audiences` (else `invalid_target`).
-pub fn for_resource(mut client: Client, resource: Option<&str>) -> Result<Client> {
+pub fn for_resource(client: Arc<Client>, resource: Option<&str>) -> Result<Arc<Client>> {
     let Some(resource) = resource.map(str::trim).filter(|r| !r.is_empty()) else {
         return Ok(client);
     };
@@ -106,8 +108,9 @@ pub fn for_resource(mut client: Client, resource: Option<&str>) -> Result<Client
             ),
         ));
     }
-    client.audiences = vec![resource.to_owned()];
-    Ok(client)
+    let mut narrowed = Client::clone(&client);
+    narrowed.audiences = vec![resource.to_owned()];
+    Ok(Arc::new(narrowed))
 }
 
 /// `aud` of an access token: `account` (what Keycloak clients expect) and the client's audiences.

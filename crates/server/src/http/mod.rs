@@ -7,6 +7,7 @@ mod cookies;
 mod discovery;
 mod form;
 mod health;
+mod json;
 mod observe;
 mod pages;
 mod protocol;
@@ -210,18 +211,38 @@ impl IntoResponse for ApiError {
 /// response (axum's `Json` starts at 128 bytes and grows by copying).
 pub fn no_store<T: serde::Serialize>(body: T) -> Response {
     let mut buf = Vec::with_capacity(1024);
-    let mut response = match serde_json::to_writer(&mut buf, &body) {
-        Ok(()) => (
+    match serde_json::to_writer(&mut buf, &body) {
+        Ok(()) => no_store_json(buf),
+        // What `Json` answers when a body does not serialise (never for the types of this crate).
+        Err(_) => no_store_headers(Json(body).into_response()),
+    }
+}
+
+/// A token response (written by [`json::token_response`], without serde_json's escape pass over the tokens).
+pub fn no_store_token(body: &keyport_proto::oauth::TokenResponse) -> Response {
+    no_store_json(json::token_response(body))
+}
+
+/// An introspection answer (written by [`json::introspection`]).
+pub fn no_store_introspection(body: &keyport_proto::oauth::IntrospectionResponse) -> Response {
+    no_store_json(json::introspection(body))
+}
+
+/// `body` (JSON) with the headers of [`no_store`].
+fn no_store_json(body: Vec<u8>) -> Response {
+    no_store_headers(
+        (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            buf,
+            body,
         )
             .into_response(),
-        // What `Json` answers when a body does not serialise (never for the types of this crate).
-        Err(_) => Json(body).into_response(),
-    };
+    )
+}
+
+fn no_store_headers(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -10,13 +10,15 @@ use base64::engine::general_purpose::STANDARD;
 use keyport_proto::oauth::grant_type;
 use keyport_proto::{ErrorCode, Secret};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use super::{ApiError, Form, no_store, rate_limit, realm};
+use super::{ApiError, Form, no_store, no_store_introspection, no_store_token, rate_limit, realm};
 use crate::domain::client_auth::{self, Presented};
 use crate::domain::{
     authorization_code, client_credentials, device_code, inspect, password, refresh_token, tokens,
 };
 use crate::state::AppState;
+use crate::store::Client;
 
 pub fn router() -> Router<AppState> {
     let p = "/realms/{realm}/protocol/openid-connect";
@@ -105,10 +107,10 @@ async fn token(
         Err(e) => Err(e),
     };
     let outcome = match &result {
-        Ok((client_id, _)) => {
+        Ok((client, _)) => {
             app.metrics
                 .tokens_issued
-                .with_label_values(&[realm.name.as_str(), grant, client_id.as_str()])
+                .with_label_values(&[realm.name.as_str(), grant, client.client_id.as_str()])
                 .inc();
             "success"
         }
@@ -118,7 +120,7 @@ async fn token(
         .grant_seconds
         .with_label_values(&[grant, outcome])
         .observe(started.elapsed().as_secs_f64());
-    result.map(|(_, response)| no_store(response))
+    result.map(|(_, response)| no_store_token(&response))
 }
 
 /// Authenticates the client and runs a known grant: the client id and the token response.
@@ -129,7 +131,7 @@ async fn grant_tokens(
     address: &str,
     headers: &HeaderMap,
     form: &Form,
-) -> Result<(String, keyport_proto::oauth::TokenResponse), ApiError> {
+) -> Result<(Arc<Client>, keyport_proto::oauth::TokenResponse), ApiError> {
     let client = client_auth::authenticate(app, realm, presented(headers, form)?).await?;
     rate_limit::token_by_client(app, realm, grant, &client)?;
     // RFC 8707: the access token is for the named resource only (one of the client's audiences).
@@ -168,7 +170,7 @@ async fn grant_tokens(
             .await?
         }
     };
-    Ok((client.client_id, response))
+    Ok((client, response))
 }
 
 async fn device_authorization(
@@ -198,7 +200,7 @@ async fn introspect(
     client_auth::require_confidential(&client)?;
     let from = rate_limit::address(&app, peer, &headers);
     let response = inspect::introspect(&app, realm, form.required("token")?, &from).await?;
-    Ok(no_store(response))
+    Ok(no_store_introspection(&response))
 }
 
 async fn revoke(
