@@ -90,6 +90,25 @@ fn push_strs(buf: &mut Vec<u8>, values: &[String]) {
 
 /// `serde_json::to_vec(r)`: RFC 7662's answer, field by field in the struct's order.
 pub fn introspection(r: &IntrospectionResponse) -> Vec<u8> {
+    // Every field is written below: a field added to the struct stops this from compiling until it is.
+    let IntrospectionResponse {
+        active: _,
+        scope: _,
+        client_id: _,
+        username: _,
+        token_type: _,
+        exp: _,
+        iat: _,
+        sub: _,
+        aud: _,
+        iss: _,
+        jti: _,
+        sid: _,
+        typ: _,
+        preferred_username: _,
+        email: _,
+        realm_access: _,
+    } = r;
     let mut buf = Vec::with_capacity(512);
     buf.extend_from_slice(if r.active {
         b"{\"active\":true"
@@ -133,6 +152,18 @@ pub fn introspection(r: &IntrospectionResponse) -> Vec<u8> {
 
 /// `serde_json::to_vec(r)`, without the escape pass over the tokens.
 pub fn token_response(r: &TokenResponse) -> Vec<u8> {
+    // As above: every field is written below.
+    let TokenResponse {
+        access_token: _,
+        token_type: _,
+        expires_in: _,
+        refresh_token: _,
+        refresh_expires_in: _,
+        scope: _,
+        id_token: _,
+        session_state: _,
+        not_before_policy: _,
+    } = r;
     let tokens = r.access_token.expose().len()
         + r.refresh_token.as_ref().map_or(0, |t| t.expose().len())
         + r.id_token.as_ref().map_or(0, |t| t.expose().len());
