@@ -115,22 +115,6 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn purge_audit(&self, before: i64) -> Result<u64>;
 }
 
-/// Rows per multi-row `INSERT` of the usage flush, largest first. A batch is cut into chunks of only these
-/// sizes, so the flush uses at most four statement texts, each prepared once per connection and then reused
-/// from sqlx's statement cache (a chunk of any other size would be a new text, prepared again at every flush).
-/// 8 parameters a row: 64 rows stay far below either backend's limit on bound parameters.
-const CHUNK_SIZES: [usize; 4] = [64, 16, 4, 1];
-
-/// `rows` cut into consecutive chunks whose lengths are all in [`CHUNK_SIZES`].
-pub(crate) fn fixed_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        let size = CHUNK_SIZES.into_iter().find(|&n| n <= rows.len())?;
-        let (chunk, rest) = rows.split_at(size);
-        rows = rest;
-        Some(chunk)
-    })
-}
-
 /// Implements [`TokenStore`] for `$store` (a struct with a `pool` field) over database `$db`. Invoke it in the
 /// backend's module, after `sql_store!` (it reuses that macro's `user_from_row` and `client_from_row`).
 macro_rules! token_store {
@@ -490,8 +474,10 @@ macro_rules! token_store {
                 audit: &[AuditRecord],
                 last_used: &[(String, i64)],
             ) -> Result<()> {
+                // 8 parameters a row: 500 rows stay far below either backend's limit on bound parameters.
+                const ROWS_PER_INSERT: usize = 500;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
-                for chunk in super::tokens::fixed_chunks(audit) {
+                for chunk in audit.chunks(ROWS_PER_INSERT) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) ",
                     );
@@ -568,24 +554,3 @@ macro_rules! token_store {
 }
 
 pub(crate) use token_store;
-
-#[cfg(test)]
-mod tests {
-    use super::fixed_chunks;
-
-    #[test]
-    fn usage_batches_are_cut_into_the_fixed_sizes_in_order() {
-        for n in [0usize, 1, 3, 4, 5, 63, 64, 65, 85, 200, 1_000] {
-            let rows: Vec<usize> = (0..n).collect();
-            let chunks: Vec<&[usize]> = fixed_chunks(&rows).collect();
-            assert!(
-                chunks.iter().all(|c| [64, 16, 4, 1].contains(&c.len())),
-                "{n}: {:?}",
-                chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
-            );
-            assert_eq!(chunks.concat(), rows, "{n}: every row once, in order");
-        }
-        let sizes: Vec<usize> = fixed_chunks(&[(); 85]).map(<[()]>::len).collect();
-        assert_eq!(sizes, [64, 16, 4, 1]);
-    }
-}
