@@ -21,6 +21,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keyport_bench::percentile;
 use serde_json::json;
 
 fn main() -> ExitCode {
@@ -69,14 +70,6 @@ fn argon2_rate(args: &[String]) -> Result<()> {
         json!({"verify_per_s": n as f64 / elapsed, "verifications": n, "seconds": elapsed})
     );
     Ok(())
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
 }
 
 fn device_poll(args: &[String]) -> Result<()> {

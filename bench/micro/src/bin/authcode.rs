@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keyport_bench::percentile;
 use keyport_server::crypto::random_token;
 use keyport_server::domain::authorization_code::s256;
 use keyport_testkit::Page;
@@ -212,14 +213,6 @@ async fn drive(
     }
     println!("{out}");
     Ok(())
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
 }
 
 /// utime + stime of process `pid` (all its threads), in clock ticks.

@@ -1,0 +1,24 @@
+//! What the `keyport-bench` binaries share.
+
+/// The `p` quantile (0.0–1.0) of latencies in µs, sorted ascending, in ms (0 when there are none).
+pub fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_of_microseconds_in_milliseconds() {
+        assert_eq!(percentile(&[], 0.5), 0.0);
+        let l: Vec<u32> = (1..=101).map(|ms| ms * 1000).collect();
+        assert_eq!(percentile(&l, 0.5), 51.0);
+        assert_eq!(percentile(&l, 0.99), 100.0);
+        assert_eq!(percentile(&l, 1.0), 101.0);
+    }
+}
