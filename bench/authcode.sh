@@ -31,6 +31,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
+NAME=authcode
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 BROWSERS=${BROWSERS:-16}
@@ -66,17 +69,6 @@ cleanup() {
 trap cleanup EXIT
 
 log() { printf '[authcode %4ss] %s\n' "$(($(date +%s) - START))" "$*" >&2; }
-wait_for_line() { # wait_for_line FILE TEXT SECONDS
-  local i
-  for ((i = 0; i < $3 * 100; i++)); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "authcode: '$2' did not appear in $1:" >&2
-  cat "$1" >&2
-  exit 1
-}
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 if ((FROM_RUN)); then
   : "${KEYPORT:?}" "${AUTHCODE:?}" "${RESULTS:?}"
@@ -88,7 +80,7 @@ else
   log "building keyport and the bench tools (release)"
   cd "$ROOT"
   timeout 900 cargo build --release --quiet -p keyport -p keyport-bench
-  TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  TARGET=$(target_dir)
   KEYPORT="$TARGET/release/keyport"
   AUTHCODE="$TARGET/release/authcode"
   RESULTS="$WORK/results.jsonl"
@@ -97,9 +89,7 @@ else
   if ((PEER)); then
     log "installing oidc-provider@$PEER_VERSION into $WORK/peer"
     PEER_DIR="$WORK/peer"
-    mkdir -p "$PEER_DIR"
-    (cd "$PEER_DIR" && echo '{"private":true,"type":"module"}' >package.json &&
-      timeout 300 npm install --silent --no-audit --no-fund "oidc-provider@$PEER_VERSION" >/dev/null 2>&1)
+    install_peer "$PEER_DIR" "$PEER_VERSION"
   fi
 fi
 
@@ -172,7 +162,6 @@ wait "$KP_PID" "$UP_PID" 2>/dev/null || true
 # --- the peer ----------------------------------------------------------------------------------------------------
 if ((PEER)); then
   log "oidc-provider on core $SERVER_CPU"
-  cp "$BENCH/peer/server.mjs" "$PEER_DIR/"
   NODE_ENV=production PORT=$PEER_PORT taskset -c "$SERVER_CPU" node "$PEER_DIR/server.mjs" \
     >"$WORK/peer.out" 2>"$WORK/peer.err" &
   PEER_PID=$!

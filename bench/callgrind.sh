@@ -14,6 +14,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NAME=callgrind
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 BENCH="$ROOT/bench"
 WORKLOAD=${1:?usage: callgrind.sh WORKLOAD [SECONDS]}
 SECONDS_=${2:-20}
@@ -24,7 +27,7 @@ done
 
 cd "$ROOT"
 [[ -n "${NO_BUILD:-}" ]] || cargo build --release --quiet -p keyport -p keyport-bench
-TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+TARGET=$(target_dir)
 BIN=${BIN:-$TARGET/release} # BIN=DIR: binaries kept from another build (to compare two commits)
 OUT="$TARGET/callgrind"
 mkdir -p "$OUT"

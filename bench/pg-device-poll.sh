@@ -11,6 +11,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NAME=pg-device-poll
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DEVICES=${1:-10000}
 SECS=${2:-30}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
@@ -20,7 +23,7 @@ LOAD_CPU=${LOAD_CPU:-1}
 cd "$ROOT"
 if [[ -z "${KEYPORT:-}" || -z "${KBENCH:-}" ]]; then
   cargo build --release --quiet -p keyport -p keyport-bench
-  TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  TARGET=$(target_dir)
   KEYPORT=${KEYPORT:-$TARGET/release/keyport}
   KBENCH=${KBENCH:-$TARGET/release/keyport-bench}
 fi

@@ -20,6 +20,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
+NAME=bench
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNS=${CONNS:-64}
@@ -69,17 +72,14 @@ log "building keyport and the bench tools (release)"
 cd "$ROOT"
 timeout 900 cargo build --release --quiet -p keyport -p keyport-bench
 timeout 600 cargo bench --quiet --no-run -p keyport-bench --bench crypto 2>/dev/null
-TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+TARGET=$(target_dir)
 KEYPORT="$TARGET/release/keyport"
 KBENCH="$TARGET/release/keyport-bench"
 FLOOR="$TARGET/release/floor"
 
 if ((PEER)); then
   log "installing oidc-provider@$PEER_VERSION into $WORK/peer"
-  mkdir -p "$WORK/peer"
-  cp "$BENCH/peer/server.mjs" "$WORK/peer/"
-  (cd "$WORK/peer" && echo '{"private":true,"type":"module"}' >package.json &&
-    timeout 300 npm install --silent --no-audit --no-fund "oidc-provider@$PEER_VERSION" >/dev/null 2>&1)
+  install_peer "$WORK/peer" "$PEER_VERSION"
 fi
 
 # --- the physical limit ------------------------------------------------------------------------------------------
@@ -116,20 +116,8 @@ cpu_ticks() { # utime+stime of a process (all its threads), in clock ticks
   read -ra f <<<"$(cut -d')' -f2- "/proc/$1/stat")"
   echo $((f[11] + f[12]))
 }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 HZ=$(getconf CLK_TCK)
 SERVER_PID=
-
-wait_for_line() { # wait_for_line FILE TEXT SECONDS
-  local i
-  for ((i = 0; i < $3 * 100; i++)); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "bench: '$2' did not appear in $1:" >&2
-  cat "$1" >&2
-  exit 1
-}
 
 # warm URL [CONNS]: an uncounted WARMUP-second run (JIT, caches, connection set-up)
 warm() {
