@@ -163,10 +163,10 @@ async fn parallel_guesses_cannot_pass_the_check_together() {
     );
 }
 
-/// Attempts are counted before the password is checked and a right password clears the count: the two must not
-/// interleave so that a right password, signed in while another sign-in of the same account succeeds, is taken
-/// for a locked account (counting used to be an INSERT and then an UPDATE, and a success's DELETE could fall in
-/// between). Far fewer parallel sign-ins than the failure factor, many times over.
+/// Attempts are counted before the password is checked and a right password clears the count: parallel right
+/// sign-ins of one account, fewer at once than the failure factor, all pass over HTTP. (The race that once made
+/// one of them read as locked — a success's DELETE between counting's INSERT and UPDATE — is too narrow to hit
+/// reliably through argon2id-paced requests; the store-level test below provokes it and fails on that code.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_right_passwords_of_one_account_all_pass() {
     let s = TestServer::start(CONFIG).await;
