@@ -250,6 +250,13 @@ impl PgCluster {
                 "start",
             ],
         )
+        .map_err(|e| {
+            // The cluster's directory goes with it: the reason is in its log, so it goes into the error.
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            format!("{e}\npostgres.log ends with:\n{tail}")
+        })
     }
 
     /// `createdb NAME` on the cluster.

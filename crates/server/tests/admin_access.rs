@@ -230,3 +230,86 @@ async fn admins_create_people_and_stay_in_their_realm() {
     .await
     .assert_error(401, "invalid_token");
 }
+
+/// The crash rounds' finding: a login that read its user before a concurrent deletion must not leave an active
+/// session behind. Session writes race `delete_user` on both backends (on PostgreSQL from another connection,
+/// many times a second): every session a write reported as started is ended afterwards, and once the deletion is
+/// committed no write starts one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_started_while_their_user_is_deleted_end_with_the_user() {
+    use keyport_server::store::{
+        PgSettings, PgStore, Session, SessionStart, SqliteStore, Store, User, UserType,
+    };
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    async fn race(store: Arc<dyn Store>) {
+        for round in 0..100 {
+            let user_id = format!("u{round}");
+            store
+                .insert_user(&User {
+                    id: user_id.clone(),
+                    realm: "r".into(),
+                    username: user_id.clone(),
+                    email: None,
+                    name: None,
+                    password_hash: None,
+                    roles: vec![],
+                    user_type: UserType::Person,
+                    enabled: true,
+                    created_at: 1,
+                })
+                .await
+                .unwrap();
+            let starting = {
+                let (store, user_id) = (store.clone(), user_id.clone());
+                tokio::spawn(async move {
+                    let mut started = Vec::new();
+                    for i in 0.. {
+                        let session = Session {
+                            id: format!("{user_id}-s{i}"),
+                            realm: "r".into(),
+                            user_id: user_id.clone(),
+                            client_id: "c".into(),
+                            scope: "openid".into(),
+                            created_at: 2,
+                            ended_at: None,
+                        };
+                        match store.create_session(&session, None).await.unwrap() {
+                            SessionStart::Started => started.push(session.id),
+                            SessionStart::UserGone => return started,
+                            SessionStart::AlreadyUsed => {
+                                panic!("a plain session write has no code")
+                            }
+                        }
+                    }
+                    unreachable!()
+                })
+            };
+            // Let some sessions start before the deletion, so that the two overlap.
+            tokio::time::sleep(Duration::from_micros(200 * (round % 5))).await;
+            assert!(store.delete_user("r", &user_id, 3).await.unwrap());
+            let started = starting.await.unwrap();
+            for id in &started {
+                let session = store.session(id).await.unwrap().unwrap();
+                assert!(
+                    session.ended_at.is_some(),
+                    "round {round}: session {id} of the deleted user is still active ({} started)",
+                    started.len()
+                );
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    race(Arc::new(SqliteStore::open(dir.path()).await.unwrap())).await;
+    let db = keyport_testkit::TestDatabase::create().await;
+    let pg = PgStore::connect(&PgSettings {
+        url: db.url.clone(),
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(10),
+        statement_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    race(Arc::new(pg)).await;
+}

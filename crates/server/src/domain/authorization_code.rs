@@ -20,7 +20,7 @@ use super::{Result, invalid_grant, invalid_request, oauth, scope};
 use crate::config::Grant;
 use crate::crypto::{random_id, random_token, sha256_hex};
 use crate::state::{AppState, Realm};
-use crate::store::{AuthorizationCode, Client, Consent, Session};
+use crate::store::{AuthorizationCode, Client, Consent, Session, SessionStart};
 
 /// How long an authorization code may be redeemed (RFC 6749 §4.1.2 recommends at most ten minutes; we keep it
 /// to one).
@@ -423,6 +423,10 @@ pub fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+fn user_gone() -> super::Error {
+    invalid_grant("User not found or disabled")
+}
+
 /// The token endpoint's `authorization_code` grant: the code must be unused, unexpired, issued to this client
 /// for this redirect URI, and match the PKCE verifier. A second use of a code ends the login session of the
 /// first (its refresh and access tokens stop working, RFC 6749 §4.1.2).
@@ -480,7 +484,7 @@ pub async fn redeem(
         .user(&realm.name, &row.user_id)
         .await?
         .filter(|u| u.enabled)
-        .ok_or_else(|| invalid_grant("User not found or disabled"))?;
+        .ok_or_else(user_gone)?;
     let session = Session {
         id: row.session_id.clone(),
         realm: realm.name.clone(),
@@ -498,10 +502,15 @@ pub async fn redeem(
         .store
         .redeem_authorization_code(&row, now, &session, refresh.as_ref().map(|(_, r)| r))
         .await?;
-    if !stored {
-        // Another request redeemed it first: this is a second use.
-        replayed(app, &row).await?;
-        return Err(not_valid());
+    match stored {
+        SessionStart::Started => {}
+        SessionStart::AlreadyUsed => {
+            // Another request redeemed it first: this is a second use.
+            replayed(app, &row).await?;
+            return Err(not_valid());
+        }
+        // Deleted after the read above: nothing was written, the code stays unused and useless.
+        SessionStart::UserGone => return Err(user_gone()),
     }
     tracing::info!(realm = %realm.name, user_id = %user.id, client_id = %client.client_id, session_id = %session.id, "authorization code redeemed");
     Ok(tokens::respond(

@@ -9,7 +9,7 @@ use super::{Error, Result, client_auth, invalid_grant, oauth, scope};
 use crate::config::Grant;
 use crate::crypto::{random_from_alphabet, random_id, random_token, sha256_hex};
 use crate::state::{AppState, Realm};
-use crate::store::{Client, DeviceGrant, DeviceStatus, Session, StoreError};
+use crate::store::{Client, DeviceGrant, DeviceStatus, Session, SessionStart, StoreError};
 
 /// RFC 8628 §3.5: after `slow_down` the interval grows by 5 seconds.
 pub const SLOW_DOWN_STEP: i64 = 5;
@@ -138,6 +138,10 @@ pub async fn poll(
     }
 }
 
+fn user_gone() -> Error {
+    invalid_grant("The user who approved this login no longer exists")
+}
+
 async fn redeem(
     app: &AppState,
     realm: &Realm,
@@ -153,7 +157,7 @@ async fn redeem(
         .user(&realm.name, user_id)
         .await?
         .filter(|u| u.enabled)
-        .ok_or_else(|| invalid_grant("The user who approved this login no longer exists"))?;
+        .ok_or_else(user_gone)?;
     let now = app.now();
     let session = Session {
         id: random_id(),
@@ -165,12 +169,16 @@ async fn redeem(
         ended_at: None,
     };
     let (secret, row) = tokens::new_refresh_token(app, realm, client, &session.id);
-    if !app
+    match app
         .store
         .redeem_device_grant(&grant.device_code_hash, &session, &row)
         .await?
     {
-        return Err(invalid_grant("Device code has already been used"));
+        SessionStart::Started => {}
+        SessionStart::AlreadyUsed => {
+            return Err(invalid_grant("Device code has already been used"));
+        }
+        SessionStart::UserGone => return Err(user_gone()),
     }
     let refresh = client
         .grants

@@ -8,7 +8,7 @@ use super::{Error, Result, client_auth, invalid_grant, invalid_request, scope};
 use crate::config::Grant;
 use crate::crypto::{HashTicket, dummy_password_hash, random_id, verify_password};
 use crate::state::{AppState, Realm};
-use crate::store::{Client, LockoutRule, Session, User};
+use crate::store::{Client, LockoutRule, Session, SessionStart, User};
 
 /// The user, when the password is right and the user enabled. Unknown users cost as much as wrong passwords.
 /// Unbounded: callers go through [`check_bounded`]. `temporarily_unavailable` when too many password checks
@@ -156,9 +156,14 @@ pub async fn grant(
         .grants
         .contains(&Grant::RefreshToken)
         .then(|| tokens::new_refresh_token(app, realm, client, &session.id));
-    app.store
+    let started = app
+        .store
         .create_session(&session, refresh.as_ref().map(|(_, row)| row))
         .await?;
+    if started != SessionStart::Started {
+        // Deleted between the password check and this write: nothing was written.
+        return Err(invalid_grant("Invalid user credentials"));
+    }
     Ok(tokens::respond(
         app,
         tokens::Grant {

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use super::{RefreshToken, Result, Session};
+use super::{RefreshToken, Result, Session, SessionStart};
 
 /// An authorization code row: what the code was issued for, bound to a client, a redirect URI and a PKCE
 /// challenge.
@@ -51,15 +51,15 @@ pub trait BrowserStore: Send + Sync + 'static {
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<()>;
     async fn authorization_code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>>;
     /// Marks an unused code used and creates its session (and first refresh token), remembering which page
-    /// session started it, in one transaction. Returns false, writing nothing, when the code was used already
-    /// (another request won).
+    /// session started it, in one transaction. Writes nothing when the code was used already (another request
+    /// won: [`SessionStart::AlreadyUsed`]) or its user was deleted meanwhile ([`SessionStart::UserGone`]).
     async fn redeem_authorization_code(
         &self,
         code: &AuthorizationCode,
         now: i64,
         session: &Session,
         refresh: Option<&RefreshToken>,
-    ) -> Result<bool>;
+    ) -> Result<SessionStart>;
     /// Ends every login session a page session started (its sign-out). Returns how many were still active.
     async fn end_browser_logins(&self, browser_hash: &str, now: i64) -> Result<u64>;
 
@@ -175,7 +175,7 @@ macro_rules! browser_store {
                 now: i64,
                 session: &Session,
                 refresh: Option<&RefreshToken>,
-            ) -> Result<bool> {
+            ) -> Result<SessionStart> {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let done = sqlx::query(
                     "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
@@ -186,12 +186,15 @@ macro_rules! browser_store {
                 .await
                 .map_err(db_err)?;
                 if done.rows_affected() != 1 {
-                    return Ok(false);
+                    return Ok(SessionStart::AlreadyUsed);
                 }
-                insert_session_query(session)
+                let inserted = insert_session_query(session)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                if inserted.rows_affected() != 1 {
+                    return Ok(SessionStart::UserGone);
+                }
                 if let Some(refresh) = refresh {
                     insert_refresh_query(refresh)
                         .execute(&mut *tx)
@@ -208,7 +211,7 @@ macro_rules! browser_store {
                 .await
                 .map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
-                Ok(true)
+                Ok(SessionStart::Started)
             }
 
             async fn end_browser_logins(&self, browser_hash: &str, now: i64) -> Result<u64> {

@@ -44,6 +44,19 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// What a write that starts a login session did. The session is inserted only while its user exists, with the
+/// user row held to the commit, so no active session outlives its user's deletion (a concurrent `delete_user`
+/// either ends it or makes the insert write nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStart {
+    /// The session (and its first refresh token) was written.
+    Started,
+    /// The grant or code had been used already (another request won); nothing was written.
+    AlreadyUsed,
+    /// The user was deleted after the caller read them; nothing was written.
+    UserGone,
+}
+
 /// Maps a driver error: unique-constraint violations become [`StoreError::Conflict`] (the one place that does).
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e
@@ -324,17 +337,22 @@ pub trait Store:
         now: i64,
     ) -> Result<bool>;
     /// Atomically marks an approved grant redeemed and creates the session and its first refresh token.
-    /// Returns false (and writes nothing) when the grant was not in the approved state.
+    /// Writes nothing when the grant was not in the approved state ([`SessionStart::AlreadyUsed`]) or its user
+    /// was deleted meanwhile ([`SessionStart::UserGone`]).
     async fn redeem_device_grant(
         &self,
         device_code_hash: &str,
         session: &Session,
         refresh: &RefreshToken,
-    ) -> Result<bool>;
+    ) -> Result<SessionStart>;
 
-    /// Creates a session with its first refresh token, in one transaction.
-    async fn create_session(&self, session: &Session, refresh: Option<&RefreshToken>)
-    -> Result<()>;
+    /// Creates a session with its first refresh token, in one transaction; writes nothing and answers
+    /// [`SessionStart::UserGone`] when the session's user was deleted after the caller read it.
+    async fn create_session(
+        &self,
+        session: &Session,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<SessionStart>;
     async fn session(&self, id: &str) -> Result<Option<Session>>;
     /// Ends a session; its refresh tokens stop working. Returns false if it had ended already.
     async fn end_session(&self, id: &str, now: i64) -> Result<bool>;

@@ -152,7 +152,12 @@ impl ChangeFeed for PgStore {
     }
 }
 
-sql_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
+sql_store!(
+    PgStore,
+    sqlx::postgres::PgRow,
+    sqlx::Postgres,
+    lock_user = " FOR KEY SHARE"
+);
 super::tokens::token_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::browser::browser_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::federation::federation_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);

@@ -5,7 +5,7 @@
 
 /// Defines the row mapping for rows of type `$row` and queries over database `$db`.
 macro_rules! sql_rows {
-    ($row:ty, $db:ty) => {
+    ($row:ty, $db:ty, $lock_user:literal) => {
         fn client_from_row(row: &$row) -> Result<Client> {
             let alg: Option<String> = row.get("access_token_alg");
             let rotation: String = row.get("rotation");
@@ -96,8 +96,14 @@ macro_rules! sql_rows {
             }
         }
 
-        const INSERT_SESSION: &str = "INSERT INTO sessions (id, realm, user_id, client_id, scope, created_at, ended_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)";
+        /// Inserts the session only if its user still exists, holding that user row (`$lock_user`: PostgreSQL's
+        /// `FOR KEY SHARE`; SQLite has one writer) until the commit, so a concurrent `delete_user` either ends the
+        /// new session or makes this insert write nothing. Zero rows: the user is gone.
+        const INSERT_SESSION: &str = concat!(
+            "INSERT INTO sessions (id, realm, user_id, client_id, scope, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6 FROM users WHERE realm = $2 AND id = $3",
+            $lock_user
+        );
         const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens \
              (token_hash, session_id, realm, client_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)";
 

@@ -5,8 +5,8 @@
 
 /// Implements [`Store`](super::Store) for `$store` (a struct with a `pool` field) over database `$db`.
 macro_rules! sql_store {
-    ($store:ident, $row:ty, $db:ty) => {
-        crate::store::rows::sql_rows!($row, $db);
+    ($store:ident, $row:ty, $db:ty, lock_user = $lock_user:literal) => {
+        crate::store::rows::sql_rows!($row, $db, $lock_user);
 
         #[async_trait]
         impl Store for $store {
@@ -271,7 +271,7 @@ macro_rules! sql_store {
                 device_code_hash: &str,
                 session: &Session,
                 refresh: &RefreshToken,
-            ) -> Result<bool> {
+            ) -> Result<SessionStart> {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let done = sqlx::query(
                     "UPDATE device_grants SET status = 'redeemed' WHERE device_code_hash = $1 AND status = 'approved'",
@@ -281,37 +281,44 @@ macro_rules! sql_store {
                 .await
                 .map_err(db_err)?;
                 if done.rows_affected() != 1 {
-                    return Ok(false);
+                    return Ok(SessionStart::AlreadyUsed);
                 }
-                insert_session_query(session)
+                let inserted = insert_session_query(session)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                if inserted.rows_affected() != 1 {
+                    return Ok(SessionStart::UserGone);
+                }
                 insert_refresh_query(refresh)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
-                Ok(true)
+                Ok(SessionStart::Started)
             }
 
             async fn create_session(
                 &self,
                 session: &Session,
                 refresh: Option<&RefreshToken>,
-            ) -> Result<()> {
+            ) -> Result<SessionStart> {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
-                insert_session_query(session)
+                let inserted = insert_session_query(session)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                if inserted.rows_affected() != 1 {
+                    return Ok(SessionStart::UserGone);
+                }
                 if let Some(r) = refresh {
                     insert_refresh_query(r)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
                 }
-                tx.commit().await.map_err(db_err)
+                tx.commit().await.map_err(db_err)?;
+                Ok(SessionStart::Started)
             }
 
             async fn session(&self, id: &str) -> Result<Option<Session>> {

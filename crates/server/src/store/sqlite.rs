@@ -71,7 +71,12 @@ impl SqliteStore {
 /// One process serves a SQLite file: the caches it invalidates itself are all there are.
 impl ChangeFeed for SqliteStore {}
 
-sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
+sql_store!(
+    SqliteStore,
+    sqlx::sqlite::SqliteRow,
+    sqlx::Sqlite,
+    lock_user = ""
+);
 super::tokens::token_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::browser::browser_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::federation::federation_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);

@@ -227,6 +227,15 @@ macro_rules! token_store {
 
             async fn delete_user(&self, realm: &str, id: &str, now: i64) -> Result<bool> {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
+                // The user row first: on PostgreSQL its lock waits for every session insert that holds the row
+                // (`INSERT_SESSION`'s `FOR KEY SHARE`) to commit, so the sessions update below sees and ends
+                // those sessions, and any insert after this one finds no user and writes nothing.
+                let done = sqlx::query("DELETE FROM users WHERE realm = $1 AND id = $2")
+                    .bind(realm)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
                 sqlx::query(
                     "UPDATE api_tokens SET revoked_at = $1 \
                      WHERE realm = $2 AND user_id = $3 AND revoked_at IS NULL",
@@ -261,12 +270,6 @@ macro_rules! token_store {
                 .await
                 .map_err(db_err)?;
                 sqlx::query("DELETE FROM federated_links WHERE realm = $1 AND user_id = $2")
-                    .bind(realm)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                let done = sqlx::query("DELETE FROM users WHERE realm = $1 AND id = $2")
                     .bind(realm)
                     .bind(id)
                     .execute(&mut *tx)
