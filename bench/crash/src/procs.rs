@@ -226,8 +226,18 @@ impl PgCluster {
         }
     }
 
-    /// `pg_ctl start -w` (crash recovery included, when the last stop was a kill).
+    /// `pg_ctl start -w` (crash recovery included, when the last stop was a kill). A start that fails is
+    /// reported (with the end of the cluster's log) and tried once more after two seconds: one start in about
+    /// eighty after a kill failed so, and the directory with its log goes with the cluster.
     pub fn start(&self) -> Result<()> {
+        self.start_once().or_else(|e| {
+            eprintln!("keyport-crash: PostgreSQL did not start; trying again in 2 s: {e}");
+            std::thread::sleep(Duration::from_secs(2));
+            self.start_once()
+        })
+    }
+
+    fn start_once(&self) -> Result<()> {
         let data = self.data_dir();
         let log = self.dir.join("postgres.log");
         let options = format!(

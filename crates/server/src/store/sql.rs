@@ -410,11 +410,15 @@ macro_rules! sql_store {
                 // One statement: the unique index on parent_hash admits one successor per token (a conflicting
                 // row is skipped, also within this statement), the migration's trigger marks each parent used
                 // (migrations/*/0003_refresh_rotation.sql), and RETURNING names the rows that went in.
+                // Rows in parent order: concurrent batches (from other replicas on one PostgreSQL database) then
+                // lock the parents they share in the same order and cannot deadlock.
+                let mut rows: Vec<&(String, RefreshToken)> = batch.iter().collect();
+                rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 let mut insert = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO refresh_tokens \
                      (token_hash, session_id, realm, client_id, created_at, expires_at, parent_hash) ",
                 );
-                insert.push_values(batch, |mut row, (old_hash, new)| {
+                insert.push_values(rows, |mut row, (old_hash, new)| {
                     row.push_bind(&new.token_hash)
                         .push_bind(&new.session_id)
                         .push_bind(&new.realm)
