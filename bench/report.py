@@ -110,6 +110,15 @@ if flow_rows:
         print(f"federation: the upstream keyport spent {fed['upstream_cpu_us']:.0f} µs CPU per flow besides the broker's "
               f"{fed['cpu_us']:.0f} µs ({fed['cpu_us'] + fed['upstream_cpu_us']:.0f} µs for both).")
 print()
+db_rows = [r for (s, _), r in load.items() if s == "keyport" and r.get("db_cpu_us")]
+if db_rows:
+    print("| where the machine's time went (PostgreSQL) | req/s | keyport CPU µs/req | PostgreSQL CPU µs/req "
+          "| whole machine CPU µs/req | available µs/req (cores × 10⁶ ÷ req/s) |")
+    print("|---|---|---|---|---|---|")
+    for r in db_rows:
+        print(f"| {r['workload']} | {fmt_int(r['rps'])} | {r['cpu_us']:.0f} | {r['db_cpu_us']:.0f} "
+              f"| {r['machine_cpu_us']:.0f} | {r['cores'] * 1e6 / r['rps']:.0f} |")
+    print()
 if FLOWS_ONLY:
     sys.exit(0)
 floors = [(w, load.get(("floor", w))) for w in ["get", "post_form"]]

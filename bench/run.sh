@@ -117,7 +117,18 @@ cpu_ticks() { # utime+stime of a process (all its threads), in clock ticks
   echo $((f[11] + f[12]))
 }
 HZ=$(getconf CLK_TCK)
+CORES=$(nproc)
 SERVER_PID=
+# CPU of the database's processes (PostgreSQL only: SQLite runs inside keyport) and of the whole machine, in
+# clock ticks: with them a row says where the rest of the machine's time per request went.
+db_ticks() {
+  local t=0 p
+  if [[ $BACKEND == postgres ]]; then
+    for p in $(pgrep -x postgres); do t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
+  fi
+  echo "$t"
+}
+machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 
 # warm URL [CONNS]: an uncounted WARMUP-second run (JIT, caches, connection set-up)
 warm() {
@@ -130,23 +141,25 @@ warm() {
 # run_wrk SERVER WORKLOAD URL [CONNS]: a warm-up (unless NO_WARMUP), then the measured run; env WRK_* configures
 # the request (see wrk.lua)
 run_wrk() {
-  local server=$1 workload=$2 url=$3 conns=${4:-$CONNS} out c0 c1 rss
+  local server=$1 workload=$2 url=$3 conns=${4:-$CONNS} out c0 c1 d0 d1 m0 m1 rss
   [[ -n "${NO_WARMUP:-}" ]] || warm "$url" "$conns"
-  c0=$(cpu_ticks "$SERVER_PID")
+  c0=$(cpu_ticks "$SERVER_PID") d0=$(db_ticks) m0=$(machine_ticks)
   out=$(WRK_CONNS=$conns taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$url")
-  c1=$(cpu_ticks "$SERVER_PID")
+  c1=$(cpu_ticks "$SERVER_PID") d1=$(db_ticks) m1=$(machine_ticks)
   rss=$(rss_kb "$SERVER_PID")
   echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-server, workload, ticks, hz, rss, conns, rate = sys.argv[1:8]
+server, workload, ticks, hz, rss, conns, rate, db, machine, cores = sys.argv[1:11]
 secs = d["duration_us"] / 1e6
 errors = sum(d["errors"].values())
+per_req = lambda t: int(t) / int(hz) * 1e6 / max(d["requests"], 1)
 print(json.dumps({"kind": "load", "server": server, "workload": workload, "requests": d["requests"],
   "rps": d["requests"] / secs, "p50_ms": d["p50_us"] / 1000, "p99_ms": d["p99_us"] / 1000,
-  "cpu_us": int(ticks) / int(hz) * 1e6 / max(d["requests"], 1), "errors": errors, "error_kinds": d["errors"],
+  "cpu_us": per_req(ticks), "db_cpu_us": per_req(db), "machine_cpu_us": per_req(machine), "cores": int(cores),
+  "errors": errors, "error_kinds": d["errors"],
   "rss_mb": int(rss) / 1024, "conns": int(conns), "offered": float(rate) if rate else None}))
-' "$server" "$workload" $((c1 - c0)) "$HZ" "$rss" "$conns" "${WRK_RATE:-}" >>"$RESULTS"
+' "$server" "$workload" $((c1 - c0)) "$HZ" "$rss" "$conns" "${WRK_RATE:-}" $((d1 - d0)) $((m1 - m0)) "$CORES" >>"$RESULTS"
   log "  $server $workload: $(tail -1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/s, p50 %.2f ms, p99 %.2f ms, %.0f us CPU/req, %d errors" % (d["rps"], d["p50_ms"], d["p99_ms"], d["cpu_us"], d["errors"]))')"
 }
 
