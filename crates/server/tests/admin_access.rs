@@ -232,13 +232,15 @@ async fn admins_create_people_and_stay_in_their_realm() {
 }
 
 /// The crash rounds' finding: a login that read its user before a concurrent deletion must not leave an active
-/// session behind. Session writes race `delete_user` on both backends (on PostgreSQL from another connection,
-/// many times a second): every session a write reported as started is ended afterwards, and once the deletion is
-/// committed no write starts one.
+/// session behind. Session writes — plain ones and device-code redemptions, in turn — race `delete_user` on both
+/// backends (on PostgreSQL from other connections, many times a second): every session a write reported as
+/// started is ended afterwards, once the deletion is committed no write starts one, and no write fails (a
+/// redemption that locked the grant before the user deadlocked against the deletion).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_started_while_their_user_is_deleted_end_with_the_user() {
     use keyport_server::store::{
-        PgSettings, PgStore, Session, SessionStart, SqliteStore, Store, User, UserType,
+        DeviceGrant, DeviceStatus, PgSettings, PgStore, RefreshToken, Session, SessionStart,
+        SqliteStore, Store, User, UserType,
     };
     use std::sync::Arc;
     use std::time::Duration;
@@ -275,12 +277,41 @@ async fn sessions_started_while_their_user_is_deleted_end_with_the_user() {
                             created_at: 2,
                             ended_at: None,
                         };
-                        match store.create_session(&session, None).await.unwrap() {
+                        let outcome = if i % 2 == 0 {
+                            store.create_session(&session, None).await.unwrap()
+                        } else {
+                            let grant = DeviceGrant {
+                                device_code_hash: format!("{}-d", session.id),
+                                user_code: format!("{}-U", session.id),
+                                realm: "r".into(),
+                                client_id: "c".into(),
+                                scope: "openid".into(),
+                                created_at: 2,
+                                expires_at: 1_000,
+                                interval_secs: 5,
+                                last_poll_at: None,
+                                status: DeviceStatus::Approved,
+                                user_id: Some(user_id.clone()),
+                            };
+                            store.insert_device_grant(&grant).await.unwrap();
+                            let refresh = RefreshToken {
+                                token_hash: format!("{}-r", session.id),
+                                session_id: session.id.clone(),
+                                realm: "r".into(),
+                                client_id: "c".into(),
+                                created_at: 2,
+                                expires_at: 1_000,
+                                used_at: None,
+                            };
+                            store
+                                .redeem_device_grant(&grant.device_code_hash, &session, &refresh)
+                                .await
+                                .unwrap()
+                        };
+                        match outcome {
                             SessionStart::Started => started.push(session.id),
-                            SessionStart::UserGone => return started,
-                            SessionStart::AlreadyUsed => {
-                                panic!("a plain session write has no code")
-                            }
+                            // Gone with the user: the user row, or the approved grant `delete_user` removes.
+                            SessionStart::UserGone | SessionStart::AlreadyUsed => return started,
                         }
                     }
                     unreachable!()

@@ -273,6 +273,16 @@ macro_rules! sql_store {
                 refresh: &RefreshToken,
             ) -> Result<SessionStart> {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
+                // The session (and its hold on the user row) before the grant: `delete_user` locks the user
+                // row, then deletes the user's approved grants, so this order cannot deadlock with it. A
+                // dropped transaction rolls the session back.
+                let inserted = insert_session_query(session)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if inserted.rows_affected() != 1 {
+                    return Ok(SessionStart::UserGone);
+                }
                 let done = sqlx::query(
                     "UPDATE device_grants SET status = 'redeemed' WHERE device_code_hash = $1 AND status = 'approved'",
                 )
@@ -282,13 +292,6 @@ macro_rules! sql_store {
                 .map_err(db_err)?;
                 if done.rows_affected() != 1 {
                     return Ok(SessionStart::AlreadyUsed);
-                }
-                let inserted = insert_session_query(session)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if inserted.rows_affected() != 1 {
-                    return Ok(SessionStart::UserGone);
                 }
                 insert_refresh_query(refresh)
                     .execute(&mut *tx)
@@ -411,9 +414,10 @@ macro_rules! sql_store {
                 // row is skipped, also within this statement), the migration's trigger marks each parent used
                 // (migrations/*/0003_refresh_rotation.sql), and RETURNING names the rows that went in.
                 // Rows in parent order: concurrent batches (from other replicas on one PostgreSQL database) then
-                // lock the parents they share in the same order and cannot deadlock.
+                // lock the parents they share in the same order and cannot deadlock. The sort is stable: of two
+                // rotations of one token in a batch, the first to arrive still wins.
                 let mut rows: Vec<&(String, RefreshToken)> = batch.iter().collect();
-                rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                rows.sort_by(|a, b| a.0.cmp(&b.0));
                 let mut insert = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO refresh_tokens \
                      (token_hash, session_id, realm, client_id, created_at, expires_at, parent_hash) ",
