@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use super::{RefreshToken, Result, Session, SessionStart};
+use super::{BrowserSession, RefreshToken, Result, Session, SessionStart};
 
 /// An authorization code row: what the code was issued for, bound to a client, a redirect URI and a PKCE
 /// challenge.
@@ -48,6 +48,10 @@ pub struct Consent {
 
 #[async_trait]
 pub trait BrowserStore: Send + Sync + 'static {
+    /// Page sessions (the sign-in cookie's server side, stored as the cookie's hash).
+    async fn insert_browser_session(&self, session: &BrowserSession) -> Result<()>;
+    async fn browser_session(&self, id_hash: &str, now: i64) -> Result<Option<BrowserSession>>;
+    async fn delete_browser_session(&self, id_hash: &str) -> Result<()>;
     async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<()>;
     async fn authorization_code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>>;
     /// Marks an unused code used and creates its session (and first refresh token), remembering which page
@@ -134,6 +138,54 @@ macro_rules! browser_store {
 
         #[async_trait]
         impl BrowserStore for $store {
+            async fn insert_browser_session(&self, s: &BrowserSession) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO browser_sessions (id_hash, realm, user_id, auth_time, amr, created_at, expires_at, \
+                     address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&s.id_hash)
+                .bind(&s.realm)
+                .bind(&s.user_id)
+                .bind(s.auth_time)
+                .bind(&s.amr)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .bind(&s.address)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn browser_session(&self, id_hash: &str, now: i64) -> Result<Option<BrowserSession>> {
+                let row =
+                    sqlx::query("SELECT * FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2")
+                        .bind(id_hash)
+                        .bind(now)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                Ok(row.map(|r| BrowserSession {
+                    id_hash: r.get("id_hash"),
+                    realm: r.get("realm"),
+                    user_id: r.get("user_id"),
+                    auth_time: r.get("auth_time"),
+                    amr: r.get("amr"),
+                    created_at: r.get("created_at"),
+                    expires_at: r.get("expires_at"),
+                    address: r.get("address"),
+                }))
+            }
+
+            async fn delete_browser_session(&self, id_hash: &str) -> Result<()> {
+                sqlx::query("DELETE FROM browser_sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
             async fn insert_authorization_code(&self, c: &AuthorizationCode) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO authorization_codes (code_hash, realm, client_id, redirect_uri, scope, nonce, \

@@ -380,10 +380,6 @@ pub trait Store:
     /// login session) that session not ended. Returns the session's realm when `sid` is given and active.
     async fn access_token_liveness(&self, jti: &str, sid: Option<&str>) -> Result<Liveness>;
 
-    async fn insert_browser_session(&self, session: &BrowserSession) -> Result<()>;
-    async fn browser_session(&self, id_hash: &str, now: i64) -> Result<Option<BrowserSession>>;
-    async fn delete_browser_session(&self, id_hash: &str) -> Result<()>;
-
     /// Counts failures of `key` since `since`, after recording one more at `now` when `record` is set.
     async fn failed_attempts(&self, key: &str, record: bool, now: i64, since: i64) -> Result<u64>;
 

@@ -491,54 +491,6 @@ macro_rules! sql_store {
                 })
             }
 
-            async fn insert_browser_session(&self, s: &BrowserSession) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO browser_sessions (id_hash, realm, user_id, auth_time, amr, created_at, expires_at, \
-                     address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&s.id_hash)
-                .bind(&s.realm)
-                .bind(&s.user_id)
-                .bind(s.auth_time)
-                .bind(&s.amr)
-                .bind(s.created_at)
-                .bind(s.expires_at)
-                .bind(&s.address)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                Ok(())
-            }
-
-            async fn browser_session(&self, id_hash: &str, now: i64) -> Result<Option<BrowserSession>> {
-                let row =
-                    sqlx::query("SELECT * FROM browser_sessions WHERE id_hash = $1 AND expires_at > $2")
-                        .bind(id_hash)
-                        .bind(now)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(db_err)?;
-                Ok(row.map(|r| BrowserSession {
-                    id_hash: r.get("id_hash"),
-                    realm: r.get("realm"),
-                    user_id: r.get("user_id"),
-                    auth_time: r.get("auth_time"),
-                    amr: r.get("amr"),
-                    created_at: r.get("created_at"),
-                    expires_at: r.get("expires_at"),
-                    address: r.get("address"),
-                }))
-            }
-
-            async fn delete_browser_session(&self, id_hash: &str) -> Result<()> {
-                sqlx::query("DELETE FROM browser_sessions WHERE id_hash = $1")
-                    .bind(id_hash)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
-            }
-
             async fn failed_attempts(&self, key: &str, record: bool, now: i64, since: i64) -> Result<u64> {
                 if record {
                     sqlx::query("INSERT INTO failed_attempts (key, at) VALUES ($1, $2)")
