@@ -239,8 +239,8 @@ async fn admins_create_people_and_stay_in_their_realm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_started_while_their_user_is_deleted_end_with_the_user() {
     use keyport_server::store::{
-        DeviceGrant, DeviceStatus, PgSettings, PgStore, RefreshToken, Session, SessionStart,
-        SqliteStore, Store, User, UserType,
+        DeviceGrant, DeviceStatus, RefreshToken, Session, SessionStart, SqliteStore, Store, User,
+        UserType,
     };
     use std::sync::Arc;
     use std::time::Duration;
@@ -334,13 +334,5 @@ async fn sessions_started_while_their_user_is_deleted_end_with_the_user() {
     let dir = tempfile::tempdir().unwrap();
     race(Arc::new(SqliteStore::open(dir.path()).await.unwrap())).await;
     let db = keyport_testkit::TestDatabase::create().await;
-    let pg = PgStore::connect(&PgSettings {
-        url: db.url.clone(),
-        max_connections: 4,
-        acquire_timeout: Duration::from_secs(10),
-        statement_timeout: Duration::from_secs(10),
-    })
-    .await
-    .unwrap();
-    race(Arc::new(pg)).await;
+    race(Arc::new(pg_store(&db).await)).await;
 }

@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::{Reply, post_basic};
-use keyport_server::store::{BrowserStore, LockoutRule, PgSettings, PgStore, SqliteStore};
+use common::{Reply, pg_store, post_basic};
+use keyport_server::store::{BrowserStore, LockoutRule, SqliteStore};
 use keyport_testkit::{Browser, TestDatabase, TestServer};
 use std::sync::Arc;
-use std::time::Duration;
 
 const CONFIG: &str = r#"
 [[realms]]
@@ -226,15 +225,7 @@ async fn counting_and_clearing_attempts_concurrently_never_reads_as_locked() {
     let dir = tempfile::tempdir().unwrap();
     race(Arc::new(SqliteStore::open(dir.path()).await.unwrap())).await;
     let db = TestDatabase::create().await;
-    let pg = PgStore::connect(&PgSettings {
-        url: db.url.clone(),
-        max_connections: 4,
-        acquire_timeout: Duration::from_secs(10),
-        statement_timeout: Duration::from_secs(10),
-    })
-    .await
-    .unwrap();
-    race(Arc::new(pg)).await;
+    race(Arc::new(pg_store(&db).await)).await;
 }
 
 #[tokio::test]

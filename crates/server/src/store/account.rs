@@ -110,19 +110,7 @@ macro_rules! account_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
-                Ok(rows
-                    .iter()
-                    .map(|r| BrowserSession {
-                        id_hash: r.get("id_hash"),
-                        realm: r.get("realm"),
-                        user_id: r.get("user_id"),
-                        auth_time: r.get("auth_time"),
-                        amr: r.get("amr"),
-                        created_at: r.get("created_at"),
-                        expires_at: r.get("expires_at"),
-                        address: r.get("address"),
-                    })
-                    .collect())
+                Ok(rows.iter().map(browser_session_from_row).collect())
             }
 
             async fn delete_user_browser_sessions(&self, realm: &str, user_id: &str) -> Result<u64> {

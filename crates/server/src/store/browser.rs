@@ -165,16 +165,7 @@ macro_rules! browser_store {
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(db_err)?;
-                Ok(row.map(|r| BrowserSession {
-                    id_hash: r.get("id_hash"),
-                    realm: r.get("realm"),
-                    user_id: r.get("user_id"),
-                    auth_time: r.get("auth_time"),
-                    amr: r.get("amr"),
-                    created_at: r.get("created_at"),
-                    expires_at: r.get("expires_at"),
-                    address: r.get("address"),
-                }))
+                Ok(row.as_ref().map(browser_session_from_row))
             }
 
             async fn delete_browser_session(&self, id_hash: &str) -> Result<()> {
@@ -240,11 +231,7 @@ macro_rules! browser_store {
                 if done.rows_affected() != 1 {
                     return Ok(SessionStart::AlreadyUsed);
                 }
-                let inserted = insert_session_query(session)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if inserted.rows_affected() != 1 {
+                if !insert_session(&mut tx, session).await? {
                     return Ok(SessionStart::UserGone);
                 }
                 if let Some(refresh) = refresh {

@@ -1,7 +1,7 @@
 //! Row mapping shared by every backend: the `*_from_row` functions that turn a row into a store type, and the two
-//! inserts that the refresh paths reuse. [`sql_rows!`] is expanded by [`sql_store!`](super::sql::sql_store) inside
-//! each backend's module, so the other store macros (tokens, browser, account, federation) find these functions
-//! there too.
+//! inserts (a session, a refresh token) that the session-starting and refresh paths reuse.
+//! [`sql_rows!`] is expanded by [`sql_store!`](super::sql::sql_store) inside each backend's module, so the other
+//! store macros (tokens, browser, account, federation) find these functions there too.
 
 /// Defines the row mapping for rows of type `$row` and queries over database `$db`.
 macro_rules! sql_rows {
@@ -84,6 +84,19 @@ macro_rules! sql_rows {
             }
         }
 
+        fn browser_session_from_row(r: &$row) -> BrowserSession {
+            BrowserSession {
+                id_hash: r.get("id_hash"),
+                realm: r.get("realm"),
+                user_id: r.get("user_id"),
+                auth_time: r.get("auth_time"),
+                amr: r.get("amr"),
+                created_at: r.get("created_at"),
+                expires_at: r.get("expires_at"),
+                address: r.get("address"),
+            }
+        }
+
         fn refresh_from_row(row: &$row) -> RefreshToken {
             RefreshToken {
                 token_hash: row.get("token_hash"),
@@ -107,16 +120,22 @@ macro_rules! sql_rows {
         const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens \
              (token_hash, session_id, realm, client_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)";
 
-        fn insert_session_query(
+        /// Inserts the session in `tx` ([`INSERT_SESSION`]); false when its user is gone (nothing written).
+        async fn insert_session(
+            tx: &mut sqlx::Transaction<'_, $db>,
             s: &Session,
-        ) -> sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments<'_>> {
-            sqlx::query(INSERT_SESSION)
+        ) -> Result<bool> {
+            let done = sqlx::query(INSERT_SESSION)
                 .bind(&s.id)
                 .bind(&s.realm)
                 .bind(&s.user_id)
                 .bind(&s.client_id)
                 .bind(&s.scope)
                 .bind(s.created_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            Ok(done.rows_affected() == 1)
         }
 
         fn insert_refresh_query(

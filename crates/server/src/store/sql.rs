@@ -276,11 +276,7 @@ macro_rules! sql_store {
                 // The session (and its hold on the user row) before the grant: `delete_user` locks the user
                 // row, then deletes the user's approved grants, so this order cannot deadlock with it. A
                 // dropped transaction rolls the session back.
-                let inserted = insert_session_query(session)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if inserted.rows_affected() != 1 {
+                if !insert_session(&mut tx, session).await? {
                     return Ok(SessionStart::UserGone);
                 }
                 let done = sqlx::query(
@@ -307,11 +303,7 @@ macro_rules! sql_store {
                 refresh: Option<&RefreshToken>,
             ) -> Result<SessionStart> {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
-                let inserted = insert_session_query(session)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if inserted.rows_affected() != 1 {
+                if !insert_session(&mut tx, session).await? {
                     return Ok(SessionStart::UserGone);
                 }
                 if let Some(r) = refresh {

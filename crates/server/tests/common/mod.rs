@@ -1,4 +1,5 @@
-//! Shared helpers of the HTTP tests: one test configuration, form posts, and the device flow up to tokens.
+//! Shared helpers of the HTTP tests: one test configuration, form posts, and the device flow up to tokens; and
+//! the PostgreSQL store of a fresh test database for the store-level race tests.
 #![allow(dead_code)]
 
 use keyport_testkit::{Browser, TestServer};
@@ -239,4 +240,17 @@ pub async fn verify_with_jwks(s: &TestServer, realm: &str, jwt: &str) -> Value {
     jsonwebtoken::decode::<Value>(jwt, &key, &validation)
         .expect("verifies against the JWKS")
         .claims
+}
+
+/// A PostgreSQL store on `db` (migrated) with 4 connections, so that concurrent store calls of a race test run
+/// on separate connections.
+pub async fn pg_store(db: &keyport_testkit::TestDatabase) -> keyport_server::store::PgStore {
+    keyport_server::store::PgStore::connect(&keyport_server::store::PgSettings {
+        url: db.url.clone(),
+        max_connections: 4,
+        acquire_timeout: std::time::Duration::from_secs(10),
+        statement_timeout: std::time::Duration::from_secs(10),
+    })
+    .await
+    .unwrap()
 }
