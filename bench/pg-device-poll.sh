@@ -6,6 +6,7 @@
 #
 #   bash bench/pg-device-poll.sh [DEVICES] [SECONDS]      (defaults 10000 and 30; PG_URL as in run.sh)
 #   SYNC_COMMIT=off bash bench/pg-device-poll.sh ...      the same with the database's synchronous_commit off
+#   POLLS_IN_FLIGHT=N bash bench/pg-device-poll.sh ...   with server.device_polls_in_flight = N (default 128)
 #
 # KEYPORT=path and KBENCH=path use binaries built elsewhere; otherwise the release build of this tree.
 set -euo pipefail
@@ -43,7 +44,13 @@ psql -q "$PG_URL/postgres" -c "CREATE DATABASE $DB" >/dev/null
 # SYNC_COMMIT=off: this database's commits do not wait for the WAL flush (an experiment: what the flush costs).
 [[ -z "${SYNC_COMMIT:-}" ]] || psql -q "$PG_URL/postgres" -c "ALTER DATABASE $DB SET synchronous_commit = $SYNC_COMMIT" >/dev/null
 
-KEYPORT_LOG=warn taskset -c "$SERVER_CPU" "$KEYPORT" serve --config bench/keyport.toml --listen "127.0.0.1:$PORT" \
+CONFIG=bench/keyport.toml
+if [[ -n "${POLLS_IN_FLIGHT:-}" ]]; then
+  CONFIG="$WORK/keyport.toml"
+  sed "s/^\[server\]\$/[server]\ndevice_polls_in_flight = $POLLS_IN_FLIGHT/" bench/keyport.toml >"$CONFIG"
+  grep -q "^device_polls_in_flight = $POLLS_IN_FLIGHT\$" "$CONFIG"
+fi
+KEYPORT_LOG=warn taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$CONFIG" --listen "127.0.0.1:$PORT" \
   --data-dir "$WORK/data" --database-url "$PG_URL/$DB" >"$WORK/out" 2>&1 &
 PID=$!
 for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/health/ready" && break; sleep 0.1; done
@@ -71,7 +78,7 @@ python3 - "$WORK/poll.json" "$WORK/samples" <<'EOF'
 import collections, json, sys
 d = json.load(open(sys.argv[1]))
 print(f"polls {d['polls']:,} ({d['polls_per_s']:,.0f}/s), p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms, "
-      f"max {d['max_ms']:.1f} ms, errors {d['errors']} {d.get('error_kinds', {})}")
+      f"max {d['max_ms']:.1f} ms, slow_down {d.get('slow_downs', 'n/a')}, errors {d['errors']} {d.get('error_kinds', {})}")
 states = collections.Counter()
 for line in open(sys.argv[2]):
     parts = line.rstrip("\n").split("|")

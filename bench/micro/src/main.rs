@@ -6,7 +6,8 @@
 //!     argon2id password verifications per second on this thread (the server's own `crypto::verify_password`)
 //! keyport-bench device-poll BASE_URL REALM CLIENT_ID COUNT SECONDS
 //!     starts COUNT device authorizations, then polls each one at its interval (plus a small margin) for
-//!     SECONDS; reports poll latency percentiles and every answer that is not `authorization_pending`
+//!     SECONDS, adding 5 s to a device's interval after each `slow_down` (RFC 8628 §3.5); reports poll latency
+//!     percentiles, the `slow_down`s, and every other answer that is not `authorization_pending`
 //! keyport-bench device-approve BASE_URL REALM CLIENT_ID USERNAME PASSWORD COUNT WORKERS
 //!     WORKERS browsers (cookie sessions, signed in once each) run COUNT device logins between them: start the
 //!     authorization, enter the code on the verification page, approve, redeem the device code for tokens;
@@ -144,11 +145,13 @@ async fn device_poll_async(
     let start = tokio::time::Instant::now();
     let end = start + Duration::from_secs(seconds);
     let mut pollers = tokio::task::JoinSet::new();
+    let slow_downs = Arc::new(std::sync::atomic::AtomicU64::new(0));
     for (i, (code, interval)) in codes.into_iter().enumerate() {
-        let interval = Duration::from_secs(interval);
+        let mut interval = Duration::from_secs(interval);
         let first = start + interval.mul_f64(i as f64 / count as f64);
         let (http, url, client_id) = (http.clone(), token_url.clone(), client_id.clone());
-        let (latencies, errors) = (latencies.clone(), errors.clone());
+        let (latencies, errors, slow_downs) =
+            (latencies.clone(), errors.clone(), slow_downs.clone());
         pollers.spawn(async move {
             let mut next = first;
             while next < end {
@@ -172,6 +175,11 @@ async fn device_poll_async(
                             .and_then(|v| v["error"].as_str().map(str::to_owned));
                         match (status, error.as_deref()) {
                             (400, Some("authorization_pending")) => None,
+                            (400, Some("slow_down")) => {
+                                interval += Duration::from_secs(5);
+                                slow_downs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                None
+                            }
                             (s, e) => Some(format!("{s} {}", e.unwrap_or("-"))),
                         }
                     }
@@ -206,6 +214,7 @@ async fn device_poll_async(
             "p50_ms": percentile(&l, 0.50),
             "p99_ms": percentile(&l, 0.99),
             "max_ms": percentile(&l, 1.0),
+            "slow_downs": slow_downs.load(std::sync::atomic::Ordering::Relaxed),
             "errors": error_count,
             "error_kinds": errors,
         })

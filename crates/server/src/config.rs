@@ -75,6 +75,10 @@ pub struct ServerConfig {
     /// How long a request waits for a database connection before it is answered 503, e.g. `"5s"`.
     #[serde(with = "humantime_serde")]
     pub database_acquire_timeout: Duration,
+    /// Device-code polls this replica works on at once. A poll over it is answered `slow_down` at once, without
+    /// a database query (RFC 8628 §3.5: the device adds 5 s to its interval), so that under more polls than the
+    /// machine can serve the devices back off instead of queueing until the pool's acquire timeout answers 503.
+    pub device_polls_in_flight: u32,
     /// PostgreSQL `statement_timeout` for every statement, e.g. `"10s"`.
     #[serde(with = "humantime_serde")]
     pub database_statement_timeout: Duration,
@@ -116,6 +120,7 @@ impl Default for ServerConfig {
             database_max_connections: 16,
             database_acquire_timeout: Duration::from_secs(5),
             database_statement_timeout: Duration::from_secs(10),
+            device_polls_in_flight: 128,
             audit_retention: Duration::from_secs(90 * 86400),
             environment: "prod".into(),
             customer: None,

@@ -37,6 +37,8 @@ pub struct Metrics {
     cache_lookups: IntCounterVec,
     argon2_hashes: IntGaugeVec,
     usage_buffered: IntGauge,
+    device_polls_in_flight: IntGauge,
+    device_polls_shed: IntCounter,
     /// Scrapes turn the caches' own counts into counter increments; one at a time.
     scrape: Mutex<()>,
 }
@@ -93,6 +95,13 @@ impl Default for Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(database_errors.clone()))
+            .expect("unique metric");
+        let device_polls_shed = IntCounter::new(
+            "keyport_device_polls_shed_total",
+            "Device-code polls answered slow_down at once because server.device_polls_in_flight were being worked on.",
+        )
+        .expect("valid metric");
+        r.register(Box::new(device_polls_shed.clone()))
             .expect("unique metric");
         Metrics {
             requests: counter_vec(
@@ -159,6 +168,12 @@ impl Default for Metrics {
                 "keyport_usage_buffered",
                 "API-token uses waiting in memory to be written to the audit log.",
             ),
+            device_polls_in_flight: gauge(
+                &r,
+                "keyport_device_polls_in_flight",
+                "Device-code polls this replica is working on.",
+            ),
+            device_polls_shed,
             registry: r,
             scrape: Mutex::new(()),
         }
@@ -199,6 +214,13 @@ impl Metrics {
                 .with_label_values(&["waiting"])
                 .set(waiting as i64);
             m.usage_buffered.set(app.usage.waiting() as i64);
+            m.device_polls_in_flight
+                .set(app.device_polls.in_flight() as i64);
+            m.device_polls_shed.inc_by(
+                app.device_polls
+                    .shed()
+                    .saturating_sub(m.device_polls_shed.get()),
+            );
         }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {

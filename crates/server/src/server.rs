@@ -193,6 +193,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
             .filter_map(|c| crate::http::client_ip::parse_cidr(c))
             .collect(),
         limits,
+        device_polls: crate::domain::device_code::PollGate::new(
+            config.server.device_polls_in_flight,
+        ),
         failed_tokens: Default::default(),
     }));
     let app =

@@ -75,6 +75,8 @@ pub struct Inner {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Per-address and per-client request limits of this replica ([`crate::rate_limit`]).
     pub limits: crate::rate_limit::Limiters,
+    /// Device-code polls worked on at once, and those shed ([`crate::domain::device_code::PollGate`]).
+    pub device_polls: crate::domain::device_code::PollGate,
     /// Failed API-token presentations, counted in memory and summarised ([`crate::domain::audit`]).
     pub failed_tokens: crate::domain::audit::FailedTokens,
 }

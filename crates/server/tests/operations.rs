@@ -270,3 +270,54 @@ async fn a_trusted_proxy_passes_its_request_id_through_to_the_logs() {
     );
     assert!(!log.contains("wrong-secret"), "{log}");
 }
+
+/// `server.device_polls_in_flight`: with every place taken (as by polls waiting for the database), a poll is
+/// answered `slow_down` at once, whatever its code's state, without writing anything: once a place is free the
+/// same code gets its real answer, and the shed poll neither counted as a poll nor raised the interval.
+#[tokio::test]
+async fn device_polls_past_the_in_flight_limit_are_told_to_slow_down() {
+    let config = format!("[server]\ndevice_polls_in_flight = 2\n{CONFIG}");
+    let s = TestServer::start(&config).await;
+    let gate = &s.running.state.device_polls;
+    let pending = start_device(&s, "aiod-sdk", None).await.str("device_code");
+    let approved = start_device(&s, "aiod-sdk", None).await;
+    keyport_testkit::Browser::new(&s.realm_url("aiod"))
+        .approve_device(&approved.str("user_code"), "bob", "bob-password-1", true)
+        .await;
+    poll(&s, "aiod-sdk", &pending)
+        .await
+        .assert_error(400, "authorization_pending");
+    s.clock.advance(5);
+
+    let places = (gate.enter().unwrap(), gate.enter().unwrap());
+    let shed = poll(&s, "aiod-sdk", &pending).await;
+    shed.assert_error(400, "slow_down");
+    assert!(
+        shed.str("error_description").contains("server is busy"),
+        "{shed:?}"
+    );
+    poll(&s, "aiod-sdk", &approved.str("device_code"))
+        .await
+        .assert_error(400, "slow_down");
+    let m = scrape(&format!("{}/metrics", s.url)).await;
+    assert_eq!(sample(&m, "keyport_device_polls_in_flight", &[]), Some(2.0));
+    assert_eq!(
+        sample(&m, "keyport_device_polls_shed_total", &[]),
+        Some(2.0)
+    );
+
+    drop(places);
+    // Same instant as the shed poll: had it been recorded, this would be `slow_down` (5 s since the last poll
+    // is fine, 0 s is not).
+    poll(&s, "aiod-sdk", &pending)
+        .await
+        .assert_error(400, "authorization_pending");
+    let tokens = poll(&s, "aiod-sdk", &approved.str("device_code")).await;
+    assert_eq!(tokens.status, 200, "{tokens:?}");
+    let m = scrape(&format!("{}/metrics", s.url)).await;
+    assert_eq!(sample(&m, "keyport_device_polls_in_flight", &[]), Some(0.0));
+    assert_eq!(
+        sample(&m, "keyport_device_polls_shed_total", &[]),
+        Some(2.0)
+    );
+}

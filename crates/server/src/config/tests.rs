@@ -168,3 +168,20 @@ fn rate_limits_have_defaults_public_tighter_and_refuse_zero() {
         "{err}"
     );
 }
+
+#[test]
+fn device_polls_in_flight_defaults_to_128_and_refuses_zero() {
+    let c = load(EXAMPLE, &[], Overrides::default()).unwrap();
+    assert_eq!(c.server.device_polls_in_flight, 128);
+    let zero = EXAMPLE.replace(
+        "data_dir = \"./keyport-data\"\n",
+        "data_dir = \"./keyport-data\"\ndevice_polls_in_flight = 0\n",
+    );
+    let err = load(&zero, &[], Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("server.device_polls_in_flight") && err.contains("at least 1"),
+        "{err}"
+    );
+}

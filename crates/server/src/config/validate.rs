@@ -68,6 +68,7 @@ impl Config {
                 "server.user_code_max_wrong_guesses",
                 s.user_code_max_wrong_guesses,
             ),
+            ("server.device_polls_in_flight", s.device_polls_in_flight),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));

@@ -1,5 +1,7 @@
 //! The device authorization grant (RFC 8628): starting a flow, polling, and the user's decision.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use keyport_proto::oauth::{DeviceAuthorizationResponse, TokenResponse};
 use keyport_proto::{ErrorCode, user_code};
 
@@ -86,7 +88,54 @@ pub async fn count_authorization(
     Ok((count > u64::from(limit)).then(|| (window + 60 - now).max(1) as u64))
 }
 
-/// §3.4–3.5: one poll of the token endpoint.
+/// The device-code polls one replica works on at once (`server.device_polls_in_flight`). Polls past it are
+/// shed: answered `slow_down` before any database work, so that when more devices poll than the machine can
+/// serve, each one that is turned away costs an HTTP request and adds 5 s to its interval (RFC 8628 §3.5),
+/// instead of waiting in the pool's queue until its acquire timeout answers 503.
+pub struct PollGate {
+    places: tokio::sync::Semaphore,
+    limit: usize,
+    shed: AtomicU64,
+}
+
+/// One place in the [`PollGate`], given back when dropped (also when the request is cancelled).
+pub struct PollPlace<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl PollGate {
+    pub fn new(limit: u32) -> PollGate {
+        PollGate {
+            places: tokio::sync::Semaphore::new(limit as usize),
+            limit: limit as usize,
+            shed: AtomicU64::new(0),
+        }
+    }
+
+    /// A place for one poll; `None` (counted as shed) when every place is taken.
+    pub fn enter(&self) -> Option<PollPlace<'_>> {
+        match self.places.try_acquire() {
+            Ok(permit) => Some(PollPlace { _permit: permit }),
+            Err(_) => {
+                self.shed.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Polls being worked on now.
+    pub fn in_flight(&self) -> usize {
+        self.limit - self.places.available_permits()
+    }
+
+    /// Polls shed since the start.
+    pub fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+}
+
+/// §3.4–3.5: one poll of the token endpoint. A poll the [`PollGate`] sheds is answered `slow_down` whatever the
+/// state of its code: the device's next poll, 5 s later than it would have been, gets the real answer.
 pub async fn poll(
     app: &AppState,
     realm: &Realm,
@@ -94,6 +143,14 @@ pub async fn poll(
     device_code: &str,
 ) -> Result<TokenResponse> {
     client_auth::require_grant(client, Grant::DeviceCode)?;
+    let Some(_place) = app.device_polls.enter() else {
+        return Err(oauth(
+            ErrorCode::SlowDown,
+            format!(
+                "The server is busy; wait {SLOW_DOWN_STEP} seconds longer between requests, as after every slow_down"
+            ),
+        ));
+    };
     let hash = sha256_hex(device_code);
     let grant = app
         .store
@@ -266,4 +323,25 @@ pub async fn decide(
         browser::sign_out(app, browser).await?;
     }
     Ok(decided)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PollGate;
+
+    #[test]
+    fn the_poll_gate_admits_up_to_its_limit_and_counts_what_it_sheds() {
+        let gate = PollGate::new(2);
+        let first = gate.enter().expect("a place");
+        let second = gate.enter().expect("a place");
+        assert_eq!(gate.in_flight(), 2);
+        assert!(gate.enter().is_none());
+        assert!(gate.enter().is_none());
+        assert_eq!(gate.shed(), 2);
+        drop(first);
+        assert_eq!(gate.in_flight(), 1);
+        let third = gate.enter().expect("a place given back is taken again");
+        drop((second, third));
+        assert_eq!((gate.in_flight(), gate.shed()), (0, 2));
+    }
 }
