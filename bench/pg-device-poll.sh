@@ -7,6 +7,7 @@
 #   bash bench/pg-device-poll.sh [DEVICES] [SECONDS]      (defaults 10000 and 30; PG_URL as in run.sh)
 #   SYNC_COMMIT=off bash bench/pg-device-poll.sh ...      the same with the database's synchronous_commit off
 #   POLLS_IN_FLIGHT=N bash bench/pg-device-poll.sh ...   with server.device_polls_in_flight = N (default 128)
+#   BACKEND=sqlite bash bench/pg-device-poll.sh ...       the same load on SQLite (no PostgreSQL samples)
 #
 # KEYPORT=path and KBENCH=path use binaries built elsewhere; otherwise the release build of this tree.
 set -euo pipefail
@@ -29,6 +30,8 @@ if [[ -z "${KEYPORT:-}" || -z "${KBENCH:-}" ]]; then
   KBENCH=${KBENCH:-$TARGET/release/keyport-bench}
 fi
 DB="keyport_pgpoll_$$"
+PG=1
+[[ "${BACKEND:-postgres}" != sqlite ]] || PG=0
 WORK=$(mktemp -d /tmp/keyport-pgpoll.XXXXXX)
 PID=
 SAMPLER=
@@ -36,11 +39,15 @@ cleanup() {
   [[ -z $SAMPLER ]] || kill "$SAMPLER" 2>/dev/null || true
   [[ -z $PID ]] || kill "$PID" 2>/dev/null || true
   wait 2>/dev/null || true
-  psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null || true
+  ((!PG)) || psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-psql -q "$PG_URL/postgres" -c "CREATE DATABASE $DB" >/dev/null
+DATABASE=()
+if ((PG)); then
+  psql -q "$PG_URL/postgres" -c "CREATE DATABASE $DB" >/dev/null
+  DATABASE=(--database-url "$PG_URL/$DB")
+fi
 # SYNC_COMMIT=off: this database's commits do not wait for the WAL flush (an experiment: what the flush costs).
 [[ -z "${SYNC_COMMIT:-}" ]] || psql -q "$PG_URL/postgres" -c "ALTER DATABASE $DB SET synchronous_commit = $SYNC_COMMIT" >/dev/null
 
@@ -51,24 +58,25 @@ if [[ -n "${POLLS_IN_FLIGHT:-}" ]]; then
   grep -q "^device_polls_in_flight = $POLLS_IN_FLIGHT\$" "$CONFIG"
 fi
 KEYPORT_LOG=warn taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$CONFIG" --listen "127.0.0.1:$PORT" \
-  --data-dir "$WORK/data" --database-url "$PG_URL/$DB" >"$WORK/out" 2>&1 &
+  --data-dir "$WORK/data" "${DATABASE[@]}" >"$WORK/out" 2>&1 &
 PID=$!
 for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/health/ready" && break; sleep 0.1; done
 
 STATEMENTS=0
-if psql -Atq "$PG_URL/$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" \
+if ((PG)) && psql -Atq "$PG_URL/$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" \
   >/dev/null 2>&1; then
   STATEMENTS=1
 fi
 
 # The sampler: one psql session, one query every 10 ms, for the whole run.
-(
+touch "$WORK/samples"
+((!PG)) || (
   while :; do
     echo "SELECT clock_timestamp(), state, coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity WHERE datname = '$DB' AND backend_type = 'client backend' AND pid <> pg_backend_pid();"
     sleep 0.01
   done | psql -AtqF '|' "$PG_URL/$DB" >"$WORK/samples" 2>/dev/null
 ) &
-SAMPLER=$!
+((!PG)) || SAMPLER=$!
 
 taskset -c "$LOAD_CPU" "$KBENCH" device-poll "http://127.0.0.1:$PORT" bench bench-cli "$DEVICES" "$SECS" >"$WORK/poll.json"
 kill "$SAMPLER" 2>/dev/null || true
@@ -86,12 +94,13 @@ for line in open(sys.argv[2]):
         state, wait = parts[1], parts[2]
         states[wait if state == "active" else state] += 1
 total = sum(states.values()) or 1
-print("backend samples (every 10 ms, each client backend of the database):")
+if states:
+    print("backend samples (every 10 ms, each client backend of the database):")
 for k, v in states.most_common(12):
     print(f"  {k:40s} {v / total:6.1%}")
 EOF
 if ((STATEMENTS)); then
   psql -q "$PG_URL/$DB" -c "SELECT calls, round(mean_exec_time::numeric, 3) AS mean_ms, round(max_exec_time::numeric, 1) AS max_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 6"
-else
+elif ((PG)); then
   echo "(pg_stat_statements is not in shared_preload_libraries of this server: no per-statement times)"
 fi
