@@ -45,7 +45,11 @@ pub fn random_from_alphabet(alphabet: &[u8], len: usize) -> String {
 
 /// SHA-256 of a high-entropy secret (refresh tokens, device codes, client secrets), hex-encoded: what is stored.
 pub fn sha256_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    // `encode_to_slice` writes the 64 digits straight into a buffer (`hex::encode` collects a char iterator).
+    let mut digits = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(secret.as_bytes()), &mut digits)
+        .expect("64 digits for 32 bytes");
+    String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
 }
 
 /// SHA-256, base64url: for CSRF tokens derived from a session secret.
@@ -206,6 +210,16 @@ mod tests {
             assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
         }
         assert_eq!(random_id().len(), 36);
+    }
+
+    #[test]
+    fn sha256_hex_is_the_lowercase_digest_stored_since_the_start() {
+        // FIPS 180-2's test vector: every stored token and secret hash is this encoding.
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(sha256_hex(""), hex::encode(Sha256::digest(b"")));
     }
 
     #[test]
