@@ -36,6 +36,7 @@ WORK=$(mktemp -d /tmp/keyport-pgpoll.XXXXXX)
 PID=
 SAMPLER=
 cleanup() {
+  touch "$WORK/stop" 2>/dev/null || true
   [[ -z $SAMPLER ]] || kill "$SAMPLER" 2>/dev/null || true
   [[ -z $PID ]] || kill "$PID" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -49,16 +50,17 @@ if ((PG)); then
   DATABASE=(--database-url "$PG_URL/$DB")
 fi
 # SYNC_COMMIT=off: this database's commits do not wait for the WAL flush (an experiment: what the flush costs).
-[[ -z "${SYNC_COMMIT:-}" ]] || psql -q "$PG_URL/postgres" -c "ALTER DATABASE $DB SET synchronous_commit = $SYNC_COMMIT" >/dev/null
+[[ -z "${SYNC_COMMIT:-}" ]] || ((!PG)) || psql -q "$PG_URL/postgres" -c "ALTER DATABASE $DB SET synchronous_commit = $SYNC_COMMIT" >/dev/null
 
 CONFIG=bench/keyport.toml
 if [[ -n "${POLLS_IN_FLIGHT:-}" ]]; then
   CONFIG="$WORK/keyport.toml"
   sed "s/^\[server\]\$/[server]\ndevice_polls_in_flight = $POLLS_IN_FLIGHT/" bench/keyport.toml >"$CONFIG"
-  grep -q "^device_polls_in_flight = $POLLS_IN_FLIGHT\$" "$CONFIG"
+  grep -q "^device_polls_in_flight = $POLLS_IN_FLIGHT\$" "$CONFIG" ||
+    { echo "pg-device-poll.sh: bench/keyport.toml has no [server] line to add the setting under" >&2; exit 1; }
 fi
 KEYPORT_LOG=warn taskset -c "$SERVER_CPU" "$KEYPORT" serve --config "$CONFIG" --listen "127.0.0.1:$PORT" \
-  --data-dir "$WORK/data" "${DATABASE[@]}" >"$WORK/out" 2>&1 &
+  --data-dir "$WORK/data" ${DATABASE[@]+"${DATABASE[@]}"} >"$WORK/out" 2>&1 &
 PID=$!
 for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/health/ready" && break; sleep 0.1; done
 
@@ -68,25 +70,29 @@ if ((PG)) && psql -Atq "$PG_URL/$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_
   STATEMENTS=1
 fi
 
-# The sampler: one psql session, one query every 10 ms, for the whole run.
+# The sampler: one psql session, one query every 10 ms, until the stop file appears (psql ends with its input).
 touch "$WORK/samples"
-((!PG)) || (
-  while :; do
-    echo "SELECT clock_timestamp(), state, coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity WHERE datname = '$DB' AND backend_type = 'client backend' AND pid <> pg_backend_pid();"
-    sleep 0.01
-  done | psql -AtqF '|' "$PG_URL/$DB" >"$WORK/samples" 2>/dev/null
-) &
-((!PG)) || SAMPLER=$!
+if ((PG)); then
+  (
+    while [[ ! -e "$WORK/stop" ]]; do
+      echo "SELECT clock_timestamp(), state, coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity WHERE datname = '$DB' AND backend_type = 'client backend' AND pid <> pg_backend_pid();"
+      sleep 0.01
+    done | psql -AtqF '|' "$PG_URL/$DB" >"$WORK/samples" 2>/dev/null
+  ) &
+  SAMPLER=$!
+fi
 
 taskset -c "$LOAD_CPU" "$KBENCH" device-poll "http://127.0.0.1:$PORT" bench bench-cli "$DEVICES" "$SECS" >"$WORK/poll.json"
-kill "$SAMPLER" 2>/dev/null || true
+touch "$WORK/stop"
+[[ -z $SAMPLER ]] || wait "$SAMPLER" || true
 SAMPLER=
 
 python3 - "$WORK/poll.json" "$WORK/samples" <<'EOF'
 import collections, json, sys
 d = json.load(open(sys.argv[1]))
 print(f"polls {d['polls']:,} ({d['polls_per_s']:,.0f}/s), p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms, "
-      f"max {d['max_ms']:.1f} ms, slow_down {d.get('slow_downs', 'n/a')}, errors {d['errors']} {d.get('error_kinds', {})}")
+      f"max {d['max_ms']:.1f} ms, shed {d.get('shed', 'n/a')}, slow_down (too early) {d.get('slow_downs', 'n/a')}, "
+      f"errors {d['errors']} {d.get('error_kinds', {})}")
 states = collections.Counter()
 for line in open(sys.argv[2]):
     parts = line.rstrip("\n").split("|")

@@ -6,8 +6,10 @@
 //!     argon2id password verifications per second on this thread (the server's own `crypto::verify_password`)
 //! keyport-bench device-poll BASE_URL REALM CLIENT_ID COUNT SECONDS
 //!     starts COUNT device authorizations, then polls each one at its interval (plus a small margin) for
-//!     SECONDS, adding 5 s to a device's interval after each `slow_down` (RFC 8628 §3.5); reports poll latency
-//!     percentiles, the `slow_down`s, and every other answer that is not `authorization_pending`
+//!     SECONDS, adding 5 s to a device's interval after each `slow_down` (RFC 8628 §3.5); reports the polls
+//!     served (`authorization_pending`, or `slow_down` to a poll that came too early), the latency percentiles
+//!     of every poll not shed, the polls shed (`slow_down` because the server is busy, past
+//!     `server.device_polls_in_flight`), and every other answer as an error
 //! keyport-bench device-approve BASE_URL REALM CLIENT_ID USERNAME PASSWORD COUNT WORKERS
 //!     WORKERS browsers (cookie sessions, signed in once each) run COUNT device logins between them: start the
 //!     authorization, enter the code on the verification page, approve, redeem the device code for tokens;
@@ -19,6 +21,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -145,13 +148,12 @@ async fn device_poll_async(
     let start = tokio::time::Instant::now();
     let end = start + Duration::from_secs(seconds);
     let mut pollers = tokio::task::JoinSet::new();
-    let slow_downs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]); // [too early, shed]
     for (i, (code, interval)) in codes.into_iter().enumerate() {
         let mut interval = Duration::from_secs(interval);
         let first = start + interval.mul_f64(i as f64 / count as f64);
         let (http, url, client_id) = (http.clone(), token_url.clone(), client_id.clone());
-        let (latencies, errors, slow_downs) =
-            (latencies.clone(), errors.clone(), slow_downs.clone());
+        let (latencies, errors, counts) = (latencies.clone(), errors.clone(), counts.clone());
         pollers.spawn(async move {
             let mut next = first;
             while next < end {
@@ -170,29 +172,36 @@ async fn device_poll_async(
                     Ok(res) => {
                         let status = res.status().as_u16();
                         let body = res.bytes().await.unwrap_or_default();
-                        let error = serde_json::from_slice::<serde_json::Value>(&body)
-                            .ok()
-                            .and_then(|v| v["error"].as_str().map(str::to_owned));
-                        match (status, error.as_deref()) {
-                            (400, Some("authorization_pending")) => None,
+                        let body =
+                            serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+                        match (status, body["error"].as_str()) {
+                            (400, Some("authorization_pending")) => Poll::Served,
                             (400, Some("slow_down")) => {
                                 interval += Duration::from_secs(5);
-                                slow_downs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                None
+                                let busy = body["error_description"]
+                                    .as_str()
+                                    .is_some_and(|d| d.contains("server is busy"));
+                                counts[usize::from(busy)].fetch_add(1, Ordering::Relaxed);
+                                if busy { Poll::Shed } else { Poll::Served }
                             }
-                            (s, e) => Some(format!("{s} {}", e.unwrap_or("-"))),
+                            (s, e) => Poll::Error(format!("{s} {}", e.unwrap_or("-"))),
                         }
                     }
-                    Err(e) => Some(format!("transport: {e}")),
+                    Err(e) => Poll::Error(format!("transport: {}", error_chain(&e))),
                 };
+                // Latencies of every poll but the shed ones (a failure is a wait the device had too).
                 let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
-                latencies.lock().expect("not poisoned").push(micros);
-                if let Some(kind) = outcome {
-                    *errors
-                        .lock()
-                        .expect("not poisoned")
-                        .entry(kind)
-                        .or_default() += 1;
+                match outcome {
+                    Poll::Served => latencies.lock().expect("not poisoned").push(micros),
+                    Poll::Shed => {}
+                    Poll::Error(kind) => {
+                        latencies.lock().expect("not poisoned").push(micros);
+                        *errors
+                            .lock()
+                            .expect("not poisoned")
+                            .entry(kind)
+                            .or_default() += 1
+                    }
                 }
                 next = sent + interval + margin;
             }
@@ -204,22 +213,44 @@ async fn device_poll_async(
     l.sort_unstable();
     let errors = errors.lock().expect("not poisoned").clone();
     let error_count: u64 = errors.values().sum();
+    let served = l.len() as u64 - error_count;
     println!(
         "{}",
         json!({
             "devices": count,
             "create_seconds": create_seconds,
-            "polls": l.len(),
-            "polls_per_s": l.len() as f64 / elapsed,
+            "polls": served,
+            "polls_per_s": served as f64 / elapsed,
             "p50_ms": percentile(&l, 0.50),
             "p99_ms": percentile(&l, 0.99),
             "max_ms": percentile(&l, 1.0),
-            "slow_downs": slow_downs.load(std::sync::atomic::Ordering::Relaxed),
+            "slow_downs": counts[0].load(Ordering::Relaxed),
+            "shed": counts[1].load(Ordering::Relaxed),
             "errors": error_count,
             "error_kinds": errors,
         })
     );
     Ok(())
+}
+
+/// What one poll got, as the device-poll driver counts it.
+enum Poll {
+    /// `authorization_pending`, or `slow_down` to a poll that came too early: the server did the poll's work.
+    Served,
+    /// `slow_down` because the server is busy (`server.device_polls_in_flight`): no work done.
+    Shed,
+    Error(String),
+}
+
+/// An error and its sources, `: `-separated (reqwest's own message names only the URL).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }
 
 fn device_approve(args: &[String]) -> Result<()> {

@@ -75,11 +75,12 @@ pub struct ServerConfig {
     /// How long a request waits for a database connection before it is answered 503, e.g. `"5s"`.
     #[serde(with = "humantime_serde")]
     pub database_acquire_timeout: Duration,
-    /// Device-code polls this replica works on at once. A poll over it is answered `slow_down` at once, without
-    /// a database query (RFC 8628 §3.5: the device adds 5 s to its interval), so that under more polls than the
+    /// Device-code polls this replica works on at once. A poll over it is answered `slow_down` at once, before its
+    /// device code is read (RFC 8628 §3.5: the device adds 5 s to its interval), so that under more polls than the
     /// machine can serve the devices back off instead of queueing until the pool's acquire timeout answers 503.
     /// Larger lets longer queues form under overload; smaller may shed a few polls during a short stall (a
-    /// checkpoint) of a database that keeps up (BENCHMARKS.md, fifth pass: 128 served the most under overload).
+    /// checkpoint) of a database that keeps up (BENCHMARKS.md, fifth pass: of 128, 512 and no limit, 128 served
+    /// the most under overload).
     pub device_polls_in_flight: u32,
     /// PostgreSQL `statement_timeout` for every statement, e.g. `"10s"`.
     #[serde(with = "humantime_serde")]

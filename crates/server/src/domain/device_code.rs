@@ -89,7 +89,7 @@ pub async fn count_authorization(
 }
 
 /// The device-code polls one replica works on at once (`server.device_polls_in_flight`). Polls past it are
-/// shed: answered `slow_down` before any database work, so that when more devices poll than the machine can
+/// shed: answered `slow_down` before their device code is read, so that when more devices poll than the machine can
 /// serve, each one that is turned away costs an HTTP request and adds 5 s to its interval (RFC 8628 §3.5),
 /// instead of waiting in the pool's queue until its acquire timeout answers 503.
 pub struct PollGate {
