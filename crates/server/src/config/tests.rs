@@ -170,9 +170,9 @@ fn rate_limits_have_defaults_public_tighter_and_refuse_zero() {
 }
 
 #[test]
-fn device_polls_in_flight_defaults_to_128_and_refuses_zero() {
+fn device_polls_in_flight_defaults_to_512_and_refuses_zero() {
     let c = load(EXAMPLE, &[], Overrides::default()).unwrap();
-    assert_eq!(c.server.device_polls_in_flight, 128);
+    assert_eq!(c.server.device_polls_in_flight, 512);
     let zero = EXAMPLE.replace(
         "data_dir = \"./keyport-data\"\n",
         "data_dir = \"./keyport-data\"\ndevice_polls_in_flight = 0\n",
