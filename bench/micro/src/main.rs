@@ -148,12 +148,14 @@ async fn device_poll_async(
     let start = tokio::time::Instant::now();
     let end = start + Duration::from_secs(seconds);
     let mut pollers = tokio::task::JoinSet::new();
-    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]); // [too early, shed]
+    let too_early = Arc::new(AtomicU64::new(0));
+    let shed = Arc::new(AtomicU64::new(0));
     for (i, (code, interval)) in codes.into_iter().enumerate() {
         let mut interval = Duration::from_secs(interval);
         let first = start + interval.mul_f64(i as f64 / count as f64);
         let (http, url, client_id) = (http.clone(), token_url.clone(), client_id.clone());
-        let (latencies, errors, counts) = (latencies.clone(), errors.clone(), counts.clone());
+        let (latencies, errors) = (latencies.clone(), errors.clone());
+        let (too_early, shed) = (too_early.clone(), shed.clone());
         pollers.spawn(async move {
             let mut next = first;
             while next < end {
@@ -181,8 +183,13 @@ async fn device_poll_async(
                                 let busy = body["error_description"]
                                     .as_str()
                                     .is_some_and(|d| d.contains("server is busy"));
-                                counts[usize::from(busy)].fetch_add(1, Ordering::Relaxed);
-                                if busy { Poll::Shed } else { Poll::Served }
+                                if busy {
+                                    shed.fetch_add(1, Ordering::Relaxed);
+                                    Poll::Shed
+                                } else {
+                                    too_early.fetch_add(1, Ordering::Relaxed);
+                                    Poll::Served
+                                }
                             }
                             (s, e) => Poll::Error(format!("{s} {}", e.unwrap_or("-"))),
                         }
@@ -224,8 +231,8 @@ async fn device_poll_async(
             "p50_ms": percentile(&l, 0.50),
             "p99_ms": percentile(&l, 0.99),
             "max_ms": percentile(&l, 1.0),
-            "slow_downs": counts[0].load(Ordering::Relaxed),
-            "shed": counts[1].load(Ordering::Relaxed),
+            "slow_downs": too_early.load(Ordering::Relaxed),
+            "shed": shed.load(Ordering::Relaxed),
             "errors": error_count,
             "error_kinds": errors,
         })

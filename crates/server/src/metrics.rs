@@ -59,6 +59,14 @@ fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> In
     g
 }
 
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("valid metric");
     registry
@@ -89,20 +97,6 @@ impl Default for Metrics {
             &["version"],
         );
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        let database_errors = IntCounter::new(
-            "keyport_database_errors_total",
-            "Requests answered 503 because the database failed or timed out.",
-        )
-        .expect("valid metric");
-        r.register(Box::new(database_errors.clone()))
-            .expect("unique metric");
-        let device_polls_shed = IntCounter::new(
-            "keyport_device_polls_shed_total",
-            "Device-code polls answered slow_down at once because server.device_polls_in_flight were being worked on.",
-        )
-        .expect("valid metric");
-        r.register(Box::new(device_polls_shed.clone()))
-            .expect("unique metric");
         Metrics {
             requests: counter_vec(
                 &r,
@@ -134,7 +128,11 @@ impl Default for Metrics {
                 "Refused credentials (client, grant, token), by OAuth error code.",
                 &["reason"],
             ),
-            database_errors,
+            database_errors: counter(
+                &r,
+                "keyport_database_errors_total",
+                "Requests answered 503 because the database failed or timed out.",
+            ),
             device_pending: gauge(
                 &r,
                 "keyport_device_authorizations_pending",
@@ -173,7 +171,11 @@ impl Default for Metrics {
                 "keyport_device_polls_in_flight",
                 "Device-code polls this replica is working on.",
             ),
-            device_polls_shed,
+            device_polls_shed: counter(
+                &r,
+                "keyport_device_polls_shed_total",
+                "Device-code polls answered slow_down at once because server.device_polls_in_flight were being worked on.",
+            ),
             registry: r,
             scrape: Mutex::new(()),
         }
