@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Refresh rotations on SQLite, two keyport binaries alternated: what a change to the refresh path or the SQLite
+# store does, measured in pairs on the same host minutes apart (the host's speed drifts more than that between runs).
+#
+#   bash bench/refresh-ab.sh BASE_BINARY NEW_BINARY [PAIRS]     # default 4 pairs, DURATION=10 s each
+#
+# Each run starts a fresh keyport (bench/keyport.toml, an empty data dir) pinned to core 0, makes 2×CONNS password
+# logins, warms up on half of the chains for 3 s, then drives refresh_token grants with strict rotation (ES256 ID
+# tokens, as run.sh's refresh_rotate row) from wrk on core 1 over CONNS keep-alive connections on the other half.
+# Prints one line per run: refreshes/s, p50/p99, the server's user and system CPU µs per refresh (from
+# /proc/PID/stat), voluntary context switches per refresh (all threads), and the size the WAL reached.
+# Not part of the test suite; needs wrk, taskset, curl, python3.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+NAME=refresh-ab
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
+[[ $# -ge 2 ]] || { echo "usage: $0 BASE_BINARY NEW_BINARY [PAIRS]" >&2; exit 2; }
+BASE=$1 NEW=$2 PAIRS=${3:-4}
+DURATION=${DURATION:-10} CONNS=${CONNS:-64} PORT=${PORT:-18190}
+OIDC="http://127.0.0.1:$PORT/realms/bench/protocol/openid-connect"
+LEGACY="Basic $(printf '%s' bench-legacy:bench-legacy-secret-0123456789abcdef0123456789abcdef | base64 -w0)"
+HZ=$(getconf CLK_TCK)
+export KEYPORT_LOG=warn
+
+one() { # one LABEL BINARY
+  local work pid u0 s0 c0 u1 s1 c1 out f
+  work=$(mktemp -d /tmp/keyport-refresh-ab.XXXXXX)
+  taskset -c 0 "$2" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$PORT" --data-dir "$work/data" \
+    >"$work/out" 2>"$work/err" &
+  pid=$!
+  wait_for_line "$work/out" "keyport listening on" 30
+  mkdir -p "$work/logins"
+  seq $((2 * CONNS)) | xargs -P 4 -I{} curl -sf -o "$work/logins/{}.json" -H "Authorization: $LEGACY" \
+    -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token"
+  python3 -c 'import json,sys; [print(json.load(open(f))["refresh_token"]) for f in sys.argv[1:]]' "$work"/logins/*.json >"$work/chains"
+  split -n "l/2" -d "$work/chains" "$work/chains."
+  WRK_CONNS=$CONNS WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$work/chains.00" \
+    taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$OIDC/token" >/dev/null
+  read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u0=${f[11]} s0=${f[12]}
+  c0=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
+  out=$(WRK_CONNS=$CONNS WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$work/chains.01" \
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$OIDC/token")
+  read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u1=${f[11]} s1=${f[12]}
+  c1=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+label = sys.argv[1]
+du, ds, dc, hz, wal = map(int, sys.argv[2:7])
+r = max(d["requests"], 1)
+rate = d["requests"] / (d["duration_us"] / 1e6)
+p50, p99 = d["p50_us"] / 1000, d["p99_us"] / 1000
+errors = sum(d["errors"].values())
+us = lambda t: t / hz * 1e6 / r
+print(f"{label:5} {rate:7.0f}/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys us/refresh"
+      f"  ctx switches {dc / r:4.2f}/refresh  errors {errors}  WAL {wal / 2**20:.0f} MB")
+' "$1" $((u1 - u0)) $((s1 - s0)) $((c1 - c0)) "$HZ" "$(stat -c %s "$work/data/keyport.db-wal" 2>/dev/null || echo 0)"
+  rm -rf "$work"
+}
+
+for ((i = 1; i <= PAIRS; i++)); do
+  one base "$BASE"
+  one new "$NEW"
+done
