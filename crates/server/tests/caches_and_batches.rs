@@ -310,3 +310,123 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
     assert_eq!(used("flush-a").await, Some(t0 + 100));
     assert_eq!(used("flush-b").await, Some(t0 + 60));
 }
+
+#[tokio::test]
+async fn a_refresh_token_has_one_successor_within_a_batch_and_across_batches() {
+    use keyport_server::store::{
+        RefreshToken, Rotated, Session, SessionStart, SqliteStore, Store, User, UserType,
+    };
+    use std::sync::Arc;
+
+    async fn check(store: Arc<dyn Store>) {
+        store
+            .insert_user(&User {
+                id: "u".into(),
+                realm: "r".into(),
+                username: "u".into(),
+                email: None,
+                name: None,
+                password_hash: None,
+                roles: vec![],
+                user_type: UserType::Person,
+                enabled: true,
+                created_at: 1,
+            })
+            .await
+            .unwrap();
+        let token = |hash: &str, at: i64| RefreshToken {
+            token_hash: hash.into(),
+            session_id: "s".into(),
+            realm: "r".into(),
+            client_id: "c".into(),
+            created_at: at,
+            expires_at: 1_000,
+            used_at: None,
+        };
+        let session = Session {
+            id: "s".into(),
+            realm: "r".into(),
+            user_id: "u".into(),
+            client_id: "c".into(),
+            scope: "openid".into(),
+            created_at: 2,
+            ended_at: None,
+        };
+        let started = store
+            .create_session(&session, Some(&token("p", 2)))
+            .await
+            .unwrap();
+        assert_eq!(started, SessionStart::Started);
+        // Two rotations of `p` in one statement, and one of another token between them: the first of `p`'s wins.
+        let second = Session {
+            id: "s2".into(),
+            ..session.clone()
+        };
+        let q = RefreshToken {
+            session_id: "s2".into(),
+            ..token("q", 2)
+        };
+        assert_eq!(
+            store.create_session(&second, Some(&q)).await.unwrap(),
+            SessionStart::Started
+        );
+        let batch = [
+            ("p".to_owned(), token("a", 3)),
+            (
+                "q".to_owned(),
+                RefreshToken {
+                    session_id: "s2".into(),
+                    ..token("b", 3)
+                },
+            ),
+            ("p".to_owned(), token("c", 3)),
+        ];
+        assert_eq!(
+            store.rotate_refresh_tokens(&batch).await.unwrap(),
+            [Rotated::Done, Rotated::Done, Rotated::AlreadyUsed]
+        );
+        assert!(
+            store.refresh_token("c").await.unwrap().is_none(),
+            "the loser was stored"
+        );
+        assert_eq!(
+            store.refresh_token("p").await.unwrap().unwrap().used_at,
+            Some(3)
+        );
+        assert_eq!(
+            store.refresh_token("q").await.unwrap().unwrap().used_at,
+            Some(3)
+        );
+        assert_eq!(
+            store.refresh_token("a").await.unwrap().unwrap().used_at,
+            None
+        );
+        // A later batch: `p` is spent; its successor rotates once.
+        assert_eq!(
+            store
+                .rotate_refresh_tokens(&[
+                    ("p".to_owned(), token("d", 4)),
+                    ("a".to_owned(), token("e", 4))
+                ])
+                .await
+                .unwrap(),
+            [Rotated::AlreadyUsed, Rotated::Done]
+        );
+        assert!(store.refresh_token("d").await.unwrap().is_none());
+        assert_eq!(
+            store.refresh_token("a").await.unwrap().unwrap().used_at,
+            Some(4)
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_tokens(&[("a".to_owned(), token("f", 5))])
+                .await
+                .unwrap(),
+            [Rotated::AlreadyUsed]
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    check(Arc::new(SqliteStore::open(dir.path()).await.unwrap())).await;
+    let db = keyport_testkit::TestDatabase::create().await;
+    check(Arc::new(pg_store(&db).await)).await;
+}

@@ -39,7 +39,7 @@ impl Drop for Checkpoints {
 /// Copies committed WAL pages into the database file from a connection of its own (`PRAGMA
 /// wal_checkpoint(PASSIVE)`, which never waits for nor blocks the writer), so that a commit seldom checkpoints
 /// inline: that checkpoint's page copies and two `fsync`s would stall the one connection every request shares.
-/// Measured (BENCHMARKS.md, sixth pass): refresh rotations +16-38% a second, p99 21 → 28 ms at saturation.
+/// Measured (BENCHMARKS.md, sixth pass): refresh rotations +26-39% a second, p99 at saturation 20-22 → 28-30 ms.
 async fn checkpoints(options: SqliteConnectOptions) {
     use sqlx::ConnectOptions;
     let mut conn = match options.connect().await {
@@ -181,10 +181,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(cap, i64::from(WAL_AUTOCHECKPOINT_PAGES));
-        sqlx::query("INSERT INTO revoked_tokens (jti, realm, expires_at) VALUES ('marker', 'r', 1)")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, realm, expires_at) VALUES ('marker', 'r', 1)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
         // Within the idle interval (plus slack), the row is in the database file, not only in the WAL.
         let deadline = std::time::Instant::now() + CHECKPOINT_IDLE * 10;
         while !in_database_file(dir.path(), "marker").await {
