@@ -8,7 +8,8 @@
 # logins, warms up on half of the chains for 3 s, then drives refresh_token grants with strict rotation (ES256 ID
 # tokens, as run.sh's refresh_rotate row) from wrk on core 1 over CONNS keep-alive connections on the other half.
 # Prints one line per run: refreshes/s, p50/p99, the server's user and system CPU µs per refresh (from
-# /proc/PID/stat), voluntary context switches per refresh (all threads), and the size the WAL reached.
+# /proc/PID/stat), voluntary context switches per refresh (all threads; the involuntary ones are not counted), and
+# the size the WAL file reached.
 # Not part of the test suite; needs wrk, taskset, curl, python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +26,7 @@ HZ=$(getconf CLK_TCK)
 export KEYPORT_LOG=warn
 
 one() { # one LABEL BINARY
-  local work pid u0 s0 c0 u1 s1 c1 out f
+  local work pid u0 s0 c0 u1 s1 c1 out f wal
   work=$(mktemp -d /tmp/keyport-refresh-ab.XXXXXX)
   taskset -c 0 "$2" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$PORT" --data-dir "$work/data" \
     >"$work/out" 2>"$work/err" &
@@ -44,6 +45,7 @@ one() { # one LABEL BINARY
     taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$OIDC/token")
   read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u1=${f[11]} s1=${f[12]}
   c1=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
+  wal=$(stat -c %s "$work/data/keyport.db-wal" 2>/dev/null || echo 0) # before the stop, which removes the WAL
   kill "$pid"; wait "$pid" 2>/dev/null || true
   echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
 import json, sys
@@ -57,7 +59,7 @@ errors = sum(d["errors"].values())
 us = lambda t: t / hz * 1e6 / r
 print(f"{label:5} {rate:7.0f}/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys us/refresh"
       f"  ctx switches {dc / r:4.2f}/refresh  errors {errors}  WAL {wal / 2**20:.0f} MB")
-' "$1" $((u1 - u0)) $((s1 - s0)) $((c1 - c0)) "$HZ" "$(stat -c %s "$work/data/keyport.db-wal" 2>/dev/null || echo 0)"
+' "$1" $((u1 - u0)) $((s1 - s0)) $((c1 - c0)) "$HZ" "$wal"
   rm -rf "$work"
 }
 

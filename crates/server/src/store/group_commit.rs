@@ -4,9 +4,10 @@
 //! the driver's thread and back) and of each commit (WAL frames, checkpoints). Calls that arrive while one is
 //! under way therefore wait in a queue, and the next call takes them all: one statement however many rows.
 //! Under light load a batch is a single call and nothing waits; under heavy load the batches grow by
-//! themselves. Each caller still gets its own answer, and outcomes are those of one statement per call: the
-//! unique index on `parent_hash` admits one successor per token, also between two rotations of the same token
-//! in one batch, and a read sees every rotation whose answer was sent before it was queued.
+//! themselves. Each caller still gets its own answer, and outcomes are those of one statement per call: one
+//! successor per token (PostgreSQL's unique index on `parent_hash`, SQLite's trigger), also between two
+//! rotations of the same token in one batch, and a read sees every rotation whose answer was sent before it was
+//! queued.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -402,9 +402,11 @@ macro_rules! sql_store {
                 if batch.is_empty() {
                     return Ok(Vec::new());
                 }
-                // One statement: the unique index on parent_hash admits one successor per token (a conflicting
-                // row is skipped, also within this statement), the migration's trigger marks each parent used
-                // (migrations/*/0003_refresh_rotation.sql), and RETURNING names the rows that went in.
+                // One statement admits one successor per token, also within this statement: on PostgreSQL the
+                // unique index on parent_hash (a conflicting row is skipped), on SQLite a trigger that skips a row
+                // whose parent is used or gone (migrations/sqlite/0013_…). The trigger of
+                // migrations/*/0003_refresh_rotation.sql marks each parent used, and RETURNING names the rows
+                // that went in.
                 // Rows in parent order: concurrent batches (from other replicas on one PostgreSQL database) then
                 // lock the parents they share in the same order and cannot deadlock. The sort is stable: of two
                 // rotations of one token in a batch, the first to arrive still wins.

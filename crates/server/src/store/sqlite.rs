@@ -172,6 +172,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_token_whose_parent_is_gone_gets_no_successor() {
+        // Migration 0013's trigger: a rotation needs its parent present and unused (a parent purged between the
+        // refresh's read and its rotation could otherwise get two successors, with no unique index to stop it).
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let user = User {
+            id: "u".into(),
+            realm: "r".into(),
+            username: "u".into(),
+            email: None,
+            name: None,
+            password_hash: None,
+            roles: vec![],
+            user_type: UserType::Person,
+            enabled: true,
+            created_at: 1,
+        };
+        store.insert_user(&user).await.unwrap();
+        let session = Session {
+            id: "s".into(),
+            realm: "r".into(),
+            user_id: "u".into(),
+            client_id: "c".into(),
+            scope: "openid".into(),
+            created_at: 1,
+            ended_at: None,
+        };
+        let started = store.create_session(&session, None).await.unwrap();
+        assert_eq!(started, SessionStart::Started);
+        let orphan = RefreshToken {
+            token_hash: "new".into(),
+            session_id: "s".into(),
+            realm: "r".into(),
+            client_id: "c".into(),
+            created_at: 1,
+            expires_at: 100,
+            used_at: None,
+        };
+        let rotated = store
+            .rotate_refresh_tokens(&[("purged".into(), orphan)])
+            .await
+            .unwrap();
+        assert_eq!(rotated, [Rotated::AlreadyUsed]);
+        assert!(store.refresh_token("new").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn a_commit_reaches_the_database_file_through_the_background_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
