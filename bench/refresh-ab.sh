@@ -8,8 +8,8 @@
 # logins, warms up on half of the chains for 3 s, then drives refresh_token grants with strict rotation (ES256 ID
 # tokens, as run.sh's refresh_rotate row) from wrk on core 1 over CONNS keep-alive connections on the other half.
 # Prints one line per run: refreshes/s, p50/p99, the server's user and system CPU µs per refresh (from
-# /proc/PID/stat), voluntary context switches per refresh (all threads; the involuntary ones are not counted), and
-# the size the WAL file reached.
+# /proc/PID/stat), voluntary context switches per refresh (summed over the threads alive at the start and end:
+# approximate; the involuntary ones are not counted), and the size the WAL file reached.
 # Not part of the test suite; needs wrk, taskset, curl, python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +31,7 @@ one() { # one LABEL BINARY
   taskset -c 0 "$2" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$PORT" --data-dir "$work/data" \
     >"$work/out" 2>"$work/err" &
   pid=$!
+  trap "kill $pid 2>/dev/null; rm -rf '$work'" EXIT # a failure below leaves no server on the port
   wait_for_line "$work/out" "keyport listening on" 30
   mkdir -p "$work/logins"
   seq $((2 * CONNS)) | xargs -P 4 -I{} curl -sf -o "$work/logins/{}.json" -H "Authorization: $LEGACY" \
@@ -61,6 +62,7 @@ print(f"{label:5} {rate:7.0f}/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  CPU {us(d
       f"  ctx switches {dc / r:4.2f}/refresh  errors {errors}  WAL {wal / 2**20:.0f} MB")
 ' "$1" $((u1 - u0)) $((s1 - s0)) $((c1 - c0)) "$HZ" "$wal"
   rm -rf "$work"
+  trap - EXIT
 }
 
 for ((i = 1; i <= PAIRS; i++)); do

@@ -239,8 +239,7 @@ async fn admins_create_people_and_stay_in_their_realm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_started_while_their_user_is_deleted_end_with_the_user() {
     use keyport_server::store::{
-        DeviceGrant, DeviceStatus, RefreshToken, Session, SessionStart, SqliteStore, Store, User,
-        UserType,
+        DeviceGrant, DeviceStatus, RefreshToken, SessionStart, SqliteStore, Store,
     };
     use std::sync::Arc;
     use std::time::Duration;
@@ -248,35 +247,13 @@ async fn sessions_started_while_their_user_is_deleted_end_with_the_user() {
     async fn race(store: Arc<dyn Store>) {
         for round in 0..100 {
             let user_id = format!("u{round}");
-            store
-                .insert_user(&User {
-                    id: user_id.clone(),
-                    realm: "r".into(),
-                    username: user_id.clone(),
-                    email: None,
-                    name: None,
-                    password_hash: None,
-                    roles: vec![],
-                    user_type: UserType::Person,
-                    enabled: true,
-                    created_at: 1,
-                })
-                .await
-                .unwrap();
+            store.insert_user(&store_user(&user_id)).await.unwrap();
             let starting = {
                 let (store, user_id) = (store.clone(), user_id.clone());
                 tokio::spawn(async move {
                     let mut started = Vec::new();
                     for i in 0.. {
-                        let session = Session {
-                            id: format!("{user_id}-s{i}"),
-                            realm: "r".into(),
-                            user_id: user_id.clone(),
-                            client_id: "c".into(),
-                            scope: "openid".into(),
-                            created_at: 2,
-                            ended_at: None,
-                        };
+                        let session = store_session(&format!("{user_id}-s{i}"), &user_id, 2);
                         let outcome = if i % 2 == 0 {
                             store.create_session(&session, None).await.unwrap()
                         } else {

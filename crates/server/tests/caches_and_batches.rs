@@ -311,74 +311,41 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
     assert_eq!(used("flush-b").await, Some(t0 + 60));
 }
 
+/// A refresh token of session `session` in realm "r" (client "c"), for the store-level tests below.
+fn store_token(hash: &str, session: &str, at: i64) -> keyport_server::store::RefreshToken {
+    keyport_server::store::RefreshToken {
+        token_hash: hash.into(),
+        session_id: session.into(),
+        realm: "r".into(),
+        client_id: "c".into(),
+        created_at: at,
+        expires_at: 1_000,
+        used_at: None,
+    }
+}
+
 #[tokio::test]
 async fn a_refresh_token_has_one_successor_within_a_batch_and_across_batches() {
-    use keyport_server::store::{
-        RefreshToken, Rotated, Session, SessionStart, SqliteStore, Store, User, UserType,
-    };
+    use keyport_server::store::{Rotated, SessionStart, SqliteStore, Store};
     use std::sync::Arc;
 
     async fn check(store: Arc<dyn Store>) {
-        store
-            .insert_user(&User {
-                id: "u".into(),
-                realm: "r".into(),
-                username: "u".into(),
-                email: None,
-                name: None,
-                password_hash: None,
-                roles: vec![],
-                user_type: UserType::Person,
-                enabled: true,
-                created_at: 1,
-            })
-            .await
-            .unwrap();
-        let token = |hash: &str, at: i64| RefreshToken {
-            token_hash: hash.into(),
-            session_id: "s".into(),
-            realm: "r".into(),
-            client_id: "c".into(),
-            created_at: at,
-            expires_at: 1_000,
-            used_at: None,
-        };
-        let session = Session {
-            id: "s".into(),
-            realm: "r".into(),
-            user_id: "u".into(),
-            client_id: "c".into(),
-            scope: "openid".into(),
-            created_at: 2,
-            ended_at: None,
-        };
-        let started = store
-            .create_session(&session, Some(&token("p", 2)))
-            .await
-            .unwrap();
-        assert_eq!(started, SessionStart::Started);
+        store.insert_user(&store_user("u")).await.unwrap();
+        let token = |hash: &str, at: i64| store_token(hash, "s", at);
+        for (session, first) in [("s", "p"), ("s2", "q")] {
+            let started = store
+                .create_session(
+                    &store_session(session, "u", 2),
+                    Some(&store_token(first, session, 2)),
+                )
+                .await
+                .unwrap();
+            assert_eq!(started, SessionStart::Started);
+        }
         // Two rotations of `p` in one statement, and one of another token between them: the first of `p`'s wins.
-        let second = Session {
-            id: "s2".into(),
-            ..session.clone()
-        };
-        let q = RefreshToken {
-            session_id: "s2".into(),
-            ..token("q", 2)
-        };
-        assert_eq!(
-            store.create_session(&second, Some(&q)).await.unwrap(),
-            SessionStart::Started
-        );
         let batch = [
             ("p".to_owned(), token("a", 3)),
-            (
-                "q".to_owned(),
-                RefreshToken {
-                    session_id: "s2".into(),
-                    ..token("b", 3)
-                },
-            ),
+            ("q".to_owned(), store_token("b", "s2", 3)),
             ("p".to_owned(), token("c", 3)),
         ];
         assert_eq!(
@@ -429,4 +396,25 @@ async fn a_refresh_token_has_one_successor_within_a_batch_and_across_batches() {
     check(Arc::new(SqliteStore::open(dir.path()).await.unwrap())).await;
     let db = keyport_testkit::TestDatabase::create().await;
     check(Arc::new(pg_store(&db).await)).await;
+}
+
+#[tokio::test]
+async fn on_sqlite_a_token_whose_parent_is_gone_gets_no_successor() {
+    // Migration 0013's trigger: a rotation needs its parent present and unused (a parent purged between the
+    // refresh's read and its rotation could otherwise get two successors, with no unique index to stop it).
+    use keyport_server::store::{Rotated, SessionStart, SqliteStore, Store, TokenStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    store.insert_user(&store_user("u")).await.unwrap();
+    let started = store
+        .create_session(&store_session("s", "u", 1), None)
+        .await
+        .unwrap();
+    assert_eq!(started, SessionStart::Started);
+    let rotated = store
+        .rotate_refresh_tokens(&[("purged".into(), store_token("new", "s", 1))])
+        .await
+        .unwrap();
+    assert_eq!(rotated, [Rotated::AlreadyUsed]);
+    assert!(store.refresh_token("new").await.unwrap().is_none());
 }

@@ -60,7 +60,12 @@ pub async fn refresh(
         Rotation::Strict => {
             let (secret, mut row) = tokens::new_refresh_token(app, realm, client, &session.id);
             row.expires_at = expires_at;
-            if app.refresh.rotate(hash, row.clone()).await? == Rotated::AlreadyUsed {
+            if app.refresh.rotate(hash.clone(), row.clone()).await? == Rotated::AlreadyUsed {
+                // Not a replay when the token is gone: purged as expired between the read above and the
+                // rotation (SQLite admits no successor to a token it no longer holds). Rare; one read more.
+                if app.store.refresh_token(&hash).await?.is_none() {
+                    return Err(invalid_grant("Refresh token expired"));
+                }
                 end_family(app, &session.id, now).await?;
                 return Err(invalid_grant(REPLAY));
             }

@@ -106,7 +106,7 @@ impl RefreshQueues {
     }
 
     /// Stores `new` as the one successor of `old_hash` and marks `old_hash` used, atomically; `AlreadyUsed`
-    /// when the token had a successor already (a replay).
+    /// when the token had a successor already (a replay) or is gone (see [`Rotated::AlreadyUsed`]).
     pub async fn rotate(&self, old_hash: String, new: RefreshToken) -> Result<Rotated> {
         self.rotations.call((old_hash, new)).await
     }

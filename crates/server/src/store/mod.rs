@@ -237,7 +237,8 @@ pub struct BrowserSession {
 pub enum Rotated {
     /// The old token is now used and the new one stored.
     Done,
-    /// The old token had been used already: a replay.
+    /// The old token had been used already (a replay) or, on SQLite, was no longer stored (purged after the
+    /// caller read it): the caller tells the two apart by reading the token again.
     AlreadyUsed,
 }
 
@@ -366,7 +367,8 @@ pub trait Store:
     ) -> Result<Vec<Option<RefreshContext>>>;
     /// Strict rotations, in one statement: each `(old_hash, new)` stores `new` as the one successor of
     /// `old_hash` and marks `old_hash` used (at `new.created_at`), atomically; a token that has a successor
-    /// already (stored earlier, or earlier in this batch) gets `AlreadyUsed`. One answer per row, in order.
+    /// already (stored earlier, or earlier in this batch) gets `AlreadyUsed`, as does, on SQLite, a token that is
+    /// no longer stored. One answer per row, in order.
     /// Called through [`RefreshQueues`], which groups concurrent rotations.
     async fn rotate_refresh_tokens(&self, batch: &[(String, RefreshToken)])
     -> Result<Vec<Rotated>>;

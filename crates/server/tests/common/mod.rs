@@ -254,3 +254,32 @@ pub async fn pg_store(db: &keyport_testkit::TestDatabase) -> keyport_server::sto
     .await
     .unwrap()
 }
+
+/// A person of realm "r" with no password or roles, for store-level tests.
+pub fn store_user(id: &str) -> keyport_server::store::User {
+    keyport_server::store::User {
+        id: id.into(),
+        realm: "r".into(),
+        username: id.into(),
+        email: None,
+        name: None,
+        password_hash: None,
+        roles: vec![],
+        user_type: keyport_server::store::UserType::Person,
+        enabled: true,
+        created_at: 1,
+    }
+}
+
+/// An active login session of `user_id` in realm "r" (client "c"), for store-level tests.
+pub fn store_session(id: &str, user_id: &str, created_at: i64) -> keyport_server::store::Session {
+    keyport_server::store::Session {
+        id: id.into(),
+        realm: "r".into(),
+        user_id: user_id.into(),
+        client_id: "c".into(),
+        scope: "openid".into(),
+        created_at,
+        ended_at: None,
+    }
+}
