@@ -60,8 +60,11 @@ impl Form {
                 "the form has {count} parameters; at most {MAX_PARAMETERS} are accepted"
             )));
         }
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|e| bad(format!("malformed form body: {e}")))?;
+        // Decoding cannot fail: `+` is a space, `%XX` a byte, a stray `%` stays literal and bytes that are not
+        // UTF-8 become U+FFFD (the WHATWG rules, which serde_urlencoded applies too, through the same parser).
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         let duplicate = if pairs.len() <= SMALL_FORM {
             // A token request has two to five parameters: comparing them pairwise beats hashing them.
             (1..pairs.len()).find(|&i| pairs[..i].iter().any(|(k, _)| *k == pairs[i].0))
@@ -119,6 +122,18 @@ mod tests {
             .map(|i| format!("p{i}=v"))
             .collect::<Vec<_>>()
             .join("&")
+    }
+
+    #[test]
+    fn values_are_form_decoded_and_decoding_never_fails() {
+        let form = Form::parse(b"a+b=%41%2B+c&stray=100%&bad=%FF%zz&flag&&empty=").unwrap();
+        assert_eq!(form.get("a b"), Some("A+ c"));
+        assert_eq!(form.get("stray"), Some("100%"));
+        assert_eq!(form.get("bad"), Some("\u{FFFD}%zz"));
+        // A name without `=` and an empty value are both present but empty, i.e. absent to `get`.
+        assert_eq!(form.get("flag"), None);
+        assert_eq!(form.get("empty"), None);
+        assert_eq!(form.0.len(), 5);
     }
 
     #[test]

@@ -122,6 +122,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
+            // A multi-row INSERT inside a transaction (the audit rows of a usage flush) keeps a statement journal
+            // so that it can undo that one statement; past 64 KiB SQLite spills it to a temporary file (an
+            // open, writes, a truncate and an unlink per flush under load, seen with strace). In memory it costs
+            // no system call; the only other temporary files, of sorts without an index, are small here.
+            .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
             // A WAL that grew past the bound (behind a long reader: `keyport backup`, the copy to PostgreSQL)
             // is cut back to it when it is next reset.
@@ -217,6 +222,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(cap, i64::from(WAL_AUTOCHECKPOINT_PAGES));
+        // Statement journals (a flush's multi-row audit INSERT) stay in memory: 2 is MEMORY.
+        let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(temp_store, 2);
         sqlx::query(
             "INSERT INTO revoked_tokens (jti, realm, expires_at) VALUES ('marker', 'r', 1)",
         )

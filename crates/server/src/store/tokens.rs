@@ -484,15 +484,16 @@ macro_rules! token_store {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) ",
                     );
+                    // Bound as `&str`: sqlx copies a bound `&String` first (SQLite copies the text again).
                     insert.push_values(chunk, |mut row, e| {
                         row.push_bind(e.at)
-                            .push_bind(&e.realm)
-                            .push_bind(&e.actor_user_id)
-                            .push_bind(&e.token_id)
-                            .push_bind(&e.action)
-                            .push_bind(&e.target)
-                            .push_bind(&e.outcome)
-                            .push_bind(&e.detail);
+                            .push_bind(e.realm.as_str())
+                            .push_bind(e.actor_user_id.as_deref())
+                            .push_bind(e.token_id.as_deref())
+                            .push_bind(e.action.as_str())
+                            .push_bind(e.target.as_deref())
+                            .push_bind(e.outcome.as_str())
+                            .push_bind(e.detail.as_deref());
                     });
                     insert.build().execute(&mut *tx).await.map_err(db_err)?;
                 }
