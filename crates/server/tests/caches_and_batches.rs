@@ -233,8 +233,9 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
         "",
         " leading and trailing ",
     ];
-    // More rows than a flush normally holds (`usage::FLUSH_AT`), and than the old 500-row statements.
-    let batch: Vec<AuditRecord> = (0..2_600usize)
+    // More rows than a flush normally holds (`usage::FLUSH_AT`), cut into statements of every one of the fixed
+    // sizes (5 × 512 + 64 + 5 × 8 + 1).
+    let batch: Vec<AuditRecord> = (0..2_665usize)
         .map(|i| {
             let o = |k: usize| odd[(i + k) % odd.len()].to_owned();
             AuditRecord {

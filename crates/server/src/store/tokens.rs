@@ -477,10 +477,8 @@ macro_rules! token_store {
                 audit: &[AuditRecord],
                 last_used: &[(String, i64)],
             ) -> Result<()> {
-                // 8 parameters a row: 500 rows stay far below either backend's limit on bound parameters.
-                const ROWS_PER_INSERT: usize = 500;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
-                for chunk in audit.chunks(ROWS_PER_INSERT) {
+                for chunk in super::queries::in_insert_shapes(audit) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) ",
                     );
