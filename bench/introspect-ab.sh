@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# API-token introspection on SQLite, two keyport binaries alternated: what a change to the introspection path or
+# the usage flush does, measured in pairs on the same host minutes apart (as bench/refresh-ab.sh for refreshes).
+#
+#   bash bench/introspect-ab.sh BASE_BINARY NEW_BINARY [PAIRS]     # default 4 pairs, DURATION=8 s each
+#
+# Each run starts a fresh keyport (bench/keyport.toml, an empty data dir) pinned to core 0, creates a personal
+# API token of alice's through the admin API (as run.sh's introspect_api_token row), warms up for 3 s, then
+# introspects it from wrk on core 1 over CONNS keep-alive connections, authenticated as the resource server
+# bench-rs. Prints one line per run: introspections/s, p99, and the server's user and system CPU µs per request
+# (from /proc/PID/stat; every use's audit row is written by the usage flush inside that process, so it counts).
+# Not part of the test suite; needs wrk, taskset, curl, python3.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+NAME=introspect-ab
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
+[[ $# -ge 2 ]] || { echo "usage: $0 BASE_BINARY NEW_BINARY [PAIRS]" >&2; exit 2; }
+BASE=$1 NEW=$2 PAIRS=${3:-4}
+DURATION=${DURATION:-8} CONNS=${CONNS:-64} PORT=${PORT:-18190}
+KP="http://127.0.0.1:$PORT"
+OIDC="$KP/realms/bench/protocol/openid-connect"
+basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
+json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
+ADMIN=$(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)
+HZ=$(getconf CLK_TCK)
+export KEYPORT_LOG=warn
+
+one() { # one LABEL BINARY
+  local work pid token at u0 s0 u1 s1 out f
+  work=$(mktemp -d /tmp/keyport-introspect-ab.XXXXXX)
+  taskset -c 0 "$2" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$PORT" --data-dir "$work/data" \
+    >"$work/out" 2>"$work/err" &
+  pid=$!
+  trap "kill $pid 2>/dev/null; rm -rf '$work'" EXIT # a failure below leaves no server on the port
+  wait_for_line "$work/out" "keyport listening on" 30
+  at=$(curl -sf -H "Authorization: $ADMIN" \
+    -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token" | json_field access_token)
+  token=$(curl -sf -H "Authorization: Bearer $at" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
+    "$KP/admin/realms/bench/tokens" | json_field token)
+  curl -sf -H "Authorization: $RS" --data-urlencode "token=$token" "$OIDC/token/introspect" | grep -q '"active":true'
+  WRK_CONNS=$CONNS WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$token" \
+    taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$OIDC/token/introspect" >/dev/null
+  read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u0=${f[11]} s0=${f[12]}
+  out=$(WRK_CONNS=$CONNS WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$token" \
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$OIDC/token/introspect")
+  read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u1=${f[11]} s1=${f[12]}
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+label = sys.argv[1]
+du, ds, hz = map(int, sys.argv[2:5])
+r = max(d["requests"], 1)
+rate = d["requests"] / (d["duration_us"] / 1e6)
+errors = sum(d["errors"].values())
+us = lambda t: t / hz * 1e6 / r
+p99 = d["p99_us"] / 1000
+print(f"{label:5} {rate:7.0f}/s  p99 {p99:5.2f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys"
+      f" = {us(du + ds):5.1f} us/introspection  errors {errors}")
+' "$1" $((u1 - u0)) $((s1 - s0)) "$HZ"
+  rm -rf "$work"
+  trap - EXIT
+}
+
+for ((i = 1; i <= PAIRS; i++)); do
+  one base "$BASE"
+  one new "$NEW"
+done
