@@ -125,7 +125,8 @@ impl SqliteStore {
             // A multi-row INSERT inside a transaction (the audit rows of a usage flush) keeps a statement journal
             // so that it can undo that one statement; past 64 KiB SQLite spills it to a temporary file (an
             // open, writes, a truncate and an unlink per flush under load, seen with strace). In memory it costs
-            // no system call; the only other temporary files, of sorts without an index, are small here.
+            // no system call; the other temporary files, of sorts without an index, are small here. (Migrations,
+            // whose index builds may sort a whole table, run on a connection of their own with files.)
             .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
             // A WAL that grew past the bound (behind a long reader: `keyport backup`, the copy to PostgreSQL)
@@ -134,6 +135,16 @@ impl SqliteStore {
                 "journal_size_limit",
                 (WAL_AUTOCHECKPOINT_PAGES * 4096).to_string(),
             );
+        // Migrations first, on a connection whose temporary files stay files (see temp_store above).
+        let mut migrating =
+            sqlx::ConnectOptions::connect(&options.clone().pragma("temp_store", "DEFAULT"))
+                .await
+                .map_err(db_err)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut migrating)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        sqlx::Connection::close(migrating).await.map_err(db_err)?;
         // One connection. SQLite has one writer anyway, and a connection's page cache is emptied whenever another
         // connection commits, so under a write-heavy load (every refresh writes) more connections mean more
         // page reads, not more throughput: measured, a refresh costs ~240 µs of CPU with 8 connections and
@@ -143,10 +154,6 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Database(e.to_string()))?;
         let _checkpoints = Checkpoints(tokio::spawn(checkpoints(options)));
         Ok(SqliteStore { pool, _checkpoints })
     }
