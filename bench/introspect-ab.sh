@@ -36,11 +36,17 @@ one() { # one LABEL BINARY
   pid=$!
   trap "kill $pid 2>/dev/null; rm -rf '$work'" EXIT # a failure below leaves no server on the port
   wait_for_line "$work/out" "keyport listening on" 30
-  at=$(curl -sf -H "Authorization: $ADMIN" \
-    -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token" | json_field access_token)
-  token=$(curl -sf -H "Authorization: Bearer $at" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
-    "$KP/admin/realms/bench/tokens" | json_field token)
-  curl -sf -H "Authorization: $RS" --data-urlencode "token=$token" "$OIDC/token/introspect" | grep -q '"active":true'
+  fail() { echo "$NAME: $1 failed against $2; the server said:" >&2; tail -n 5 "$work/err" >&2; exit 1; }
+  out=$(curl -sSf -H "Authorization: $ADMIN" \
+    -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token") ||
+    fail "the admin's password grant" "$2"
+  at=$(json_field access_token <<<"$out")
+  out=$(curl -sSf -H "Authorization: Bearer $at" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
+    "$KP/admin/realms/bench/tokens") || fail "creating an API token" "$2"
+  token=$(json_field token <<<"$out")
+  out=$(curl -sSf -H "Authorization: $RS" --data-urlencode "token=$token" "$OIDC/token/introspect") ||
+    fail "introspection" "$2"
+  grep -q '"active":true' <<<"$out" || fail "introspection (the token is not active)" "$2"
   WRK_CONNS=$CONNS WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$token" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$OIDC/token/introspect" >/dev/null
   read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u0=${f[11]} s0=${f[12]}

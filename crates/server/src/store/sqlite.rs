@@ -122,11 +122,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
-            // A multi-row INSERT inside a transaction (the audit rows of a usage flush) keeps a statement journal
-            // so that it can undo that one statement; past 64 KiB SQLite spills it to a temporary file (an
-            // open, writes, a truncate and an unlink per flush under load, seen with strace). In memory it costs
-            // no system call; the other temporary files, of sorts without an index, are small here. (Migrations,
-            // whose index builds may sort a whole table, run on a connection of their own with files.)
+            // A statement that writes several rows inside a transaction (the audit rows of a usage flush; a
+            // deleted user's tokens and sessions) keeps a statement journal so that it can undo that one
+            // statement; past 64 KiB SQLite spills it to a temporary file (an open, writes, a truncate and an
+            // unlink per flush under load, seen with strace). In memory it costs no system call; it holds the
+            // pages one statement changes (a few MB for a user with many thousands of tokens). The sorts of the
+            // serving queries without an index are of one user's rows or bounded by a LIMIT. Migrations, whose
+            // index builds may sort a whole table, run on a connection of their own with files.
             .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
             // A WAL that grew past the bound (behind a long reader: `keyport backup`, the copy to PostgreSQL)
@@ -137,7 +139,7 @@ impl SqliteStore {
             );
         // Migrations first, on a connection whose temporary files stay files (see temp_store above).
         let mut migrating =
-            sqlx::ConnectOptions::connect(&options.clone().pragma("temp_store", "DEFAULT"))
+            sqlx::ConnectOptions::connect(&options.clone().pragma("temp_store", "FILE"))
                 .await
                 .map_err(db_err)?;
         sqlx::migrate!("./migrations/sqlite")

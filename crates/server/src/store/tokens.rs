@@ -482,7 +482,6 @@ macro_rules! token_store {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) ",
                     );
-                    // Bound as `&str`: sqlx copies a bound `&String` first (SQLite copies the text again).
                     insert.push_values(chunk, |mut row, e| {
                         row.push_bind(e.at)
                             .push_bind(e.realm.as_str())
