@@ -40,8 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
-json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 BOT=$(basic bench-bot bench-bot-secret-0123456789abcdef0123456789abcdef)
 RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
 LEGACY=$(basic bench-legacy bench-legacy-secret-0123456789abcdef0123456789abcdef)

@@ -21,21 +21,15 @@ BASE=$1 NEW=$2 PAIRS=${3:-4}
 DURATION=${DURATION:-8} CONNS=${CONNS:-64} PORT=${PORT:-18190}
 KP="http://127.0.0.1:$PORT"
 OIDC="$KP/realms/bench/protocol/openid-connect"
-basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
-json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
 ADMIN=$(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)
 HZ=$(getconf CLK_TCK)
 export KEYPORT_LOG=warn
 
 one() { # one LABEL BINARY
-  local work pid token at u0 s0 u1 s1 out f
+  local work token at u0 s0 u1 s1 out
   work=$(mktemp -d /tmp/keyport-introspect-ab.XXXXXX)
-  taskset -c 0 "$2" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$PORT" --data-dir "$work/data" \
-    >"$work/out" 2>"$work/err" &
-  pid=$!
-  trap "kill $pid 2>/dev/null; rm -rf '$work'" EXIT # a failure below leaves no server on the port
-  wait_for_line "$work/out" "keyport listening on" 30
+  ab_serve "$2" "$work" "$PORT"
   fail() { echo "$NAME: $1 failed against $2; the server said:" >&2; tail -n 5 "$work/err" >&2; exit 1; }
   out=$(curl -sSf -H "Authorization: $ADMIN" \
     -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token") ||
@@ -49,11 +43,11 @@ one() { # one LABEL BINARY
   grep -q '"active":true' <<<"$out" || fail "introspection (the token is not active)" "$2"
   WRK_CONNS=$CONNS WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$token" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$OIDC/token/introspect" >/dev/null
-  read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u0=${f[11]} s0=${f[12]}
+  read -r u0 s0 <<<"$(cpu_user_sys "$AB_PID")"
   out=$(WRK_CONNS=$CONNS WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$token" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$OIDC/token/introspect")
-  read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u1=${f[11]} s1=${f[12]}
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  read -r u1 s1 <<<"$(cpu_user_sys "$AB_PID")"
+  ab_stop "$work"
   echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -67,8 +61,6 @@ p99 = d["p99_us"] / 1000
 print(f"{label:5} {rate:7.0f}/s  p99 {p99:5.2f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys"
       f" = {us(du + ds):5.1f} us/introspection  errors {errors}")
 ' "$1" $((u1 - u0)) $((s1 - s0)) "$HZ"
-  rm -rf "$work"
-  trap - EXIT
 }
 
 for ((i = 1; i <= PAIRS; i++)); do

@@ -27,3 +27,36 @@ install_peer() {
   (cd "$1" && echo '{"private":true,"type":"module"}' >package.json &&
     timeout 300 npm install --silent --no-audit --no-fund "oidc-provider@$2" >/dev/null 2>&1)
 }
+
+# basic ID SECRET: the value of an HTTP Basic Authorization header.
+basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
+
+# json_field NAME: the field NAME of the JSON object on standard input.
+json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# cpu_user_sys PID: the user and system CPU time of a process (all its threads), in clock ticks: "UTIME STIME".
+cpu_user_sys() {
+  local f
+  read -ra f <<<"$(cut -d')' -f2- "/proc/$1/stat")"
+  echo "${f[11]} ${f[12]}"
+}
+
+# ab_serve BINARY WORK PORT: a fresh keyport BINARY pinned to core 0 (bench/keyport.toml, data in WORK/data, its
+# output in WORK/out and WORK/err), once it listens. Sets AB_PID, and an EXIT trap that stops it and removes WORK
+# should the caller fail before ab_stop (the A/B scripts, one server at a time).
+ab_serve() {
+  taskset -c 0 "$1" serve --config "$(dirname "${BASH_SOURCE[0]}")/keyport.toml" --listen "127.0.0.1:$3" \
+    --data-dir "$2/data" >"$2/out" 2>"$2/err" &
+  AB_PID=$!
+  # shellcheck disable=SC2064 # expanded now: the values of this run
+  trap "kill $AB_PID 2>/dev/null || true; rm -rf '$2'" EXIT
+  wait_for_line "$2/out" "keyport listening on" 30
+}
+
+# ab_stop WORK: stops the server of ab_serve and removes WORK.
+ab_stop() {
+  kill "$AB_PID"
+  wait "$AB_PID" 2>/dev/null || true
+  rm -rf "$1"
+  trap - EXIT
+}

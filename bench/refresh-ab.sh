@@ -26,13 +26,10 @@ HZ=$(getconf CLK_TCK)
 export KEYPORT_LOG=warn
 
 one() { # one LABEL BINARY
-  local work pid u0 s0 c0 u1 s1 c1 out f wal
+  local work pid u0 s0 c0 u1 s1 c1 out wal
   work=$(mktemp -d /tmp/keyport-refresh-ab.XXXXXX)
-  taskset -c 0 "$2" serve --config "$BENCH/keyport.toml" --listen "127.0.0.1:$PORT" --data-dir "$work/data" \
-    >"$work/out" 2>"$work/err" &
-  pid=$!
-  trap "kill $pid 2>/dev/null; rm -rf '$work'" EXIT # a failure below leaves no server on the port
-  wait_for_line "$work/out" "keyport listening on" 30
+  ab_serve "$2" "$work" "$PORT"
+  pid=$AB_PID
   mkdir -p "$work/logins"
   seq $((2 * CONNS)) | xargs -P 4 -I{} curl -sf -o "$work/logins/{}.json" -H "Authorization: $LEGACY" \
     -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token"
@@ -40,14 +37,14 @@ one() { # one LABEL BINARY
   split -n "l/2" -d "$work/chains" "$work/chains."
   WRK_CONNS=$CONNS WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$work/chains.00" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$OIDC/token" >/dev/null
-  read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u0=${f[11]} s0=${f[12]}
+  read -r u0 s0 <<<"$(cpu_user_sys "$pid")"
   c0=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
   out=$(WRK_CONNS=$CONNS WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$work/chains.01" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$OIDC/token")
-  read -ra f <<<"$(cut -d')' -f2- "/proc/$pid/stat")"; u1=${f[11]} s1=${f[12]}
+  read -r u1 s1 <<<"$(cpu_user_sys "$pid")"
   c1=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
   wal=$(stat -c %s "$work/data/keyport.db-wal" 2>/dev/null || echo 0) # before the stop, which removes the WAL
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  ab_stop "$work"
   echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -61,8 +58,6 @@ us = lambda t: t / hz * 1e6 / r
 print(f"{label:5} {rate:7.0f}/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys us/refresh"
       f"  ctx switches {dc / r:4.2f}/refresh  errors {errors}  WAL {wal / 2**20:.0f} MB")
 ' "$1" $((u1 - u0)) $((s1 - s0)) $((c1 - c0)) "$HZ" "$wal"
-  rm -rf "$work"
-  trap - EXIT
 }
 
 for ((i = 1; i <= PAIRS; i++)); do

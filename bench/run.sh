@@ -112,9 +112,9 @@ fi
 
 # --- helpers -----------------------------------------------------------------------------------------------------
 cpu_ticks() { # utime+stime of a process (all its threads), in clock ticks
-  local f
-  read -ra f <<<"$(cut -d')' -f2- "/proc/$1/stat")"
-  echo $((f[11] + f[12]))
+  local u s
+  read -r u s <<<"$(cpu_user_sys "$1")"
+  echo $((u + s))
 }
 HZ=$(getconf CLK_TCK)
 CORES=$(nproc)
@@ -163,8 +163,6 @@ print(json.dumps({"kind": "load", "server": server, "workload": workload, "reque
   log "  $server $workload: $(tail -1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/s, p50 %.2f ms, p99 %.2f ms, %.0f us CPU/req, %d errors" % (d["rps"], d["p50_ms"], d["p99_ms"], d["cpu_us"], d["errors"]))')"
 }
 
-basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
-json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 idle_rss() { sleep 1; record "{\"kind\":\"rss\",\"server\":\"$1\",\"what\":\"idle\",\"rss_mb\":$(($(rss_kb "$SERVER_PID") / 1024))}"; }
 
 BOT=$(basic bench-bot bench-bot-secret-0123456789abcdef0123456789abcdef)
