@@ -41,12 +41,23 @@ cpu_user_sys() {
   echo "${f[11]} ${f[12]}"
 }
 
-# ab_serve BINARY WORK PORT: a fresh keyport BINARY pinned to core 0 (bench/keyport.toml, data in WORK/data, its
-# output in WORK/out and WORK/err), once it listens. Sets AB_PID, and an EXIT trap that stops it and removes WORK
+# cpu_of_all NAME: the user and system CPU time of every running process named NAME (PostgreSQL's backends), summed,
+# in clock ticks: "UTIME STIME". A process that exits between two readings takes its share with it.
+cpu_of_all() {
+  local pid u s tu=0 ts=0
+  for pid in $(pgrep -x "$1"); do
+    read -r u s <<<"$(cpu_user_sys "$pid" 2>/dev/null || echo "0 0")"
+    tu=$((tu + u)) ts=$((ts + s))
+  done
+  echo "$tu $ts"
+}
+
+# ab_serve BINARY WORK PORT [ARGS...]: a fresh keyport BINARY pinned to core 0 (bench/keyport.toml, data in
+# WORK/data, ARGS added to `serve`'s, its output in WORK/out and WORK/err), once it listens. Sets AB_PID, and an EXIT trap that stops it and removes WORK
 # should the caller fail before ab_stop (the A/B scripts, one server at a time).
 ab_serve() {
   taskset -c 0 "$1" serve --config "$(dirname "${BASH_SOURCE[0]}")/keyport.toml" --listen "127.0.0.1:$3" \
-    --data-dir "$2/data" >"$2/out" 2>"$2/err" &
+    --data-dir "$2/data" "${@:4}" >"$2/out" 2>"$2/err" &
   AB_PID=$!
   # shellcheck disable=SC2064 # expanded now: the values of this run
   trap "kill $AB_PID 2>/dev/null || true; rm -rf '$2'" EXIT

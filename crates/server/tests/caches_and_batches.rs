@@ -233,8 +233,8 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
         "",
         " leading and trailing ",
     ];
-    // More rows than a flush normally holds (`usage::FLUSH_AT`), cut into statements of every one of the fixed
-    // sizes (5 × 512 + 64 + 5 × 8 + 1).
+    // More rows than a flush normally holds (`usage::FLUSH_AT`): on SQLite cut into statements of every one of the
+    // fixed sizes (5 × 512 + 64 + 5 × 8 + 1), on PostgreSQL one statement over arrays, whose order must hold.
     let batch: Vec<AuditRecord> = (0..2_665usize)
         .map(|i| {
             let o = |k: usize| odd[(i + k) % odd.len()].to_owned();

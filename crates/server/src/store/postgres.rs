@@ -158,7 +158,48 @@ sql_store!(
     sqlx::Postgres,
     lock_user = " FOR KEY SHARE"
 );
-super::tokens::token_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
+super::tokens::token_store!(
+    PgStore,
+    sqlx::postgres::PgRow,
+    sqlx::Postgres,
+    insert_audit_rows = insert_audit_rows
+);
+
+/// A usage flush's audit rows in one statement of constant text whatever their number: each column bound as one
+/// array, the rows rebuilt by `UNNEST` and inserted in the batch's order (`WITH ORDINALITY`, so that entries of
+/// the same second keep the order of their ids). A multi-row `VALUES` list instead makes PostgreSQL parse and
+/// plan eight parameters a row on every flush.
+async fn insert_audit_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    audit: &[AuditRecord],
+) -> Result<()> {
+    if audit.is_empty() {
+        return Ok(());
+    }
+    fn column<'a, T>(audit: &'a [AuditRecord], f: impl Fn(&'a AuditRecord) -> T) -> Vec<T> {
+        audit.iter().map(f).collect()
+    }
+    sqlx::query(
+        "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) \
+         SELECT at, realm, actor_user_id, token_id, action, target, outcome, detail \
+         FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                     $8::text[]) WITH ORDINALITY \
+              AS u(at, realm, actor_user_id, token_id, action, target, outcome, detail, n) \
+         ORDER BY n",
+    )
+    .bind(column(audit, |e| e.at))
+    .bind(column(audit, |e| e.realm.as_str()))
+    .bind(column(audit, |e| e.actor_user_id.as_deref()))
+    .bind(column(audit, |e| e.token_id.as_deref()))
+    .bind(column(audit, |e| e.action.as_str()))
+    .bind(column(audit, |e| e.target.as_deref()))
+    .bind(column(audit, |e| e.outcome.as_str()))
+    .bind(column(audit, |e| e.detail.as_deref()))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
 super::browser::browser_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::federation::federation_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::account::account_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);

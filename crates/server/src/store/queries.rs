@@ -67,11 +67,12 @@ pub(crate) fn like_escape(text: &str) -> String {
     out
 }
 
-/// The row counts of a multi-row INSERT, largest first. A batch of any size is cut into statements of these sizes
-/// only ([`in_insert_shapes`]), so a connection prepares at most these few SQL texts and keeps them in its
-/// statement cache. Cut any other way, nearly every batch has a row count of its own and so a new text: preparing
-/// it (parsing thousands of placeholders) was 5-7% of an API-token introspection's instructions (callgrind,
-/// BENCHMARKS.md). 512 rows of 8 parameters stay far below either backend's limit on bound parameters.
+/// The row counts of a multi-row INSERT (the SQLite usage flush's), largest first. A batch of any size is cut into
+/// statements of these sizes only ([`in_insert_shapes`]), so a connection prepares at most these few SQL texts
+/// and keeps them in its statement cache. Cut any other way, nearly every batch has a row count of its own and so
+/// a new text: preparing it (parsing thousands of placeholders) was 5-7% of an API-token introspection's
+/// instructions (callgrind, BENCHMARKS.md). 512 rows of 8 parameters stay far below SQLite's limit on bound
+/// parameters (32,766). PostgreSQL binds each column as one array instead (`postgres::insert_audit_rows`).
 pub(crate) const INSERT_SHAPES: [usize; 4] = [512, 64, 8, 1];
 
 /// `rows` cut into consecutive chunks whose lengths are all in [`INSERT_SHAPES`], largest first.

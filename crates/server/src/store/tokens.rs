@@ -117,8 +117,11 @@ pub trait TokenStore: Send + Sync + 'static {
 
 /// Implements [`TokenStore`] for `$store` (a struct with a `pool` field) over database `$db`. Invoke it in the
 /// backend's module, after `sql_store!` (it reuses that macro's `user_from_row` and `client_from_row`).
+/// `insert_audit_rows` is the backend's way of writing a usage flush's audit rows inside its transaction
+/// (`async fn(&mut sqlx::Transaction<'_, $db>, &[AuditRecord]) -> Result<()>`): the fastest multi-row INSERT
+/// differs between the two.
 macro_rules! token_store {
-    ($store:ident, $row:ty, $db:ty) => {
+    ($store:ident, $row:ty, $db:ty, insert_audit_rows = $insert_audit_rows:path) => {
         fn api_token_from_row(row: &$row) -> Result<ApiToken> {
             Ok(ApiToken {
                 id: row.get("id"),
@@ -478,22 +481,7 @@ macro_rules! token_store {
                 last_used: &[(String, i64)],
             ) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
-                for chunk in super::queries::in_insert_shapes(audit) {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) ",
-                    );
-                    insert.push_values(chunk, |mut row, e| {
-                        row.push_bind(e.at)
-                            .push_bind(e.realm.as_str())
-                            .push_bind(e.actor_user_id.as_deref())
-                            .push_bind(e.token_id.as_deref())
-                            .push_bind(e.action.as_str())
-                            .push_bind(e.target.as_deref())
-                            .push_bind(e.outcome.as_str())
-                            .push_bind(e.detail.as_deref());
-                    });
-                    insert.build().execute(&mut *tx).await.map_err(db_err)?;
-                }
+                $insert_audit_rows(&mut tx, audit).await?;
                 for (id, at) in last_used {
                     sqlx::query(
                         "UPDATE api_tokens SET last_used_at = $1 \
