@@ -10,8 +10,11 @@
 # introspects it from wrk on core 1 over CONNS keep-alive connections, authenticated as the resource server
 # bench-rs. Prints one line per run: introspections/s, p99, and the server's user and system CPU µs per request
 # (from /proc/PID/stat; every use's audit row is written by the usage flush inside that process, so it counts).
-# With BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432) each run gets a database of its own,
-# dropped after it, and the line adds the CPU of all PostgreSQL processes over the run, per introspection ("pg").
+# With BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432, a server URL without a database path
+# or query; PostgreSQL 13 or later) each run gets a database of its own, dropped after it even when the run fails,
+# and the line adds the CPU of this host's PostgreSQL processes over the run, per introspection ("pg": every
+# `postgres` process counts, so keep the host otherwise idle; PostgreSQL is not pinned, so compare such runs with
+# each other, not with SQLite's).
 # Not part of the test suite; needs wrk, taskset, curl, python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,16 +31,23 @@ RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
 ADMIN=$(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)
 HZ=$(getconf CLK_TCK)
 BACKEND=${BACKEND:-sqlite} PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+case $BACKEND in
+  sqlite | postgres) ;;
+  *) echo "$NAME: BACKEND must be sqlite or postgres, not $BACKEND" >&2; exit 2 ;;
+esac
 export KEYPORT_LOG=warn
 
 one() { # one LABEL BINARY
-  local work token at u0 s0 u1 s1 pu0=0 ps0=0 pu1=0 ps1=0 out db=() name
-  work=$(mktemp -d /tmp/keyport-introspect-ab.XXXXXX)
+  local work token at u0 s0 u1 s1 pg=0 out db=() name="keyport_introspect_ab_$$"
+  AB_CLEANUP=
   if [[ $BACKEND == postgres ]]; then
-    name="keyport_introspect_ab_$$"
-    psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
+    AB_CLEANUP="psql -q '$PG_URL/postgres' -c 'DROP DATABASE IF EXISTS $name WITH (FORCE)' >/dev/null"
+    # shellcheck disable=SC2064 # expanded now
+    trap "$AB_CLEANUP" EXIT
+    psql -q "$PG_URL/postgres" -c "CREATE DATABASE $name" >/dev/null
     db=(--database-url "$PG_URL/$name")
   fi
+  work=$(mktemp -d /tmp/keyport-introspect-ab.XXXXXX)
   ab_serve "$2" "$work" "$PORT" "${db[@]}"
   fail() { echo "$NAME: $1 failed against $2; the server said:" >&2; tail -n 5 "$work/err" >&2; exit 1; }
   out=$(curl -sSf -H "Authorization: $ADMIN" \
@@ -53,13 +63,13 @@ one() { # one LABEL BINARY
   WRK_CONNS=$CONNS WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$token" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$OIDC/token/introspect" >/dev/null
   read -r u0 s0 <<<"$(cpu_user_sys "$AB_PID")"
-  [[ $BACKEND != postgres ]] || read -r pu0 ps0 <<<"$(cpu_of_all postgres)"
+  [[ $BACKEND != postgres ]] || cpu_snapshot postgres "$work/pg-cpu"
   out=$(WRK_CONNS=$CONNS WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$token" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$OIDC/token/introspect")
   read -r u1 s1 <<<"$(cpu_user_sys "$AB_PID")"
-  [[ $BACKEND != postgres ]] || read -r pu1 ps1 <<<"$(cpu_of_all postgres)"
+  [[ $BACKEND != postgres ]] || pg=$(cpu_since postgres "$work/pg-cpu")
   ab_stop "$work"
-  [[ $BACKEND != postgres ]] || psql -q "$PG_URL/postgres" -c "DROP DATABASE $name WITH (FORCE)" >/dev/null
+  [[ -z $AB_CLEANUP ]] || eval "$AB_CLEANUP"
   echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -72,7 +82,7 @@ us = lambda t: t / hz * 1e6 / r
 p99 = d["p99_us"] / 1000
 print(f"{label:5} {rate:7.0f}/s  p99 {p99:5.2f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys"
       f" = {us(du + ds):5.1f} us/introspection" + (f"  pg {us(pg):5.1f} us" if pg else "") + f"  errors {errors}")
-' "$1" $((u1 - u0)) $((s1 - s0)) "$HZ" $((pu1 - pu0 + ps1 - ps0))
+' "$1" $((u1 - u0)) $((s1 - s0)) "$HZ" "$pg"
 }
 
 for ((i = 1; i <= PAIRS; i++)); do

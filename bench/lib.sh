@@ -41,26 +41,34 @@ cpu_user_sys() {
   echo "${f[11]} ${f[12]}"
 }
 
-# cpu_of_all NAME: the user and system CPU time of every running process named NAME (PostgreSQL's backends), summed,
-# in clock ticks: "UTIME STIME". A process that exits between two readings takes its share with it.
-cpu_of_all() {
-  local pid u s tu=0 ts=0
+# cpu_snapshot NAME FILE: "PID TICKS" (user + system CPU, clock ticks) of every running process named NAME, into
+# FILE; a process that vanishes while it is read is left out.
+cpu_snapshot() {
+  local pid stat f
   for pid in $(pgrep -x "$1"); do
-    read -r u s <<<"$(cpu_user_sys "$pid" 2>/dev/null || echo "0 0")"
-    tu=$((tu + u)) ts=$((ts + s))
-  done
-  echo "$tu $ts"
+    stat=$(cut -d')' -f2- "/proc/$pid/stat" 2>/dev/null) || continue
+    read -ra f <<<"$stat"
+    echo "$pid $((f[11] + f[12]))"
+  done >"$2"
+}
+
+# cpu_since NAME FILE: the clock ticks processes named NAME have used since cpu_snapshot wrote FILE: the growth
+# of those running at both readings plus all of those started in between (one that exited in between is lost).
+cpu_since() {
+  cpu_snapshot "$1" "$2.now"
+  awk 'NR == FNR {t0[$1] = $2; next} {d += $2 - (($1 in t0) ? t0[$1] : 0)} END {print d + 0}' "$2" "$2.now"
 }
 
 # ab_serve BINARY WORK PORT [ARGS...]: a fresh keyport BINARY pinned to core 0 (bench/keyport.toml, data in
-# WORK/data, ARGS added to `serve`'s, its output in WORK/out and WORK/err), once it listens. Sets AB_PID, and an EXIT trap that stops it and removes WORK
-# should the caller fail before ab_stop (the A/B scripts, one server at a time).
+# WORK/data, ARGS added to `serve`'s, its output in WORK/out and WORK/err), once it listens. Sets AB_PID, and an
+# EXIT trap that stops it, removes WORK and runs AB_CLEANUP (a command, if set) should the caller fail before
+# ab_stop (the A/B scripts, one server at a time).
 ab_serve() {
   taskset -c 0 "$1" serve --config "$(dirname "${BASH_SOURCE[0]}")/keyport.toml" --listen "127.0.0.1:$3" \
     --data-dir "$2/data" "${@:4}" >"$2/out" 2>"$2/err" &
   AB_PID=$!
   # shellcheck disable=SC2064 # expanded now: the values of this run
-  trap "kill $AB_PID 2>/dev/null || true; rm -rf '$2'" EXIT
+  trap "kill $AB_PID 2>/dev/null || true; wait $AB_PID 2>/dev/null || true; rm -rf '$2'; ${AB_CLEANUP:-}" EXIT
   wait_for_line "$2/out" "keyport listening on" 30
 }
 

@@ -3,7 +3,7 @@
 //! Every use of an API token leaves an audit row and moves the token's `last_used_at`. Written on the request
 //! path, those were two store round trips per use, most of an introspection's cost. Instead a use is appended to
 //! an in-memory buffer, and [`UsageLog::run`] writes the buffer in one transaction every [`FLUSH_INTERVAL`] (or
-//! as soon as [`FLUSH_AT`] uses are waiting): the audit rows in a few multi-row INSERTs (one on PostgreSQL) and
+//! as soon as [`FLUSH_AT`] uses are waiting): the audit rows in a few multi-row INSERTs (a COPY on PostgreSQL) and
 //! one UPDATE per token.
 //!
 //! Bounds, stated as an invariant in ARCHITECTURE.md:

@@ -312,6 +312,40 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
     assert_eq!(used("flush-b").await, Some(t0 + 60));
 }
 
+#[tokio::test]
+async fn a_backlog_larger_than_one_statement_is_stored_whole_and_in_order() {
+    use keyport_server::store::{AuditQuery, AuditRecord};
+    // What a flush writes after a store outage: more rows than one statement takes on either backend
+    // (PostgreSQL: 10,000 a COPY; SQLite: 512 an INSERT), several to a second.
+    let s = server().await;
+    let st = s.running.state.store.clone();
+    let t0 = s.running.state.now() - 1_000;
+    let batch: Vec<AuditRecord> = (0..25_001i64)
+        .map(|i| AuditRecord {
+            at: t0 + i / 100,
+            realm: "aiod".into(),
+            action: format!("backlog.{i}"),
+            outcome: "success".into(),
+            ..Default::default()
+        })
+        .collect();
+    st.record_usage(&batch, &[]).await.unwrap();
+    let mut stored = st
+        .list_audit(&AuditQuery {
+            realm: "aiod".into(),
+            since: Some(t0),
+            max: 30_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    stored.retain(|e| e.action.starts_with("backlog."));
+    stored.reverse();
+    let actions: Vec<&str> = stored.iter().map(|e| e.action.as_str()).collect();
+    let wanted: Vec<&str> = batch.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, wanted);
+}
+
 /// A refresh token of session `session` in realm "r" (client "c"), for the store-level tests below.
 fn store_token(hash: &str, session: &str, at: i64) -> keyport_server::store::RefreshToken {
     keyport_server::store::RefreshToken {

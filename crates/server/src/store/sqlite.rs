@@ -176,15 +176,19 @@ super::tokens::token_store!(
     sqlx::Sqlite,
     insert_audit_rows = insert_audit_rows
 );
+super::browser::browser_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
+super::federation::federation_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
+super::account::account_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
+super::ops::ops_store!(SqliteStore);
 
-/// A usage flush's audit rows as multi-row INSERTs of the fixed sizes of [`super::queries::INSERT_SHAPES`], so
-/// the connection's statement cache holds every text the flush uses. (One statement over a bound JSON array,
-/// `json_each`, costs more here: one JSON parse per column of every row.)
+/// A usage flush's audit rows as multi-row INSERTs of the fixed sizes of [`INSERT_SHAPES`], so the connection's
+/// statement cache holds every text the flush uses. (One statement over a bound JSON array, `json_each`, costs
+/// more here: one JSON parse per column of every row.)
 async fn insert_audit_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     audit: &[AuditRecord],
 ) -> Result<()> {
-    for chunk in super::queries::in_insert_shapes(audit) {
+    for chunk in in_insert_shapes(audit) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) ",
         );
@@ -202,14 +206,60 @@ async fn insert_audit_rows(
     }
     Ok(())
 }
-super::browser::browser_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
-super::federation::federation_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
-super::account::account_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
-super::ops::ops_store!(SqliteStore);
+
+/// The row counts of the usage flush's multi-row INSERTs, largest first. A batch of any size is cut into
+/// statements of these sizes only ([`in_insert_shapes`]), so a connection prepares at most these few SQL texts
+/// and keeps them in its statement cache. Cut any other way, nearly every batch has a row count of its own and so
+/// a new text: preparing it (parsing thousands of placeholders) was 5-7% of an API-token introspection's
+/// instructions (callgrind, BENCHMARKS.md). 512 rows of 8 parameters stay far below SQLite's limit on bound
+/// parameters (32,766).
+const INSERT_SHAPES: [usize; 4] = [512, 64, 8, 1];
+
+/// `rows` cut into consecutive chunks whose lengths are all in [`INSERT_SHAPES`], largest first.
+fn in_insert_shapes<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let shape = INSERT_SHAPES.into_iter().find(|&n| n <= rest.len())?;
+        let (chunk, tail) = rest.split_at(shape);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_is_cut_into_the_fixed_shapes_in_order_and_nothing_is_lost() {
+        for len in [
+            0, 1, 7, 8, 9, 63, 64, 65, 511, 512, 513, 1000, 2000, 2047, 200_000,
+        ] {
+            let rows: Vec<usize> = (0..len).collect();
+            let chunks: Vec<&[usize]> = in_insert_shapes(&rows).collect();
+            assert!(
+                chunks.iter().all(|c| INSERT_SHAPES.contains(&c.len())),
+                "{len}"
+            );
+            assert!(
+                chunks.windows(2).all(|w| w[0].len() >= w[1].len()),
+                "{len}: largest first"
+            );
+            assert_eq!(chunks.concat(), rows, "{len}: every row once, in order");
+            // Fewer than 8 chunks of each smaller shape: a flush of 2,000 uses is 12 statements.
+            assert!(chunks.len() <= len / 512 + 3 * 7, "{len}");
+        }
+        let sizes = |len: usize| {
+            in_insert_shapes(&vec![(); len])
+                .map(<[()]>::len)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sizes(2000),
+            [512, 512, 512, 64, 64, 64, 64, 64, 64, 64, 8, 8]
+        );
+        assert_eq!(sizes(3), [1, 1, 1]);
+    }
 
     /// Whether the database file alone (a copy of it without its WAL) holds the row `jti`.
     async fn in_database_file(dir: &Path, jti: &str) -> bool {
