@@ -258,7 +258,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         // Stopped, not aborted: a write under way finishes (aborted, it would lose the batch it took).
         flush_state.usage.stop();
         let _ = usage.await;
-        if let Err(e) = flush_state.usage.flush(flush_state.store.as_ref()).await {
+        if let Err(e) = flush_state.usage.flush(&flush_state.store).await {
             tracing::warn!(error = %e, "API-token uses could not be written at shutdown");
         }
         if let Err(e) = crate::domain::audit::write_failure_summaries(&flush_state, true).await {

@@ -64,7 +64,7 @@ pub struct Inner {
     /// Clients and API tokens, with the staleness bound of [`crate::cache`].
     pub caches: Caches,
     /// API-token uses waiting to be written ([`crate::usage`]).
-    pub usage: UsageLog,
+    pub usage: Arc<UsageLog>,
     /// The refresh grant's reads and rotations, grouped across requests ([`RefreshQueues`]).
     pub refresh: RefreshQueues,
     /// Upstream identity providers: configuration, client secrets, cached discovery and JWKS.

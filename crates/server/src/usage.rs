@@ -10,15 +10,16 @@
 //! - a use is in the store within [`FLUSH_INTERVAL`] (plus the write itself);
 //! - anything that reads or writes the audit log through this replica flushes first, so the audit API, token
 //!   lists and the order of entries reflect every use this replica has served;
-//! - a graceful shutdown flushes; a crash loses at most the uses of the last interval;
+//! - a graceful shutdown flushes; a crash loses at most the uses of the last interval; a request that flushes and
+//!   is cancelled midway (its client disconnected) loses nothing: the write runs in a task of its own;
 //! - if the store fails, the batch is kept and retried; beyond [`MAX_BUFFERED`] waiting uses the oldest are
 //!   dropped, with a warning, so an outage cannot exhaust memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::store::{AuditRecord, Result, Store};
+use crate::store::{AuditRecord, Result, Store, StoreError};
 
 /// How long a use may wait in memory before it is written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
@@ -81,8 +82,23 @@ impl UsageLog {
         }
     }
 
-    /// Writes every use recorded so far. On failure the uses stay buffered for the next flush.
-    pub async fn flush(&self, store: &dyn Store) -> Result<()> {
+    /// Writes every use recorded so far, in a task of its own, and waits for it: a caller that goes away midway (a
+    /// request whose client disconnected) cannot cancel the write and lose the batch it took from the buffer. On
+    /// failure the uses stay buffered for the next flush.
+    pub async fn flush(self: &Arc<Self>, store: &Arc<dyn Store>) -> Result<()> {
+        let (log, store) = (Arc::clone(self), Arc::clone(store));
+        match tokio::spawn(async move { log.write(store.as_ref()).await }).await {
+            Ok(written) => written,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Database(
+                "API-token uses not written: the runtime is shutting down".into(),
+            )),
+        }
+    }
+
+    /// Writes every use recorded so far. Cancelled midway, the batch it took is lost: callers other than
+    /// [`UsageLog::run`] (which is never cancelled, see [`UsageLog::stop`]) go through [`UsageLog::flush`].
+    async fn write(&self, store: &dyn Store) -> Result<()> {
         let _writing = self.writing.lock().await;
         let batch = std::mem::take(&mut *self.pending());
         if batch.audit.is_empty() && batch.last_used.is_empty() {
@@ -112,7 +128,7 @@ impl UsageLog {
                 _ = self.wake.notified() => {}
                 _ = self.stop.notified() => return,
             }
-            if let Err(e) = self.flush(store).await {
+            if let Err(e) = self.write(store).await {
                 tracing::warn!(error = %e, "writing API-token uses failed; will retry");
             }
         }
@@ -181,6 +197,35 @@ mod tests {
             .await
             .expect("the writer returns after a stop")
             .unwrap();
+        let written = store
+            .list_audit(&AuditQuery {
+                max: USES as i64 + 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(written.len(), USES);
+    }
+
+    #[tokio::test]
+    async fn a_flush_whose_caller_goes_away_still_writes_its_batch() {
+        use crate::store::{AuditQuery, SqliteStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let log = Arc::new(UsageLog::default());
+        const USES: usize = 20_000;
+        for n in 0..USES as i64 {
+            log.record("t1", n, entry(n));
+        }
+        // The caller is dropped as soon as the batch has left the buffer, long before it is written (a request
+        // whose client disconnected while its flush ran).
+        tokio::select! {
+            biased;
+            _ = log.flush(&store) => panic!("20,000 rows cannot be written before the buffer is seen empty"),
+            _ = async { while log.waiting() > 0 { tokio::task::yield_now().await } } => {}
+        }
+        // A flush returns only once every earlier write is done.
+        log.flush(&store).await.unwrap();
         let written = store
             .list_audit(&AuditQuery {
                 max: USES as i64 + 10,

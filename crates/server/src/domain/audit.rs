@@ -69,7 +69,7 @@ impl Entry {
 /// Writes an entry, stamped with the injected clock. Token uses waiting in [`crate::usage`] are written first,
 /// so the log keeps the order in which things happened.
 pub async fn record(app: &AppState, entry: Entry) -> Result<()> {
-    app.usage.flush(app.store.as_ref()).await?;
+    app.usage.flush(&app.store).await?;
     app.store.insert_audit(&entry.stamped(app.now())).await?;
     Ok(())
 }
@@ -78,7 +78,7 @@ pub async fn record(app: &AppState, entry: Entry) -> Result<()> {
 /// served: waiting uses are written first, and so are the failure summaries of minutes that are over).
 pub async fn list(app: &AppState, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
     write_failure_summaries(app, false).await?;
-    app.usage.flush(app.store.as_ref()).await?;
+    app.usage.flush(&app.store).await?;
     Ok(app
         .store
         .list_audit(query)

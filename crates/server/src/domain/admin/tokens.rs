@@ -221,7 +221,7 @@ pub async fn list_tokens(
     };
     let now = app.now();
     // Uses waiting in memory are written first, so `last_used_at` is current.
-    app.usage.flush(app.store.as_ref()).await?;
+    app.usage.flush(&app.store).await?;
     let tokens = app
         .store
         .list_api_tokens(&TokenQuery {
@@ -265,7 +265,7 @@ pub async fn get_token(
     token_id: &str,
 ) -> Result<TokenRepresentation> {
     require_admin(app, realm, caller, "token.read").await?;
-    app.usage.flush(app.store.as_ref()).await?;
+    app.usage.flush(&app.store).await?;
     let Some(token) = app.store.api_token(&realm.name, token_id).await? else {
         return Err(Error::NotFound(format!(
             "no token `{token_id}` in realm `{}`",
