@@ -41,7 +41,7 @@ one() { # one LABEL BINARY
   local work token at u0 s0 u1 s1 pg=0 out db=() name="keyport_introspect_ab_$$"
   AB_CLEANUP=
   if [[ $BACKEND == postgres ]]; then
-    AB_CLEANUP="psql -q '$PG_URL/postgres' -c 'DROP DATABASE IF EXISTS $name WITH (FORCE)' >/dev/null"
+    printf -v AB_CLEANUP 'psql -q %q -c %q >/dev/null' "$PG_URL/postgres" "DROP DATABASE IF EXISTS $name WITH (FORCE)"
     # shellcheck disable=SC2064 # expanded now
     trap "$AB_CLEANUP" EXIT
     psql -q "$PG_URL/postgres" -c "CREATE DATABASE $name" >/dev/null

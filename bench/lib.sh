@@ -56,7 +56,8 @@ cpu_snapshot() {
 # of those running at both readings plus all of those started in between (one that exited in between is lost).
 cpu_since() {
   cpu_snapshot "$1" "$2.now"
-  awk 'NR == FNR {t0[$1] = $2; next} {d += $2 - (($1 in t0) ? t0[$1] : 0)} END {print d + 0}' "$2" "$2.now"
+  awk 'FILENAME == ARGV[1] {t0[$1] = $2; next} {d += $2 - (($1 in t0) ? t0[$1] : 0)} END {print d + 0}' \
+    "$2" "$2.now"
 }
 
 # ab_serve BINARY WORK PORT [ARGS...]: a fresh keyport BINARY pinned to core 0 (bench/keyport.toml, data in

@@ -232,9 +232,14 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
         "\u{1}\u{1f}\u{7f}",
         "",
         " leading and trailing ",
+        // What COPY's text format reads specially: NULL's marker, the end-of-data marker, a trailing backslash.
+        "\\N",
+        "\\.",
+        "x\\",
     ];
     // More rows than a flush normally holds (`usage::FLUSH_AT`): on SQLite cut into statements of every one of the
-    // fixed sizes (5 × 512 + 64 + 5 × 8 + 1), on PostgreSQL one statement over arrays, whose order must hold.
+    // fixed sizes (5 × 512 + 64 + 5 × 8 + 1), on PostgreSQL one COPY in text format, whose escaping and order
+    // must hold.
     let batch: Vec<AuditRecord> = (0..2_665usize)
         .map(|i| {
             let o = |k: usize| odd[(i + k) % odd.len()].to_owned();

@@ -174,7 +174,7 @@ super::ops::ops_store!(PgStore);
 const COPY_ROWS: usize = 10_000;
 
 /// A usage flush's audit rows through `COPY … FROM STDIN` (text format), in the batch's order, so that entries of
-/// the same second keep the order of their ids. Measured against one INSERT over `UNNEST` of bound arrays: ~15%
+/// the same second keep the order of their ids. Measured against one INSERT over `UNNEST` of bound arrays: ~10-15%
 /// less of PostgreSQL's CPU per row (BENCHMARKS.md, ninth pass), COPY filling heap pages in bulk.
 async fn insert_audit_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,

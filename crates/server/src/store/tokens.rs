@@ -107,7 +107,9 @@ pub trait TokenStore: Send + Sync + 'static {
 
     async fn insert_audit(&self, entry: &AuditRecord) -> Result<()>;
     /// Writes a batch of API-token uses in one transaction: the audit rows, and each token's `last_used_at`
-    /// moved forward to the given time (never back).
+    /// moved forward to the given time (never back). Not cancel-safe: on PostgreSQL, a COPY dropped between its
+    /// end and the server's answer leaves the pooled connection one answer behind (sqlx-postgres 0.8.6's
+    /// `PgCopyIn::finish`), so the one caller, [`crate::usage::UsageLog`], writes in a task that nothing cancels.
     async fn record_usage(&self, audit: &[AuditRecord], last_used: &[(String, i64)]) -> Result<()>;
     /// Matching entries, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
