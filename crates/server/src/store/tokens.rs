@@ -109,7 +109,8 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Writes a batch of API-token uses in one transaction: the audit rows, and each token's `last_used_at`
     /// moved forward to the given time (never back). Not cancel-safe: on PostgreSQL, a COPY dropped between its
     /// end and the server's answer leaves the pooled connection one answer behind (sqlx-postgres 0.8.6's
-    /// `PgCopyIn::finish`), so the one caller, [`crate::usage::UsageLog`], writes in a task that nothing cancels.
+    /// `PgCopyIn::finish`), so the server's one caller, [`crate::usage::UsageLog`], writes in a task that nothing
+    /// cancels.
     async fn record_usage(&self, audit: &[AuditRecord], last_used: &[(String, i64)]) -> Result<()>;
     /// Matching entries, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
@@ -120,8 +121,8 @@ pub trait TokenStore: Send + Sync + 'static {
 /// Implements [`TokenStore`] for `$store` (a struct with a `pool` field) over database `$db`. Invoke it in the
 /// backend's module, after `sql_store!` (it reuses that macro's `user_from_row` and `client_from_row`).
 /// `insert_audit_rows` is the backend's way of writing a usage flush's audit rows inside its transaction
-/// (`async fn(&mut sqlx::Transaction<'_, $db>, &[AuditRecord]) -> Result<()>`): the fastest multi-row INSERT
-/// differs between the two.
+/// (`async fn(&mut sqlx::Transaction<'_, $db>, &[AuditRecord]) -> Result<()>`): the fastest bulk write differs
+/// between the two (SQLite: multi-row INSERTs of fixed sizes; PostgreSQL: COPY).
 macro_rules! token_store {
     ($store:ident, $row:ty, $db:ty, insert_audit_rows = $insert_audit_rows:path) => {
         fn api_token_from_row(row: &$row) -> Result<ApiToken> {
