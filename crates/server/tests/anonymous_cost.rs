@@ -133,3 +133,72 @@ async fn an_authenticated_callers_refusal_is_still_audited() {
     let rows = audit(&s, &admin, "action=user.list").await;
     assert!(rows.iter().any(|e| e["outcome"] == "denied"), "{rows:?}");
 }
+
+#[tokio::test]
+async fn a_summary_that_cannot_be_written_does_not_take_the_others_with_it() {
+    use keyport_server::domain::audit::write_failure_summaries;
+    use keyport_server::store::AuditQuery;
+    use sqlx::Connection;
+    capture_logs();
+    let s = server().await;
+    let state = &s.running.state;
+    let realms = ["aiod", "beta", "gamma"];
+    for realm in realms {
+        state.failed_tokens.note(realm, "192.0.2.7", state.now());
+    }
+    // The first summary in realm order fails to be written (a trigger refuses its row).
+    match &s.data.database {
+        Some(db) => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            for sql in [
+                "CREATE FUNCTION refuse_aiod() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.realm = 'aiod' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$",
+                "CREATE TRIGGER refuse_aiod BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_aiod()",
+            ] {
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+        }
+        None => {
+            // The testkit serves from `data` in its directory.
+            let file = s
+                .data
+                .dir
+                .path()
+                .join("data")
+                .join(keyport_server::store::SQLITE_FILE);
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+                .await
+                .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse_aiod BEFORE INSERT ON audit_log WHEN NEW.realm = 'aiod' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+    }
+    s.clock.advance(60);
+    assert!(write_failure_summaries(state, false).await.is_err());
+    // The two others are written, and all three are in the log.
+    for (realm, rows) in [("aiod", 0), ("beta", 1), ("gamma", 1)] {
+        let written = state
+            .store
+            .list_audit(&AuditQuery {
+                realm: realm.into(),
+                max: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(written.len(), rows, "{realm}: {written:?}");
+    }
+    let log = captured_log();
+    for realm in realms {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("failed API-token presentations") && l.contains(realm)),
+            "{realm}: {log}"
+        );
+    }
+}

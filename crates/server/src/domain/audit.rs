@@ -147,14 +147,17 @@ impl FailedTokens {
         closed
     }
 
-    /// Takes the summaries of minutes before `now`'s (or every summary when `all`, at shutdown).
+    /// Takes the summaries of minutes before `now`'s (or every summary when `all`, at shutdown), in realm order.
     pub fn take_ended(&self, now: i64, all: bool) -> Vec<Summary> {
         let minute = now.div_euclid(60);
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.iter_mut()
+        let mut ended: Vec<Summary> = map
+            .iter_mut()
             .filter(|(_, t)| all || t.minute < minute)
             .filter_map(|(realm, t)| take(realm, t))
-            .collect()
+            .collect();
+        ended.sort_by(|a, b| a.realm.cmp(&b.realm));
+        ended
     }
 }
 
@@ -185,12 +188,18 @@ pub async fn note_failed_token(app: &AppState, realm: &str, address: &str) {
 
 /// Writes the failure summaries of minutes that are over (every one when `all`): one `warn!` line and one audit
 /// row per realm and minute with failures. Called before the audit log is read, by each replica's housekeeping
-/// every minute, and at shutdown.
+/// every minute, and at shutdown. Every summary taken is logged and its row attempted, whatever happens to the
+/// others'; the first failure is returned.
 pub async fn write_failure_summaries(app: &AppState, all: bool) -> Result<()> {
+    let mut written = Ok(());
     for summary in app.failed_tokens.take_ended(app.now(), all) {
-        write_summary(app, summary).await?;
+        if let Err(e) = write_summary(app, summary).await
+            && written.is_ok()
+        {
+            written = Err(e);
+        }
     }
-    Ok(())
+    written
 }
 
 async fn write_summary(app: &AppState, s: Summary) -> Result<()> {

@@ -23,7 +23,7 @@ pub use group_commit::RefreshQueues;
 pub use ops::{OpsStore, PoolStats};
 pub use postgres::{PgSettings, PgStore};
 pub use queries::{AuditQuery, TokenKind, TokenQuery, UserQuery};
-pub use sqlite::SqliteStore;
+pub use sqlite::{FILE as SQLITE_FILE, SqliteStore};
 pub use tokens::{ApiToken, AuditRecord, TokenStore};
 
 use async_trait::async_trait;
