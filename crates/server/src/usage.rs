@@ -96,8 +96,7 @@ impl UsageLog {
         }
     }
 
-    /// Writes every use recorded so far. Cancelled midway, the batch it took is lost (and on PostgreSQL the
-    /// connection may be left out of step: see [`crate::store::TokenStore::record_usage`]): callers other than
+    /// Writes every use recorded so far. Cancelled midway, the batch it took is lost: callers other than
     /// [`UsageLog::run`] (which is never cancelled, see [`UsageLog::stop`]) go through [`UsageLog::flush`].
     async fn write(&self, store: &dyn Store) -> Result<()> {
         let _writing = self.writing.lock().await;

@@ -5,6 +5,7 @@
 
 mod account;
 mod browser;
+mod cancel;
 pub mod copy;
 mod federation;
 mod group_commit;

@@ -107,10 +107,8 @@ pub trait TokenStore: Send + Sync + 'static {
 
     async fn insert_audit(&self, entry: &AuditRecord) -> Result<()>;
     /// Writes a batch of API-token uses in one transaction: the audit rows, and each token's `last_used_at`
-    /// moved forward to the given time (never back). Not cancel-safe: on PostgreSQL, a COPY dropped between its
-    /// end and the server's answer leaves the pooled connection one answer behind (sqlx-postgres 0.8.6's
-    /// `PgCopyIn::finish`), so the server's one caller, [`crate::usage::UsageLog`], writes in a task that nothing
-    /// cancels.
+    /// moved forward to the given time (never back). Cancelled midway, it writes nothing and closes its connection
+    /// rather than return it to the pool (`cancel::CloseIfCancelled`: PostgreSQL's COPY could leave it out of step).
     async fn record_usage(&self, audit: &[AuditRecord], last_used: &[(String, i64)]) -> Result<()>;
     /// Matching entries, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
@@ -483,20 +481,29 @@ macro_rules! token_store {
                 audit: &[AuditRecord],
                 last_used: &[(String, i64)],
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
-                $insert_audit_rows(&mut tx, audit).await?;
-                for (id, at) in last_used {
-                    sqlx::query(
-                        "UPDATE api_tokens SET last_used_at = $1 \
-                         WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-                    )
-                    .bind(at)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                // Closed instead of reused if this write is cancelled midway (see `CloseIfCancelled`).
+                let mut conn = super::cancel::CloseIfCancelled::new(
+                    self.pool.acquire().await.map_err(db_err)?,
+                );
+                let written = async {
+                    let mut tx = sqlx::Connection::begin(conn.get()).await.map_err(db_err)?;
+                    $insert_audit_rows(&mut tx, audit).await?;
+                    for (id, at) in last_used {
+                        sqlx::query(
+                            "UPDATE api_tokens SET last_used_at = $1 \
+                             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                        )
+                        .bind(at)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    tx.commit().await.map_err(db_err)
                 }
-                tx.commit().await.map_err(db_err)
+                .await;
+                conn.finished();
+                written
             }
 
             async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
