@@ -44,11 +44,10 @@ cpu_user_sys() {
 # cpu_snapshot NAME FILE: "PID TICKS" (user + system CPU, clock ticks) of every running process named NAME, into
 # FILE; a process that vanishes while it is read is left out.
 cpu_snapshot() {
-  local pid stat f
+  local pid u s
   for pid in $(pgrep -x "$1"); do
-    stat=$(cut -d')' -f2- "/proc/$pid/stat" 2>/dev/null) || continue
-    read -ra f <<<"$stat"
-    echo "$pid $((f[11] + f[12]))"
+    read -r u s <<<"$(cpu_user_sys "$pid" 2>/dev/null)" # empty when it has exited
+    [[ -z $u ]] || echo "$pid $((u + s))"
   done >"$2"
 }
 

@@ -172,10 +172,34 @@ mod tests {
         assert_eq!(p.last_used["t2"], 5);
     }
 
+    /// Uses enough that writing them takes many statements in one transaction.
+    const USES: usize = 20_000;
+
+    fn record_uses(log: &UsageLog) {
+        for n in 0..USES as i64 {
+            log.record("t1", n, entry(n));
+        }
+    }
+
+    /// Returns once a write has taken every waiting use from the buffer.
+    async fn taken(log: &UsageLog) {
+        while log.waiting() > 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// How many audit rows `store` holds.
+    async fn stored(store: &dyn Store) -> usize {
+        let query = crate::store::AuditQuery {
+            max: USES as i64 + 10,
+            ..Default::default()
+        };
+        store.list_audit(&query).await.unwrap().len()
+    }
+
     #[tokio::test]
     async fn stopping_the_writer_during_a_write_loses_nothing() {
-        use crate::store::{AuditQuery, SqliteStore, TokenStore};
-        use std::sync::Arc;
+        use crate::store::SqliteStore;
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
         let log = Arc::new(UsageLog::default());
@@ -184,56 +208,34 @@ mod tests {
             async move { log.run(store.as_ref()).await }
         });
         // A batch that takes a while to write (many multi-row INSERTs in one transaction).
-        const USES: usize = 20_000;
-        for n in 0..USES as i64 {
-            log.record("t1", n, entry(n));
-        }
+        record_uses(&log);
         // The writer takes the batch at its next round; stop it right then, while it writes.
-        while log.waiting() > 0 {
-            tokio::task::yield_now().await;
-        }
+        taken(&log).await;
         log.stop();
         tokio::time::timeout(Duration::from_secs(10), writer)
             .await
             .expect("the writer returns after a stop")
             .unwrap();
-        let written = store
-            .list_audit(&AuditQuery {
-                max: USES as i64 + 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(written.len(), USES);
+        assert_eq!(stored(store.as_ref()).await, USES);
     }
 
     #[tokio::test]
     async fn a_flush_whose_caller_goes_away_still_writes_its_batch() {
-        use crate::store::{AuditQuery, SqliteStore};
+        use crate::store::SqliteStore;
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
         let log = Arc::new(UsageLog::default());
-        const USES: usize = 20_000;
-        for n in 0..USES as i64 {
-            log.record("t1", n, entry(n));
-        }
+        record_uses(&log);
         // The caller is dropped as soon as the batch has left the buffer, long before it is written (a request
         // whose client disconnected while its flush ran).
         tokio::select! {
             biased;
             _ = log.flush(&store) => panic!("20,000 rows cannot be written before the buffer is seen empty"),
-            _ = async { while log.waiting() > 0 { tokio::task::yield_now().await } } => {}
+            _ = taken(&log) => {}
         }
         // A flush returns only once every earlier write is done.
         log.flush(&store).await.unwrap();
-        let written = store
-            .list_audit(&AuditQuery {
-                max: USES as i64 + 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(written.len(), USES);
+        assert_eq!(stored(store.as_ref()).await, USES);
     }
 
     #[test]

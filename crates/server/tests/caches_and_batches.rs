@@ -209,9 +209,30 @@ fn flush_token(id: &str, created_at: i64) -> keyport_server::store::ApiToken {
     }
 }
 
+/// The audit rows of realm `aiod` since `t0` whose action starts with `prefix`, oldest first: the log lists newest
+/// first, so reversed, rows written in one flush come back in the order given (ids ascend within a second).
+async fn stored_in_order(
+    st: &std::sync::Arc<dyn keyport_server::store::Store>,
+    t0: i64,
+    prefix: &str,
+) -> Vec<keyport_server::store::AuditRecord> {
+    let mut stored = st
+        .list_audit(&keyport_server::store::AuditQuery {
+            realm: "aiod".into(),
+            since: Some(t0),
+            max: 100_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    stored.retain(|e| e.action.starts_with(prefix));
+    stored.reverse();
+    stored
+}
+
 #[tokio::test]
 async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_used_back() {
-    use keyport_server::store::{AuditQuery, AuditRecord};
+    use keyport_server::store::AuditRecord;
     let s = server().await;
     let st = s.running.state.store.clone();
     // Recent times: the purge of entries past the retention runs in the background.
@@ -260,18 +281,7 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
     st.record_usage(&batch, &last_used(t0 + 100, t0 + 50))
         .await
         .unwrap();
-    let mut stored = st
-        .list_audit(&AuditQuery {
-            realm: "aiod".into(),
-            since: Some(t0),
-            max: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    stored.retain(|e| e.action.starts_with("flush."));
-    // Newest first; reversed, the rows come back in the order given (ids ascend within a second).
-    stored.reverse();
+    let stored = stored_in_order(&st, t0, "flush.").await;
     assert_eq!(stored.len(), batch.len());
     for (got, want) in stored.iter().zip(&batch) {
         assert_eq!(
@@ -319,7 +329,7 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
 
 #[tokio::test]
 async fn a_backlog_larger_than_one_statement_is_stored_whole_and_in_order() {
-    use keyport_server::store::{AuditQuery, AuditRecord};
+    use keyport_server::store::AuditRecord;
     // What a flush writes after a store outage: more rows than one statement takes on either backend
     // (PostgreSQL: 10,000 a COPY; SQLite: 512 an INSERT), several to a second.
     let s = server().await;
@@ -335,17 +345,7 @@ async fn a_backlog_larger_than_one_statement_is_stored_whole_and_in_order() {
         })
         .collect();
     st.record_usage(&batch, &[]).await.unwrap();
-    let mut stored = st
-        .list_audit(&AuditQuery {
-            realm: "aiod".into(),
-            since: Some(t0),
-            max: 30_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    stored.retain(|e| e.action.starts_with("backlog."));
-    stored.reverse();
+    let stored = stored_in_order(&st, t0, "backlog.").await;
     let actions: Vec<&str> = stored.iter().map(|e| e.action.as_str()).collect();
     let wanted: Vec<&str> = batch.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, wanted);
