@@ -30,25 +30,14 @@ OIDC="$KP/realms/bench/protocol/openid-connect"
 RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
 ADMIN=$(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)
 HZ=$(getconf CLK_TCK)
-BACKEND=${BACKEND:-sqlite} PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-case $BACKEND in
-  sqlite | postgres) ;;
-  *) echo "$NAME: BACKEND must be sqlite or postgres, not $BACKEND" >&2; exit 2 ;;
-esac
+BACKEND=${BACKEND:-sqlite}
 export KEYPORT_LOG=warn
 
 one() { # one LABEL BINARY
-  local work token at u0 s0 u1 s1 pg=0 out db=() name="keyport_introspect_ab_$$"
-  AB_CLEANUP=
-  if [[ $BACKEND == postgres ]]; then
-    printf -v AB_CLEANUP 'psql -q %q -c %q >/dev/null' "$PG_URL/postgres" "DROP DATABASE IF EXISTS $name WITH (FORCE)"
-    # shellcheck disable=SC2064 # expanded now
-    trap "$AB_CLEANUP" EXIT
-    psql -q "$PG_URL/postgres" -c "CREATE DATABASE $name" >/dev/null
-    db=(--database-url "$PG_URL/$name")
-  fi
+  local work token at u0 s0 u1 s1 pg=0 out
+  ab_backend "keyport_introspect_ab_$$"
   work=$(mktemp -d /tmp/keyport-introspect-ab.XXXXXX)
-  ab_serve "$2" "$work" "$PORT" "${db[@]}"
+  ab_serve "$2" "$work" "$PORT" "${AB_DB[@]}"
   fail() { echo "$NAME: $1 failed against $2; the server said:" >&2; tail -n 5 "$work/err" >&2; exit 1; }
   out=$(curl -sSf -H "Authorization: $ADMIN" \
     -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token") ||

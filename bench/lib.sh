@@ -59,6 +59,25 @@ cpu_since() {
     "$2" "$2.now"
 }
 
+# ab_backend NAME: for BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432, a server URL without
+# a database path; PostgreSQL 13 or later) a fresh database NAME, with AB_CLEANUP set to drop it and an EXIT trap
+# that does so should the caller fail before ab_serve takes the trap over; sets AB_DB to the `serve` arguments that
+# use it (empty for BACKEND=sqlite, the default). Dropped by the caller with `eval "$AB_CLEANUP"` after ab_stop.
+ab_backend() {
+  AB_CLEANUP= AB_DB=()
+  case ${BACKEND:-sqlite} in
+    sqlite) return ;;
+    postgres) ;;
+    *) echo "BACKEND must be sqlite or postgres, not $BACKEND" >&2; exit 2 ;;
+  esac
+  local url=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+  printf -v AB_CLEANUP 'psql -q %q -c %q >/dev/null' "$url/postgres" "DROP DATABASE IF EXISTS $1 WITH (FORCE)"
+  # shellcheck disable=SC2064 # expanded now
+  trap "$AB_CLEANUP" EXIT
+  psql -q "$url/postgres" -c "CREATE DATABASE $1" >/dev/null
+  AB_DB=(--database-url "$url/$1")
+}
+
 # ab_serve BINARY WORK PORT [ARGS...]: a fresh keyport BINARY pinned to core 0 (bench/keyport.toml, data in
 # WORK/data, ARGS added to `serve`'s, its output in WORK/out and WORK/err), once it listens. Sets AB_PID, and an
 # EXIT trap that stops it, removes WORK and runs AB_CLEANUP (a command, if set) should the caller fail before

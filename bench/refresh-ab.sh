@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Refresh rotations on SQLite, two keyport binaries alternated: what a change to the refresh path or the SQLite
-# store does, measured in pairs on the same host minutes apart (the host's speed drifts more than that between runs).
+# Refresh rotations, two keyport binaries alternated: what a change to the refresh path or the store does,
+# measured in pairs on the same host minutes apart (the host's speed drifts more than that between runs).
 #
 #   bash bench/refresh-ab.sh BASE_BINARY NEW_BINARY [PAIRS]     # default 4 pairs, DURATION=10 s each
+#   BACKEND=postgres bash bench/refresh-ab.sh BASE NEW           # each run on a fresh PostgreSQL database
 #
 # Each run starts a fresh keyport (bench/keyport.toml, an empty data dir) pinned to core 0, makes 2×CONNS password
 # logins, warms up on half of the chains for 3 s, then drives refresh_token grants with strict rotation (ES256 ID
 # tokens, as run.sh's refresh_rotate row) from wrk on core 1 over CONNS keep-alive connections on the other half.
 # Prints one line per run: refreshes/s, p50/p99, the server's user and system CPU µs per refresh (from
 # /proc/PID/stat), voluntary context switches per refresh (summed over the threads alive at the start and end:
-# approximate; the involuntary ones are not counted), and the size the WAL file reached.
+# approximate; the involuntary ones are not counted), and the size the WAL file reached. With BACKEND=postgres
+# (PG_URL as in bench/lib.sh's ab_backend) each run gets a database of its own, dropped after it even when the run
+# fails, and the line gives instead of the WAL the CPU of this host's PostgreSQL processes per refresh ("pg":
+# every `postgres` process counts, so keep the host otherwise idle) and the share of refresh_tokens' row updates
+# (a rotation marking its parent used) that PostgreSQL made HOT, without new index entries.
 # Not part of the test suite; needs wrk, taskset, curl, python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,16 +24,17 @@ NAME=refresh-ab
 source "$BENCH/lib.sh"
 [[ $# -ge 2 ]] || { echo "usage: $0 BASE_BINARY NEW_BINARY [PAIRS]" >&2; exit 2; }
 BASE=$1 NEW=$2 PAIRS=${3:-4}
-DURATION=${DURATION:-10} CONNS=${CONNS:-64} PORT=${PORT:-18190}
+DURATION=${DURATION:-10} CONNS=${CONNS:-64} PORT=${PORT:-18190} BACKEND=${BACKEND:-sqlite}
 OIDC="http://127.0.0.1:$PORT/realms/bench/protocol/openid-connect"
 LEGACY="Basic $(printf '%s' bench-legacy:bench-legacy-secret-0123456789abcdef0123456789abcdef | base64 -w0)"
 HZ=$(getconf CLK_TCK)
 export KEYPORT_LOG=warn
 
 one() { # one LABEL BINARY
-  local work pid u0 s0 c0 u1 s1 c1 out wal
+  local work pid u0 s0 c0 u1 s1 c1 out wal pg=0 hot=-1
+  ab_backend "keyport_refresh_ab_$$"
   work=$(mktemp -d /tmp/keyport-refresh-ab.XXXXXX)
-  ab_serve "$2" "$work" "$PORT"
+  ab_serve "$2" "$work" "$PORT" "${AB_DB[@]}"
   pid=$AB_PID
   mkdir -p "$work/logins"
   seq $((2 * CONNS)) | xargs -P 4 -I{} curl -sf -o "$work/logins/{}.json" -H "Authorization: $LEGACY" \
@@ -39,25 +45,34 @@ one() { # one LABEL BINARY
     taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$OIDC/token" >/dev/null
   read -r u0 s0 <<<"$(cpu_user_sys "$pid")"
   c0=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
+  [[ $BACKEND != postgres ]] || cpu_snapshot postgres "$work/pg-cpu"
   out=$(WRK_CONNS=$CONNS WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$work/chains.01" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$OIDC/token")
   read -r u1 s1 <<<"$(cpu_user_sys "$pid")"
   c1=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
   wal=$(stat -c %s "$work/data/keyport.db-wal" 2>/dev/null || echo 0) # before the stop, which removes the WAL
+  [[ $BACKEND != postgres ]] || pg=$(cpu_since postgres "$work/pg-cpu")
   ab_stop "$work"
+  if [[ $BACKEND == postgres ]]; then # after the stop: an exiting backend hands in its statistics
+    sleep 0.5
+    hot=$(psql -qtA "${AB_DB[1]}" -c "SELECT COALESCE(round(100.0 * n_tup_hot_upd / NULLIF(n_tup_upd, 0)), -1)
+      FROM pg_stat_user_tables WHERE relname = 'refresh_tokens'")
+  fi
+  [[ -z $AB_CLEANUP ]] || eval "$AB_CLEANUP"
   echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 label = sys.argv[1]
-du, ds, dc, hz, wal = map(int, sys.argv[2:7])
+du, ds, dc, hz, wal, pg, hot = map(int, sys.argv[2:9])
 r = max(d["requests"], 1)
 rate = d["requests"] / (d["duration_us"] / 1e6)
 p50, p99 = d["p50_us"] / 1000, d["p99_us"] / 1000
 errors = sum(d["errors"].values())
 us = lambda t: t / hz * 1e6 / r
 print(f"{label:5} {rate:7.0f}/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys us/refresh"
-      f"  ctx switches {dc / r:4.2f}/refresh  errors {errors}  WAL {wal / 2**20:.0f} MB")
-' "$1" $((u1 - u0)) $((s1 - s0)) $((c1 - c0)) "$HZ" "$wal"
+      f"  ctx switches {dc / r:4.2f}/refresh  errors {errors}"
+      + (f"  pg {us(pg):5.1f} us/refresh  HOT {hot}% of updates" if pg else f"  WAL {wal / 2**20:.0f} MB"))
+' "$1" $((u1 - u0)) $((s1 - s0)) $((c1 - c0)) "$HZ" "$wal" "$pg" "$hot"
 }
 
 for ((i = 1; i <= PAIRS; i++)); do
