@@ -105,6 +105,15 @@ if states:
 for k, v in states.most_common(12):
     print(f"  {k:40s} {v / total:6.1%}")
 EOF
+if ((PG)); then
+  # The server stopped first: an exiting backend hands in its statistics. HOT updates write no index entry.
+  kill "$PID" && wait "$PID" 2>/dev/null || true
+  PID=
+  sleep 0.5
+  psql -Atq "$PG_URL/$DB" -c "SELECT 'device_grants: ' || n_tup_upd || ' updates, ' ||
+    COALESCE(round(100.0 * n_tup_hot_upd / NULLIF(n_tup_upd, 0)), 0) || '% of them HOT (no new index entries)'
+    FROM pg_stat_user_tables WHERE relname = 'device_grants'"
+fi
 if ((STATEMENTS)); then
   psql -q "$PG_URL/$DB" -c "SELECT calls, round(mean_exec_time::numeric, 3) AS mean_ms, round(max_exec_time::numeric, 1) AS max_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 6"
 elif ((PG)); then
