@@ -58,7 +58,7 @@ one() { # one LABEL BINARY
   read -r u1 s1 <<<"$(cpu_user_sys "$AB_PID")"
   [[ $BACKEND != postgres ]] || pg=$(cpu_since postgres "$work/pg-cpu")
   ab_stop "$work"
-  [[ -z $AB_CLEANUP ]] || eval "$AB_CLEANUP"
+  ab_drop
   echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
 import json, sys
 d = json.load(sys.stdin)

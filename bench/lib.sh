@@ -62,13 +62,14 @@ cpu_since() {
 # ab_backend NAME: for BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432, a server URL without
 # a database path; PostgreSQL 13 or later) a fresh database NAME, with AB_CLEANUP set to drop it and an EXIT trap
 # that does so should the caller fail before ab_serve takes the trap over; sets AB_DB to the `serve` arguments that
-# use it (empty for BACKEND=sqlite, the default). Dropped by the caller with `eval "$AB_CLEANUP"` after ab_stop.
+# use it (empty for BACKEND=sqlite, the default). Dropped by ab_drop, after ab_stop (whose EXIT trap drops it
+# until then).
 ab_backend() {
   AB_CLEANUP= AB_DB=()
   case ${BACKEND:-sqlite} in
     sqlite) return ;;
     postgres) ;;
-    *) echo "BACKEND must be sqlite or postgres, not $BACKEND" >&2; exit 2 ;;
+    *) echo "$NAME: BACKEND must be sqlite or postgres, not $BACKEND" >&2; exit 2 ;;
   esac
   local url=${PG_URL:-postgres://postgres@127.0.0.1:5432}
   printf -v AB_CLEANUP 'psql -q %q -c %q >/dev/null' "$url/postgres" "DROP DATABASE IF EXISTS $1 WITH (FORCE)"
@@ -91,10 +92,29 @@ ab_serve() {
   wait_for_line "$2/out" "keyport listening on" 30
 }
 
-# ab_stop WORK: stops the server of ab_serve and removes WORK.
+# ab_stop WORK: stops the server of ab_serve and removes WORK; the EXIT trap is left to AB_CLEANUP, if set.
 ab_stop() {
   kill "$AB_PID"
   wait "$AB_PID" 2>/dev/null || true
   rm -rf "$1"
+  # shellcheck disable=SC2064 # expanded now
+  if [[ -n ${AB_CLEANUP:-} ]]; then trap "$AB_CLEANUP" EXIT; else trap - EXIT; fi
+}
+
+# pg_sessions_gone URL: waits (at most 5 s) until no other session of the PostgreSQL database at URL is left, so
+# that every backend of a stopped server has exited and handed in its statistics (PostgreSQL 15 reports a
+# session's table counts at most once a second while it lives, and always at its exit).
+pg_sessions_gone() {
+  local _
+  for _ in $(seq 50); do
+    [[ $(psql -qtA "$1" -c "SELECT count(*) FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid()") == 0 ]] && return
+    sleep 0.1
+  done
+}
+
+# ab_drop: drops ab_backend's database, if any, and clears the EXIT trap.
+ab_drop() {
+  [[ -z ${AB_CLEANUP:-} ]] || eval "$AB_CLEANUP"
   trap - EXIT
 }

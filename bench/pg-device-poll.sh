@@ -109,7 +109,7 @@ if ((PG)); then
   # The server stopped first: an exiting backend hands in its statistics. HOT updates write no index entry.
   kill "$PID" && wait "$PID" 2>/dev/null || true
   PID=
-  sleep 0.5
+  pg_sessions_gone "$PG_URL/$DB"
   psql -Atq "$PG_URL/$DB" -c "SELECT 'device_grants: ' || n_tup_upd || ' updates, ' ||
     COALESCE(round(100.0 * n_tup_hot_upd / NULLIF(n_tup_upd, 0)), 0) || '% of them HOT (no new index entries)'
     FROM pg_stat_user_tables WHERE relname = 'device_grants'"

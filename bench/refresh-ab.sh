@@ -54,11 +54,11 @@ one() { # one LABEL BINARY
   [[ $BACKEND != postgres ]] || pg=$(cpu_since postgres "$work/pg-cpu")
   ab_stop "$work"
   if [[ $BACKEND == postgres ]]; then # after the stop: an exiting backend hands in its statistics
-    sleep 0.5
-    hot=$(psql -qtA "${AB_DB[1]}" -c "SELECT COALESCE(round(100.0 * n_tup_hot_upd / NULLIF(n_tup_upd, 0)), -1)
-      FROM pg_stat_user_tables WHERE relname = 'refresh_tokens'")
+    pg_sessions_gone "${AB_DB[1]}"
+    hot=$(psql -qtA "${AB_DB[1]}" -c "SELECT COALESCE((SELECT round(100.0 * n_tup_hot_upd / NULLIF(n_tup_upd, 0))
+      FROM pg_stat_user_tables WHERE relname = 'refresh_tokens'), -1)")
   fi
-  [[ -z $AB_CLEANUP ]] || eval "$AB_CLEANUP"
+  ab_drop
   echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
