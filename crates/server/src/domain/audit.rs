@@ -8,7 +8,7 @@
 //! [`write_failure_summaries`]). A flood of forged tokens therefore costs one row a minute per realm and
 //! replica, whatever its size.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use keyport_proto::admin::AuditEntry;
@@ -109,9 +109,10 @@ pub const FAILED_TOKENS_ACTION: &str = "token.use";
 /// Distinct client addresses remembered per realm and minute; more are counted as "at least".
 const MAX_ADDRESSES: usize = 10_000;
 
-/// Failed API-token presentations per realm in the current minute, in this replica's memory.
+/// Failed API-token presentations per realm in the current minute, in this replica's memory; ordered by realm, so
+/// that summaries are taken in realm order.
 #[derive(Default)]
-pub struct FailedTokens(Mutex<HashMap<String, Tally>>);
+pub struct FailedTokens(Mutex<BTreeMap<String, Tally>>);
 
 #[derive(Default)]
 struct Tally {
@@ -151,13 +152,10 @@ impl FailedTokens {
     pub fn take_ended(&self, now: i64, all: bool) -> Vec<Summary> {
         let minute = now.div_euclid(60);
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let mut ended: Vec<Summary> = map
-            .iter_mut()
+        map.iter_mut()
             .filter(|(_, t)| all || t.minute < minute)
             .filter_map(|(realm, t)| take(realm, t))
-            .collect();
-        ended.sort_by(|a, b| a.realm.cmp(&b.realm));
-        ended
+            .collect()
     }
 }
 
