@@ -10,10 +10,12 @@
 # tokens, as run.sh's refresh_rotate row) from wrk on core 1 over CONNS keep-alive connections on the other half.
 # Prints one line per run: refreshes/s, p50/p99, the server's user and system CPU µs per refresh (from
 # /proc/PID/stat), voluntary context switches per refresh (summed over the threads alive at the start and end:
-# approximate; the involuntary ones are not counted), and the size the WAL file reached. With BACKEND=postgres
+# approximate; the involuntary ones are not counted), the size the WAL file reached and the bytes the server
+# wrote per refresh (`wchar` of /proc/PID/io: WAL frames and checkpoints, and the responses). With BACKEND=postgres
 # (PG_URL as in bench/lib.sh's ab_backend) each run gets a database of its own, dropped after it even when the run
-# fails, and the line gives instead of the WAL the CPU of this host's PostgreSQL processes per refresh ("pg":
-# every `postgres` process counts, so keep the host otherwise idle) and the share of refresh_tokens' row updates
+# fails, and the line gives instead of keyport's WAL the CPU of this host's PostgreSQL processes per refresh ("pg":
+# every `postgres` process counts, so keep the host otherwise idle), the bytes of WAL PostgreSQL wrote per refresh
+# (the whole cluster's, from pg_current_wal_lsn) and the share of refresh_tokens' row updates
 # (a rotation marking its parent used) that PostgreSQL made HOT, without new index entries.
 # Not part of the test suite; needs wrk, taskset, curl, python3.
 set -euo pipefail
@@ -31,7 +33,7 @@ HZ=$(getconf CLK_TCK)
 export KEYPORT_LOG=warn
 
 one() { # one LABEL BINARY
-  local work pid u0 s0 c0 u1 s1 c1 out wal pg=0 hot=-1
+  local work pid u0 s0 c0 w0 u1 s1 c1 w1 out wal pg=0 hot=-1 lsn
   ab_backend "keyport_refresh_ab_$$"
   work=$(mktemp -d /tmp/keyport-refresh-ab.XXXXXX)
   ab_serve "$2" "$work" "$PORT" "${AB_DB[@]}"
@@ -45,13 +47,21 @@ one() { # one LABEL BINARY
     taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$OIDC/token" >/dev/null
   read -r u0 s0 <<<"$(cpu_user_sys "$pid")"
   c0=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
-  [[ $BACKEND != postgres ]] || cpu_snapshot postgres "$work/pg-cpu"
+  w0=$(awk '/^wchar/{print $2}' /proc/"$pid"/io)
+  if [[ $BACKEND == postgres ]]; then
+    cpu_snapshot postgres "$work/pg-cpu"
+    lsn=$(psql -qtA "${AB_DB[1]}" -c "SELECT pg_current_wal_lsn()")
+  fi
   out=$(WRK_CONNS=$CONNS WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$work/chains.01" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$OIDC/token")
   read -r u1 s1 <<<"$(cpu_user_sys "$pid")"
   c1=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
+  w1=$(awk '/^wchar/{print $2}' /proc/"$pid"/io)
   wal=$(stat -c %s "$work/data/keyport.db-wal" 2>/dev/null || echo 0) # before the stop, which removes the WAL
-  [[ $BACKEND != postgres ]] || pg=$(cpu_since postgres "$work/pg-cpu")
+  if [[ $BACKEND == postgres ]]; then
+    pg=$(cpu_since postgres "$work/pg-cpu")
+    w0=0 w1=$(psql -qtA "${AB_DB[1]}" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn')::bigint")
+  fi
   ab_stop "$work"
   if [[ $BACKEND == postgres ]]; then # after the stop: an exiting backend hands in its statistics
     pg_sessions_gone "${AB_DB[1]}"
@@ -63,7 +73,7 @@ one() { # one LABEL BINARY
 import json, sys
 d = json.load(sys.stdin)
 label = sys.argv[1]
-du, ds, dc, hz, wal, pg, hot = map(int, sys.argv[2:9])
+du, ds, dc, hz, wal, pg, hot, dw = map(int, sys.argv[2:10])
 r = max(d["requests"], 1)
 rate = d["requests"] / (d["duration_us"] / 1e6)
 p50, p99 = d["p50_us"] / 1000, d["p99_us"] / 1000
@@ -71,8 +81,8 @@ errors = sum(d["errors"].values())
 us = lambda t: t / hz * 1e6 / r
 print(f"{label:5} {rate:7.0f}/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys us/refresh"
       f"  ctx switches {dc / r:4.2f}/refresh  errors {errors}"
-      + (f"  pg {us(pg):5.1f} us/refresh  HOT {hot}% of updates" if pg else f"  WAL {wal / 2**20:.0f} MB"))
-' "$1" $((u1 - u0)) $((s1 - s0)) $((c1 - c0)) "$HZ" "$wal" "$pg" "$hot"
+      + (f"  pg {us(pg):5.1f} us/refresh  WAL {dw / r / 1024:4.1f} KiB/refresh  HOT {hot}% of updates" if pg else f"  WAL {wal / 2**20:.0f} MB  wrote {dw / r / 1024:4.1f} KiB/refresh"))
+' "$1" $((u1 - u0)) $((s1 - s0)) $((c1 - c0)) "$HZ" "$wal" "$pg" "$hot" $((w1 - w0))
 }
 
 for ((i = 1; i <= PAIRS; i++)); do

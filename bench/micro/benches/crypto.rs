@@ -1,7 +1,9 @@
 //! The physical limit of each end-to-end figure, measured on the server's own code paths: ES256 and RS256
 //! signing of a real access-token claim set through `KeySet::sign`, ES256 verification through `KeySet::verify`
-//! (what introspection and userinfo do), the SHA-256 token hash (`crypto::sha256_hex`, what every refresh token,
-//! device code and client secret lookup costs) and one argon2id password verification (`crypto::verify_password`).
+//! (what introspection and userinfo do), the SHA-256 token hash (`crypto::sha256_hex`, what every device code and
+//! client secret lookup costs, and a refresh token's without an ordering prefix), the key of a refresh token with
+//! one (`crypto::refresh_token_key`: 57 characters, two SHA-256 blocks) and one argon2id password verification
+//! (`crypto::verify_password`).
 //!
 //! Run pinned to one core, as `bench/run.sh` does: `taskset -c 0 cargo bench -p keyport-bench --bench crypto`.
 
@@ -66,6 +68,10 @@ fn bench(c: &mut Criterion) {
     let token = crypto::random_token(32);
     c.bench_function("sha256_token_hash", |b| {
         b.iter(|| crypto::sha256_hex(black_box(&token)))
+    });
+    let refresh = crypto::refresh_token_secret(true);
+    c.bench_function("refresh_token_key", |b| {
+        b.iter(|| crypto::refresh_token_key(black_box(&refresh)))
     });
 
     let phc = crypto::hash_password("correct horse battery staple");

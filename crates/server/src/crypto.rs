@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `bytes` of OS randomness, base64url without padding (32 bytes → 43 characters, 256 bits).
 pub fn random_token(bytes: usize) -> String {
@@ -50,6 +51,61 @@ pub fn sha256_hex(secret: &str) -> String {
     hex::encode_to_slice(Sha256::digest(secret.as_bytes()), &mut digits)
         .expect("64 digits for 32 bytes");
     String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
+}
+
+/// Hex digits of a refresh token's ordering prefix: the microseconds of its issue since the Unix epoch (14 digits
+/// last until the year 4253).
+const ORDER_DIGITS: usize = 14;
+/// A refresh token's length: the ordering prefix, then 256 random bits in base64url.
+const REFRESH_TOKEN_LEN: usize = ORDER_DIGITS + 43;
+
+/// A new refresh token: 256 bits of OS randomness (what makes it a secret), behind an ordering prefix when
+/// `ordered`. The prefix is the wall-clock microsecond of its issue, raised where needed so that it grows with
+/// every token this process issues. Refresh tokens issued one after the other thereby get store keys
+/// ([`refresh_token_key`]) in the same order, and a rotation adds its key at the end of the table's key index,
+/// where the previous rotations wrote, instead of on a random page of it: fewer pages written and read per rotation
+/// (BENCHMARKS.md, eleventh pass). The prefix tells the time of issue, as a Keycloak refresh token's `iat` does; it
+/// orders, and expires nothing (expiry is the row's `expires_at`, from the injected clock). Without `ordered` (a
+/// store that replicas of an older version may share, [`crate::store::ChangeFeed::one_process`]) the token is
+/// the random part alone, as every refresh token was before.
+pub fn refresh_token_secret(ordered: bool) -> String {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    if !ordered {
+        return random_token(32);
+    }
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    format!(
+        "{:0ORDER_DIGITS$x}{}",
+        next_in_order(&LAST, micros),
+        random_token(32)
+    )
+}
+
+/// The larger of `micros` and one more than the last value handed out, recorded as the last.
+fn next_in_order(last: &AtomicU64, micros: u64) -> u64 {
+    let next = |prev: u64| prev.saturating_add(1).max(micros);
+    let prev = last
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |prev| {
+            Some(next(prev))
+        })
+        .unwrap_or_else(|prev| prev);
+    next(prev)
+}
+
+/// What a refresh token is stored and looked up under: the SHA-256 of the whole token in hex, behind the token's
+/// ordering prefix when it has one. Tokens issued before the prefix existed (43 characters) keep their plain hash,
+/// so they go on working. Anything presented is hashed whole, so a forged prefix finds nothing.
+pub fn refresh_token_key(token: &str) -> String {
+    let prefix = token.get(..ORDER_DIGITS).filter(|p| {
+        token.len() == REFRESH_TOKEN_LEN
+            && p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    match prefix {
+        Some(p) => format!("{p}{}", sha256_hex(token)),
+        None => sha256_hex(token),
+    }
 }
 
 /// SHA-256, base64url: for CSRF tokens derived from a session secret.
@@ -199,6 +255,7 @@ pub fn dummy_password_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     #[test]
     fn random_ids_are_distinct_version_4_uuids() {
@@ -220,6 +277,59 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(sha256_hex(""), hex::encode(Sha256::digest(b"")));
+    }
+
+    #[test]
+    fn refresh_tokens_are_issued_in_order_and_stored_under_prefix_and_hash() {
+        let tokens: Vec<String> = (0..1000).map(|_| refresh_token_secret(true)).collect();
+        for pair in tokens.windows(2) {
+            assert!(
+                pair[0][..ORDER_DIGITS] < pair[1][..ORDER_DIGITS],
+                "{pair:?}"
+            );
+        }
+        let t = &tokens[0];
+        assert_eq!(t.len(), REFRESH_TOKEN_LEN);
+        let micros = u64::from_str_radix(&t[..ORDER_DIGITS], 16).unwrap();
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        assert!(micros <= wall.as_micros() as u64 && micros + 60_000_000 > wall.as_micros() as u64);
+        // The key orders as the tokens do, and hashes the whole token.
+        assert_eq!(
+            refresh_token_key(t),
+            format!("{}{}", &t[..ORDER_DIGITS], sha256_hex(t))
+        );
+        let keys: Vec<String> = tokens.iter().map(|t| refresh_token_key(t)).collect();
+        assert!(keys.windows(2).all(|k| k[0] < k[1]));
+    }
+
+    #[test]
+    fn refresh_tokens_without_an_ordering_prefix_keep_their_plain_hash() {
+        // A token issued before the prefix existed, or for a store replicas share: 43 characters of base64url.
+        let old = refresh_token_secret(false);
+        assert_eq!(old.len(), 43);
+        assert_eq!(refresh_token_key(&old), sha256_hex(&old));
+        // Right length, but not a lowercase hex prefix: hashed plainly, so it cannot reach a prefixed key.
+        let t = refresh_token_secret(true);
+        let upper = format!("{}{}", t[..ORDER_DIGITS].to_uppercase(), &t[ORDER_DIGITS..]);
+        if upper != t {
+            assert_eq!(refresh_token_key(&upper), sha256_hex(&upper));
+        }
+        let longer = format!("{t}x");
+        assert_eq!(refresh_token_key(&longer), sha256_hex(&longer));
+        // A multi-byte character across the prefix's end is not a prefix (and does not panic).
+        let odd = format!("{}é{}", &t[..ORDER_DIGITS - 1], &t[ORDER_DIGITS + 1..]);
+        assert_eq!(odd.len(), REFRESH_TOKEN_LEN);
+        assert_eq!(refresh_token_key(&odd), sha256_hex(&odd));
+    }
+
+    #[test]
+    fn the_ordering_prefix_grows_even_when_the_clock_does_not() {
+        let last = AtomicU64::new(0);
+        assert_eq!(next_in_order(&last, 1_000), 1_000);
+        assert_eq!(next_in_order(&last, 1_000), 1_001);
+        assert_eq!(next_in_order(&last, 500), 1_002);
+        assert_eq!(next_in_order(&last, 5_000), 5_000);
+        assert_eq!(last.load(Ordering::Relaxed), 5_000);
     }
 
     #[test]

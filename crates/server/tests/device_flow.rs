@@ -156,6 +156,73 @@ async fn device_login_then_refresh_rotation_replay_and_logout() {
 }
 
 #[tokio::test]
+async fn refresh_tokens_issued_before_the_ordering_prefix_keep_working() {
+    use keyport_server::crypto::{random_token, refresh_token_key, sha256_hex};
+    use keyport_server::store::RefreshToken;
+
+    let s = server().await;
+    let tokens = device_login(&s, "aiod-sdk", "alice", "alice-password-1").await;
+    let issued = tokens.str("refresh_token");
+    // On SQLite a refresh token of today has 14 lowercase hex digits (its issue in microseconds), then 43 random
+    // characters; on PostgreSQL, whose replicas may run an older version during an upgrade, only the 43.
+    let postgres = std::env::var("KEYPORT_TEST_BACKEND").as_deref() == Ok("postgres");
+    let ordered = |t: &str| {
+        t.len() == 57
+            && t[..14]
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    assert_eq!(ordered(&issued), !postgres, "{issued}");
+    assert_eq!(issued.len(), if postgres { 43 } else { 57 }, "{issued}");
+    // One stored as every refresh token was before (under the plain SHA-256 of 43 random characters), as the
+    // successor of the one just issued, in the same login session.
+    let sid = verify_with_jwks(&s, "aiod", &tokens.str("access_token")).await["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old = random_token(32);
+    let now = s.running.state.now();
+    let store = s.running.state.store.clone();
+    let row = RefreshToken {
+        token_hash: sha256_hex(&old),
+        session_id: sid,
+        realm: "aiod".into(),
+        client_id: "aiod-sdk".into(),
+        created_at: now,
+        expires_at: now + 600,
+        used_at: None,
+    };
+    store
+        .rotate_refresh_tokens(&[(refresh_token_key(&issued), row)])
+        .await
+        .unwrap();
+    // It introspects, and it refreshes into a refresh token of today's shape, which refreshes in turn.
+    let r = introspect(&s, "aiod", RS, &old).await;
+    assert_eq!(r.json["active"], true, "{r:?}");
+    let next = refresh(&s, "aiod-sdk", &old).await;
+    assert_eq!(next.status, 200, "{next:?}");
+    let new = next.str("refresh_token");
+    assert_eq!(ordered(&new), !postgres, "{new}");
+    if !postgres {
+        assert!(new[..14] > issued[..14], "issued later, ordered later");
+    }
+    let newest = refresh(&s, "aiod-sdk", &new).await;
+    assert_eq!(newest.status, 200, "{newest:?}");
+    let newest = newest.str("refresh_token");
+    // Rotation spent it: presented again, it is a replay, which ends the login session and so its newest token.
+    refresh(&s, "aiod-sdk", &old)
+        .await
+        .assert_error(400, "invalid_grant");
+    assert_eq!(
+        introspect(&s, "aiod", RS, &newest).await.json["active"],
+        false
+    );
+    refresh(&s, "aiod-sdk", &newest)
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
 async fn rotation_off_keeps_refresh_tokens_valid() {
     let s = server().await;
     let tokens = device_login(&s, "loose-sdk", "bob", "bob-password-1").await;

@@ -4,7 +4,7 @@ use keyport_proto::ErrorCode;
 use keyport_proto::oauth::{AccessTokenClaims, IntrospectionResponse, RealmAccess, UserInfo};
 
 use super::{Result, invalid_grant, invalid_request, oauth};
-use crate::crypto::sha256_hex;
+use crate::crypto::refresh_token_key;
 use crate::state::{AppState, Realm};
 use crate::store::{Client, RefreshToken};
 
@@ -45,7 +45,7 @@ async fn active_refresh_token(
     let now = app.now();
     let Some(rt) = app
         .store
-        .refresh_token(&sha256_hex(token))
+        .refresh_token(&refresh_token_key(token))
         .await?
         .filter(|t| t.realm == realm.name)
     else {
@@ -149,7 +149,7 @@ pub async fn revoke(app: &AppState, realm: &Realm, client: &Client, token: &str)
     }
     if let Some(rt) = app
         .store
-        .refresh_token(&sha256_hex(token))
+        .refresh_token(&refresh_token_key(token))
         .await?
         .filter(|t| t.realm == realm.name)
     {

@@ -5,7 +5,7 @@ use keyport_proto::oauth::TokenResponse;
 use super::tokens::{self, Subject};
 use super::{Result, client_auth, invalid_grant, scope};
 use crate::config::{Grant, Rotation};
-use crate::crypto::sha256_hex;
+use crate::crypto::refresh_token_key;
 use crate::state::{AppState, Realm};
 use crate::store::{Client, Rotated};
 
@@ -20,7 +20,7 @@ pub async fn refresh(
     requested_scope: Option<&str>,
 ) -> Result<TokenResponse> {
     client_auth::require_grant(client, Grant::RefreshToken)?;
-    let hash = sha256_hex(token);
+    let hash = refresh_token_key(token);
     let now = app.now();
     // One read for the token, its session and its user; one statement for the rotation.
     let ctx = app

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::{Result, oauth, scope};
 use crate::config::SigningAlg;
-use crate::crypto::{random_id, random_token, sha256_hex};
+use crate::crypto::{random_id, refresh_token_key, refresh_token_secret};
 use crate::state::{AppState, Realm};
 use crate::store::{Client, RefreshToken, User};
 
@@ -56,10 +56,10 @@ pub fn new_refresh_token(
     client: &Client,
     session_id: &str,
 ) -> (String, RefreshToken) {
-    let secret = random_token(32);
+    let secret = refresh_token_secret(app.store.one_process());
     let now = app.now();
     let row = RefreshToken {
-        token_hash: sha256_hex(&secret),
+        token_hash: refresh_token_key(&secret),
         session_id: session_id.to_owned(),
         realm: realm.name.clone(),
         client_id: client.client_id.clone(),

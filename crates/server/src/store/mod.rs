@@ -259,6 +259,14 @@ pub trait ChangeFeed {
     async fn watch_changes(&self, on_change: Box<dyn Fn() + Send + Sync>) {
         let _ = on_change;
     }
+
+    /// Whether one process serves the store (SQLite), so that nothing it writes is read by a replica of another
+    /// keyport version. Data a previous version could not read (a refresh token stored under an ordered key,
+    /// [`crate::crypto::refresh_token_key`]) is written only then: PostgreSQL replicas are upgraded one at a
+    /// time, and an older one would refuse such a token or, asked to revoke it, do nothing (docs/operations.md).
+    fn one_process(&self) -> bool {
+        true
+    }
 }
 
 /// See [`Store::access_token_liveness`].
