@@ -11,12 +11,12 @@
 # Prints one line per run: refreshes/s, p50/p99, the server's user and system CPU µs per refresh (from
 # /proc/PID/stat), voluntary context switches per refresh (summed over the threads alive at the start and end:
 # approximate; the involuntary ones are not counted), the size the WAL file reached and the bytes the server
-# wrote per refresh (`wchar` of /proc/PID/io: WAL frames and checkpoints, and the responses). With BACKEND=postgres
+# wrote per refresh (`wchar` of /proc/PID/io: mostly WAL frames and checkpoint copies). With BACKEND=postgres
 # (PG_URL as in bench/lib.sh's ab_backend) each run gets a database of its own, dropped after it even when the run
-# fails, and the line gives instead of keyport's WAL the CPU of this host's PostgreSQL processes per refresh ("pg":
-# every `postgres` process counts, so keep the host otherwise idle), the bytes of WAL PostgreSQL wrote per refresh
-# (the whole cluster's, from pg_current_wal_lsn) and the share of refresh_tokens' row updates
-# (a rotation marking its parent used) that PostgreSQL made HOT, without new index entries.
+# fails, and the line gives, instead of keyport's WAL and bytes, the CPU of this host's PostgreSQL processes per
+# refresh ("pg": every `postgres` process counts, so keep the host otherwise idle), the bytes of WAL PostgreSQL
+# wrote per refresh (the whole cluster's, from pg_current_wal_lsn) and the share of refresh_tokens' row updates (a
+# rotation marking its parent used) that PostgreSQL made HOT, without new index entries.
 # Not part of the test suite; needs wrk, taskset, curl, python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

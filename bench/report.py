@@ -136,6 +136,7 @@ print("|---|---|---|")
 for name, label in [("es256_sign", "ES256 sign (KeySet::sign)"), ("rs256_sign", "RS256 sign"),
                     ("eddsa_sign", "EdDSA sign"), ("es256_verify", "ES256 verify (KeySet::verify)"),
                     ("sha256_token_hash", "SHA-256 token hash (crypto::sha256_hex)"),
+                    ("refresh_token_key", "a refresh token's key, ordering prefix + SHA-256 (crypto::refresh_token_key)"),
                     ("argon2id_verify", "argon2id verify (crypto::verify_password)")]:
     if name in limit:
         ns = limit[name]["ns"]

@@ -89,7 +89,8 @@ timeout 300 taskset -c "$SERVER_CPU" cargo bench --quiet -p keyport-bench --benc
 python3 - "$TARGET/criterion" >>"$RESULTS" <<'EOF'
 import json, os, sys
 root = sys.argv[1]
-for name in ["es256_sign", "rs256_sign", "eddsa_sign", "es256_verify", "sha256_token_hash", "slow/argon2id_verify"]:
+for name in ["es256_sign", "rs256_sign", "eddsa_sign", "es256_verify", "sha256_token_hash", "refresh_token_key",
+             "slow/argon2id_verify"]:
     with open(os.path.join(root, name, "new", "estimates.json")) as f:
         ns = json.load(f)["mean"]["point_estimate"]
     print(json.dumps({"kind": "limit", "name": name.split("/")[-1], "ns": ns, "per_s": 1e9 / ns}))

@@ -243,8 +243,8 @@ pub enum Rotated {
     AlreadyUsed,
 }
 
-/// How replicas tell each other that cached data changed (see [`crate::cache`]). The defaults suit a
-/// single-process store.
+/// How replicas tell each other that cached data changed (see [`crate::cache`]), and whether there are any. The
+/// defaults suit a single-process store, except [`ChangeFeed::one_process`], which such a store must claim.
 #[async_trait]
 pub trait ChangeFeed {
     /// Tells the other replicas that clients, users or API tokens changed, so that they drop their caches
@@ -264,8 +264,9 @@ pub trait ChangeFeed {
     /// keyport version. Data a previous version could not read (a refresh token stored under an ordered key,
     /// [`crate::crypto::refresh_token_key`]) is written only then: PostgreSQL replicas are upgraded one at a
     /// time, and an older one would refuse such a token or, asked to revoke it, do nothing (docs/operations.md).
+    /// `false` unless a store says otherwise, the safe answer for a store replicas may share.
     fn one_process(&self) -> bool {
-        true
+        false
     }
 }
 

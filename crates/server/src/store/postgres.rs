@@ -105,10 +105,6 @@ const CHANGE_CHANNEL: &str = "keyport_invalidate";
 
 #[async_trait]
 impl ChangeFeed for PgStore {
-    fn one_process(&self) -> bool {
-        false
-    }
-
     async fn publish_change(&self) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(CHANGE_CHANNEL)

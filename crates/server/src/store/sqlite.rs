@@ -162,7 +162,11 @@ impl SqliteStore {
 }
 
 /// One process serves a SQLite file: the caches it invalidates itself are all there are.
-impl ChangeFeed for SqliteStore {}
+impl ChangeFeed for SqliteStore {
+    fn one_process(&self) -> bool {
+        true
+    }
+}
 
 sql_store!(
     SqliteStore,
