@@ -32,6 +32,14 @@ LEGACY="Basic $(printf '%s' bench-legacy:bench-legacy-secret-0123456789abcdef012
 HZ=$(getconf CLK_TCK)
 export KEYPORT_LOG=warn
 
+# counters PID: the server's user and system CPU (clock ticks), voluntary context switches (summed over the threads
+# alive now) and bytes written (`wchar`): "UTIME STIME SWITCHES WCHAR".
+counters() {
+  echo "$(cpu_user_sys "$1")" \
+    "$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$1"/task/*/status)" \
+    "$(awk '/^wchar/{print $2}' /proc/"$1"/io)"
+}
+
 one() { # one LABEL BINARY
   local work pid u0 s0 c0 w0 u1 s1 c1 w1 out wal pg=0 hot=-1 lsn
   ab_backend "keyport_refresh_ab_$$"
@@ -45,18 +53,14 @@ one() { # one LABEL BINARY
   split -n "l/2" -d "$work/chains" "$work/chains."
   WRK_CONNS=$CONNS WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$work/chains.00" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$OIDC/token" >/dev/null
-  read -r u0 s0 <<<"$(cpu_user_sys "$pid")"
-  c0=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
-  w0=$(awk '/^wchar/{print $2}' /proc/"$pid"/io)
+  read -r u0 s0 c0 w0 <<<"$(counters "$pid")"
   if [[ $BACKEND == postgres ]]; then
     cpu_snapshot postgres "$work/pg-cpu"
     lsn=$(psql -qtA "${AB_DB[1]}" -c "SELECT pg_current_wal_lsn()")
   fi
   out=$(WRK_CONNS=$CONNS WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$work/chains.01" \
     taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$OIDC/token")
-  read -r u1 s1 <<<"$(cpu_user_sys "$pid")"
-  c1=$(awk '/^voluntary_ctxt_switches/{s+=$2} END{print s}' /proc/"$pid"/task/*/status)
-  w1=$(awk '/^wchar/{print $2}' /proc/"$pid"/io)
+  read -r u1 s1 c1 w1 <<<"$(counters "$pid")"
   wal=$(stat -c %s "$work/data/keyport.db-wal" 2>/dev/null || echo 0) # before the stop, which removes the WAL
   if [[ $BACKEND == postgres ]]; then
     pg=$(cpu_since postgres "$work/pg-cpu")

@@ -85,13 +85,8 @@ pub fn refresh_token_secret(ordered: bool) -> String {
 
 /// The larger of `micros` and one more than the last value handed out, recorded as the last.
 fn next_in_order(last: &AtomicU64, micros: u64) -> u64 {
-    let next = |prev: u64| prev.saturating_add(1).max(micros);
-    let prev = last
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |prev| {
-            Some(next(prev))
-        })
-        .unwrap_or_else(|prev| prev);
-    next(prev)
+    last.fetch_max(micros.saturating_sub(1), Ordering::Relaxed);
+    last.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 /// What a refresh token is stored and looked up under: the SHA-256 of the whole token in hex, behind the token's

@@ -60,8 +60,12 @@ async fn a_sqlite_deployment_copied_into_postgres_keeps_its_logins_and_keys() {
             .json["active"],
         true
     );
+    // The refresh token SQLite issued carries its ordering prefix (57 characters); PostgreSQL finds it under the
+    // same key, and the one it issues in turn has none (43), the form an older replica reads too.
+    assert_eq!(tokens.str("refresh_token").len(), 57);
     let r = refresh(&pg, "aiod-sdk", &tokens.str("refresh_token")).await;
     assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.str("refresh_token").len(), 43);
     let pw = [
         ("grant_type", "password"),
         ("username", "bob"),
