@@ -26,7 +26,7 @@ NAME=refresh-ab
 source "$BENCH/lib.sh"
 [[ $# -ge 2 ]] || { echo "usage: $0 BASE_BINARY NEW_BINARY [PAIRS]" >&2; exit 2; }
 BASE=$1 NEW=$2 PAIRS=${3:-4}
-DURATION=${DURATION:-10} CONNS=${CONNS:-64} PORT=${PORT:-18190} BACKEND=${BACKEND:-sqlite}
+DURATION=${DURATION:-10} CONNS=${CONNS:-64} CHAINS=${CHAINS:-$((2 * ${CONNS:-64}))} PORT=${PORT:-18190} BACKEND=${BACKEND:-sqlite}
 OIDC="http://127.0.0.1:$PORT/realms/bench/protocol/openid-connect"
 LEGACY="Basic $(printf '%s' bench-legacy:bench-legacy-secret-0123456789abcdef0123456789abcdef | base64 -w0)"
 HZ=$(getconf CLK_TCK)
@@ -47,7 +47,7 @@ one() { # one LABEL BINARY
   ab_serve "$2" "$work" "$PORT" "${AB_DB[@]}"
   pid=$AB_PID
   mkdir -p "$work/logins"
-  seq $((2 * CONNS)) | xargs -P 4 -I{} curl -sf -o "$work/logins/{}.json" -H "Authorization: $LEGACY" \
+  seq "$CHAINS" | xargs -P 4 -I{} curl -sf -o "$work/logins/{}.json" -H "Authorization: $LEGACY" \
     -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token"
   python3 -c 'import json,sys; [print(json.load(open(f))["refresh_token"]) for f in sys.argv[1:]]' "$work"/logins/*.json >"$work/chains"
   split -n "l/2" -d "$work/chains" "$work/chains."

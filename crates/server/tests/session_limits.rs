@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use keyport_server::clock::Clock;
+use keyport_server::crypto::refresh_token_key;
 use keyport_testkit::{Browser, TestServer};
 
 const IDLE: i64 = 86400;
@@ -129,10 +130,17 @@ async fn without_rotation_a_session_keeps_one_live_refresh_token() {
 async fn ended_and_idle_sessions_are_purged() {
     let s = short_sessions().await;
     let state = &s.running.state;
-    let ended = login(&s, LEGACY).await;
     let idle = login(&s, LEGACY).await;
     let live = login(&s, LEGACY).await;
     let sid = |r: &Reply| r.str("session_state");
+    let key = |r: &Reply| refresh_token_key(&r.str("refresh_token"));
+    s.clock.advance(IDLE - 60);
+    let kept = refresh_with(&s, LEGACY, &live.str("refresh_token")).await;
+    assert_eq!(kept.status, 200, "{kept:?}");
+    // A session that ends with a used token and an unused one, both far from expiring.
+    let first = login(&s, LEGACY).await;
+    let ended = refresh_with(&s, LEGACY, &first.str("refresh_token")).await;
+    assert_eq!(ended.status, 200, "{ended:?}");
     let logout = post_basic(
         &s.endpoint("aiod", "logout"),
         LEGACY,
@@ -140,9 +148,6 @@ async fn ended_and_idle_sessions_are_purged() {
     )
     .await;
     assert!(logout.status < 300, "{logout:?}");
-    s.clock.advance(IDLE - 60);
-    let kept = refresh_with(&s, LEGACY, &live.str("refresh_token")).await;
-    assert_eq!(kept.status, 200, "{kept:?}");
     s.clock.advance(120);
     // What the server's housekeeping runs every ten minutes.
     keyport_server::domain::tokens::purge(state).await.unwrap();
@@ -151,6 +156,39 @@ async fn ended_and_idle_sessions_are_purged() {
     assert!(state.store.session(&sid(&live)).await.unwrap().is_some());
     let r = refresh_with(&s, LEGACY, &kept.str("refresh_token")).await;
     assert_eq!(r.status, 200, "{r:?}");
+    // The ended session's unused token went with it. On SQLite, whose refresh_tokens has no cascade from sessions
+    // (migrations/sqlite/0015_…), the used one stays until it expires; it is refused like any token of an unknown
+    // session, and not active. PostgreSQL's cascade deletes it with the session.
+    assert!(
+        state
+            .store
+            .refresh_token(&key(&ended))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let postgres = std::env::var("KEYPORT_TEST_BACKEND").as_deref() == Ok("postgres");
+    let stays = state.store.refresh_token(&key(&first)).await.unwrap();
+    assert_eq!(stays.is_some(), !postgres, "{stays:?}");
+    let used = first.str("refresh_token");
+    refresh_with(&s, LEGACY, &used)
+        .await
+        .assert_error(400, "invalid_grant");
+    assert_eq!(
+        introspect(&s, "aiod", RS, &used).await.json["active"],
+        false
+    );
+    // The purge of expired tokens takes it.
+    s.clock.advance(IDLE);
+    keyport_server::domain::tokens::purge(state).await.unwrap();
+    assert!(
+        state
+            .store
+            .refresh_token(&key(&first))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

@@ -44,6 +44,18 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn user_links(&self, realm: &str, user_id: &str) -> Result<Vec<(String, i64)>>;
 }
 
+/// A user's live sessions, newest first, with when each last refreshed. Of a session's refresh tokens only the
+/// newest is unused (a rotation marks its parent used in the statement that inserts the successor), and a used
+/// token refreshes nothing: a session is live while that one token has not expired, and it is the one SQLite's
+/// `refresh_tokens_session` index holds (migrations/sqlite/0015_…).
+pub(crate) const USER_SESSIONS: &str = "SELECT s.*, \
+     (SELECT MAX(rt.created_at) FROM refresh_tokens rt WHERE rt.session_id = s.id AND rt.used_at IS NULL) \
+     AS last_refresh FROM sessions s \
+     WHERE s.realm = $1 AND s.user_id = $2 AND s.ended_at IS NULL \
+     AND EXISTS (SELECT 1 FROM refresh_tokens rt WHERE rt.session_id = s.id AND rt.used_at IS NULL \
+     AND rt.expires_at > $3) \
+     ORDER BY s.created_at DESC, s.id DESC LIMIT $4 OFFSET $5";
+
 /// Implements [`AccountStore`] for `$store` over database `$db` (invoked next to `sql_store!`).
 macro_rules! account_store {
     ($store:ident, $row:ty, $db:ty) => {
@@ -58,11 +70,7 @@ macro_rules! account_store {
                 max: i64,
             ) -> Result<Vec<$crate::store::SessionSummary>> {
                 let rows = sqlx::query(
-                    "SELECT s.*, (SELECT MAX(rt.created_at) FROM refresh_tokens rt WHERE rt.session_id = s.id) \
-                     AS last_refresh FROM sessions s \
-                     WHERE s.realm = $1 AND s.user_id = $2 AND s.ended_at IS NULL \
-                     AND EXISTS (SELECT 1 FROM refresh_tokens rt WHERE rt.session_id = s.id AND rt.expires_at > $3) \
-                     ORDER BY s.created_at DESC, s.id DESC LIMIT $4 OFFSET $5",
+                    $crate::store::account::USER_SESSIONS,
                 )
                 .bind(realm)
                 .bind(user_id)

@@ -52,7 +52,16 @@ pub async fn sqlite_to_postgres(
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+        // On SQLite a used refresh token outlives its deleted session until it expires (migrations/sqlite/0015_…);
+        // PostgreSQL's foreign key would refuse it, and it can refresh nothing anyway.
+        let select = match table.as_str() {
+            "refresh_tokens" => {
+                "SELECT * FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions)"
+                    .to_owned()
+            }
+            _ => format!("SELECT * FROM {table}"),
+        };
+        let rows = sqlx::query(&select)
             .fetch_all(&mut *src)
             .await
             .map_err(db_err)?;

@@ -3,6 +3,19 @@
 //! [`sql_store!`] macro instantiates the one implementation for each backend's pool and row type, so the backends
 //! cannot drift apart.
 
+/// The purge's statements over sessions (`purge_expired`): the unused refresh token of each ended session, the
+/// ended sessions (bound to now), and the sessions begun before `quiet_since` without an unused token. Each finds a
+/// session's tokens through `used_at IS NULL`, the tokens SQLite's `refresh_tokens_session` index holds
+/// (migrations/sqlite/0015_…). The used tokens of a deleted session go when they expire; on PostgreSQL the foreign
+/// key's cascade deletes them with the session.
+pub(crate) const PURGE_SESSIONS: [&str; 3] = [
+    "DELETE FROM refresh_tokens WHERE used_at IS NULL \
+     AND session_id IN (SELECT id FROM sessions WHERE ended_at <= $1)",
+    "DELETE FROM sessions WHERE ended_at <= $1",
+    "DELETE FROM sessions WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
+     WHERE r.session_id = sessions.id AND r.used_at IS NULL)",
+];
+
 /// Implements [`Store`](super::Store) for `$store` (a struct with a `pool` field) over database `$db`.
 macro_rules! sql_store {
     ($store:ident, $row:ty, $db:ty, lock_user = $lock_user:literal) => {
@@ -546,12 +559,8 @@ macro_rules! sql_store {
                 }
                 // Ended sessions, and sessions begun before `quiet_since` with no usable refresh token left (idle or
                 // past their maximum: their refresh tokens expired, and so did every access token they gave).
-                for (sql, cutoff) in [
-                    ("DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE ended_at <= $1)", now),
-                    ("DELETE FROM sessions WHERE ended_at <= $1", now),
-                    ("DELETE FROM sessions WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
-                      WHERE r.session_id = sessions.id AND r.used_at IS NULL)", quiet_since),
-                ] {
+                let [ended_tokens, ended, quiet] = $crate::store::sql::PURGE_SESSIONS;
+                for (sql, cutoff) in [(ended_tokens, now), (ended, now), (quiet, quiet_since)] {
                     total += sqlx::query(sql)
                         .bind(cutoff)
                         .execute(&self.pool)

@@ -348,4 +348,140 @@ mod tests {
         }
         panic!("the checkpointing task outlived its store");
     }
+
+    #[tokio::test]
+    async fn what_looks_for_a_sessions_tokens_finds_them_through_the_index_of_unused_tokens() {
+        // refresh_tokens_session holds only unused tokens (migration 0015): a statement that cannot use it reads
+        // the whole table, once per listed or purged session.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        for sql in [super::super::account::USER_SESSIONS]
+            .into_iter()
+            .chain(super::super::sql::PURGE_SESSIONS)
+        {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let plan = sqlx::query(&explain);
+            let params = (1..=5).filter(|n| sql.contains(&format!("${n}"))).count();
+            let plan = (0..params).fold(plan, |q, _| q.bind(0_i64));
+            let plan: Vec<String> = plan
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get("detail"))
+                .collect();
+            let of_tokens: Vec<&String> = plan
+                .iter()
+                .filter(|d| d.contains("refresh_tokens") || d.ends_with(" rt") || d.ends_with(" r"))
+                .collect();
+            if !sql.contains("refresh_tokens") {
+                assert!(of_tokens.is_empty(), "{sql}: {plan:?}");
+                continue;
+            }
+            assert!(!of_tokens.is_empty(), "{sql}: {plan:?}");
+            for step in of_tokens {
+                assert!(
+                    step.contains("USING INDEX refresh_tokens_session")
+                        || step.contains("USING COVERING INDEX refresh_tokens_session"),
+                    "{sql}: {step} ({plan:?})"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn migration_0015_keeps_every_refresh_token_and_rotation_works_on_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        // The database as the previous version left it: migrations up to 0014, one session with a rotated chain.
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let before = sqlx::migrate::Migrator {
+            migrations: all
+                .migrations
+                .iter()
+                .filter(|m| m.version < 15)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join(FILE))
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO sessions (id, realm, user_id, client_id, scope, created_at) \
+             VALUES ('s', 'r', 'u', 'c', 'openid', 100)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        for (hash, parent, created) in [("t1", None, 100), ("t2", Some("t1"), 200)] {
+            sqlx::query(
+                "INSERT INTO refresh_tokens \
+                 (token_hash, session_id, realm, client_id, created_at, expires_at, parent_hash) \
+                 VALUES ($1, 's', 'r', 'c', $2, $3, $4)",
+            )
+            .bind(hash)
+            .bind(created)
+            .bind(created + 1000)
+            .bind(parent)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let t1 = store.refresh_token("t1").await.unwrap().expect("t1 kept");
+        assert_eq!((t1.session_id.as_str(), t1.used_at), ("s", Some(200)));
+        let t2 = store.refresh_token("t2").await.unwrap().expect("t2 kept");
+        assert_eq!(
+            (t2.created_at, t2.expires_at, t2.used_at),
+            (200, 1200, None)
+        );
+        let index: String = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE name = 'refresh_tokens_session'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert!(index.ends_with("WHERE used_at IS NULL"), "{index}");
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_list('refresh_tokens')")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert!(keys.is_empty(), "{keys:?}");
+        // Both triggers came along: exactly one successor for the newest token, none for a used one.
+        let next = |hash: &str| RefreshToken {
+            token_hash: hash.to_owned(),
+            session_id: "s".to_owned(),
+            realm: "r".to_owned(),
+            client_id: "c".to_owned(),
+            created_at: 300,
+            expires_at: 1300,
+            used_at: None,
+        };
+        let rotated = store
+            .rotate_refresh_tokens(&[
+                ("t2".to_owned(), next("t3")),
+                ("t2".to_owned(), next("t3b")),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(rotated, [Rotated::Done, Rotated::AlreadyUsed]);
+        let rotated = store
+            .rotate_refresh_tokens(&[("t1".to_owned(), next("t4"))])
+            .await
+            .unwrap();
+        assert_eq!(rotated, [Rotated::AlreadyUsed]);
+        assert_eq!(
+            store.refresh_token("t2").await.unwrap().unwrap().used_at,
+            Some(300)
+        );
+        assert!(store.refresh_token("t3b").await.unwrap().is_none());
+        assert!(store.refresh_token("t4").await.unwrap().is_none());
+    }
 }
