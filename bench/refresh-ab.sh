@@ -5,9 +5,11 @@
 #   bash bench/refresh-ab.sh BASE_BINARY NEW_BINARY [PAIRS]     # default 4 pairs, DURATION=10 s each
 #   BACKEND=postgres bash bench/refresh-ab.sh BASE NEW           # each run on a fresh PostgreSQL database
 #
-# Each run starts a fresh keyport (bench/keyport.toml, an empty data dir) pinned to core 0, makes 2×CONNS password
-# logins, warms up on half of the chains for 3 s, then drives refresh_token grants with strict rotation (ES256 ID
-# tokens, as run.sh's refresh_rotate row) from wrk on core 1 over CONNS keep-alive connections on the other half.
+# Each run starts a fresh keyport (bench/keyport.toml, an empty data dir) pinned to core 0, makes CHAINS password
+# logins (default 2×CONNS), warms up on half of the chains for 3 s, then drives refresh_token grants with strict
+# rotation (ES256 ID tokens, as run.sh's refresh_rotate row) from wrk on core 1 over CONNS keep-alive connections on
+# the other half (each request rotates the chain that waited longest: more chains than connections means more
+# sessions being refreshed at once).
 # Prints one line per run: refreshes/s, p50/p99, the server's user and system CPU µs per refresh (from
 # /proc/PID/stat), voluntary context switches per refresh (summed over the threads alive at the start and end:
 # approximate; the involuntary ones are not counted), the size the WAL file reached and the bytes the server

@@ -44,10 +44,12 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn user_links(&self, realm: &str, user_id: &str) -> Result<Vec<(String, i64)>>;
 }
 
-/// A user's live sessions, newest first, with when each last refreshed. Of a session's refresh tokens only the
-/// newest is unused (a rotation marks its parent used in the statement that inserts the successor), and a used
-/// token refreshes nothing: a session is live while that one token has not expired, and it is the one SQLite's
-/// `refresh_tokens_session` index holds (migrations/sqlite/0015_…).
+/// A user's sessions that are not ended and whose refresh token has not expired, newest first, with when that token
+/// was issued (for a client without rotation, which extends its one token in place, the sign-in). Of a session's
+/// refresh tokens only the newest is unused (a rotation marks its parent used in the statement that inserts the
+/// successor), and a used one refreshes nothing, so both subqueries read that one token: the one SQLite's
+/// `refresh_tokens_session` index holds (migrations/sqlite/0015_…). The refresh grant checks the session's limits
+/// and its user on top.
 pub(crate) const USER_SESSIONS: &str = "SELECT s.*, \
      (SELECT MAX(rt.created_at) FROM refresh_tokens rt WHERE rt.session_id = s.id AND rt.used_at IS NULL) \
      AS last_refresh FROM sessions s \

@@ -4,14 +4,16 @@
 //! cannot drift apart.
 
 /// The purge's statements over sessions (`purge_expired`): the unused refresh token of each ended session, the
-/// ended sessions (bound to now), and the sessions begun before `quiet_since` without an unused token. Each finds a
+/// ended sessions without one (bound to now; a session ended between the two statements keeps its row until the
+/// next purge has deleted its token), and the sessions begun before `quiet_since` without one. Each finds a
 /// session's tokens through `used_at IS NULL`, the tokens SQLite's `refresh_tokens_session` index holds
-/// (migrations/sqlite/0015_…). The used tokens of a deleted session go when they expire; on PostgreSQL the foreign
-/// key's cascade deletes them with the session.
+/// (migrations/sqlite/0015_…). So a session is deleted only without an unused token; its used tokens go when they
+/// expire, and on PostgreSQL the foreign key's cascade deletes them with the session.
 pub(crate) const PURGE_SESSIONS: [&str; 3] = [
     "DELETE FROM refresh_tokens WHERE used_at IS NULL \
      AND session_id IN (SELECT id FROM sessions WHERE ended_at <= $1)",
-    "DELETE FROM sessions WHERE ended_at <= $1",
+    "DELETE FROM sessions WHERE ended_at <= $1 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
+     WHERE r.session_id = sessions.id AND r.used_at IS NULL)",
     "DELETE FROM sessions WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
      WHERE r.session_id = sessions.id AND r.used_at IS NULL)",
 ];

@@ -372,7 +372,10 @@ mod tests {
                 .collect();
             let of_tokens: Vec<&String> = plan
                 .iter()
-                .filter(|d| d.contains("refresh_tokens") || d.ends_with(" rt") || d.ends_with(" r"))
+                .filter(|d| {
+                    d.split_whitespace()
+                        .any(|w| matches!(w, "refresh_tokens" | "rt" | "r"))
+                })
                 .collect();
             if !sql.contains("refresh_tokens") {
                 assert!(of_tokens.is_empty(), "{sql}: {plan:?}");
@@ -387,6 +390,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn the_purge_deletes_an_ended_session_only_after_its_unused_token() {
+        // Without a cascade (migration 0015), a session deleted while it still had an unused token would leave
+        // that token behind: as when the session ends between the purge's first two statements.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        sqlx::query(
+            "INSERT INTO sessions (id, realm, user_id, client_id, scope, created_at, ended_at) \
+             VALUES ('s', 'r', 'u', 'c', 'openid', 100, 150)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, realm, client_id, created_at, expires_at) \
+             VALUES ('t', 's', 'r', 'c', 100, 1100)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let [tokens, sessions, _] = super::super::sql::PURGE_SESSIONS;
+        let pool = store.pool();
+        let run = |sql: &'static str| async move {
+            sqlx::query(sql)
+                .bind(200_i64)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected()
+        };
+        assert_eq!(run(sessions).await, 0, "the session waits for its token");
+        assert_eq!(run(tokens).await, 1);
+        assert_eq!(run(sessions).await, 1);
     }
 
     #[tokio::test]
@@ -410,6 +448,23 @@ mod tests {
             .foreign_keys(true);
         let pool = SqlitePool::connect_with(options).await.unwrap();
         before.run(&pool).await.unwrap();
+        let shape = |pool: SqlitePool| async move {
+            let columns: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                "SELECT name, type, \"notnull\", pk FROM pragma_table_info('refresh_tokens') ORDER BY cid",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let indexes: Vec<(String, i64, String)> = sqlx::query_as(
+                "SELECT i.name, i.\"unique\", group_concat(c.name) FROM pragma_index_list('refresh_tokens') i \
+                 JOIN pragma_index_info(i.name) c GROUP BY i.name ORDER BY i.name",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            (columns, indexes)
+        };
+        let (columns, indexes) = shape(pool.clone()).await;
         sqlx::query(
             "INSERT INTO sessions (id, realm, user_id, client_id, scope, created_at) \
              VALUES ('s', 'r', 'u', 'c', 'openid', 100)",
@@ -434,6 +489,8 @@ mod tests {
         pool.close().await;
 
         let store = SqliteStore::open(dir.path()).await.unwrap();
+        // The same columns, key and indexes (the session index now partial, below).
+        assert_eq!(shape(store.pool().clone()).await, (columns, indexes));
         let t1 = store.refresh_token("t1").await.unwrap().expect("t1 kept");
         assert_eq!((t1.session_id.as_str(), t1.used_at), ("s", Some(200)));
         let t2 = store.refresh_token("t2").await.unwrap().expect("t2 kept");
