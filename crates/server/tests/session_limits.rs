@@ -157,8 +157,8 @@ async fn ended_and_idle_sessions_are_purged() {
     let r = refresh_with(&s, LEGACY, &kept.str("refresh_token")).await;
     assert_eq!(r.status, 200, "{r:?}");
     // The ended session's unused token went with it. On SQLite, whose refresh_tokens has no cascade from sessions
-    // (migrations/sqlite/0015_…), the used one stays until it expires; it is refused, without the session it
-    // would end as a replay, and not active. PostgreSQL's cascade deletes it with the session.
+    // (migrations/sqlite/0015_…), the used one stays until it expires; it is refused (there is no session left
+    // for its replay to end) and not active. PostgreSQL's cascade deletes it with the session.
     assert!(
         state
             .store

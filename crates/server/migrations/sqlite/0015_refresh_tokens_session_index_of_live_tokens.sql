@@ -2,7 +2,8 @@
 -- (a rotation marks the parent used in the statement that inserts its successor, migration 0003). Over every
 -- token, the index gave each rotation a write to the leaf of its session, a random page of an index that grew
 -- with every rotation until the used tokens expired; now the parent leaves the leaf where its successor enters,
--- and the index is one entry per session (BENCHMARKS.md, twelfth pass: under its load 45-53% fewer bytes written per refresh).
+-- and the index is one entry per session (BENCHMARKS.md, twelfth pass: under its load 45-53% fewer bytes written
+-- per refresh).
 -- What searched it still can: the portal's session list and the purge read the newest token of a session
 -- (`used_at IS NULL`, which lets SQLite use this index).
 -- The foreign key to sessions goes: its ON DELETE CASCADE needs an index over all of a session's tokens and would
