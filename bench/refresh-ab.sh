@@ -28,7 +28,7 @@ NAME=refresh-ab
 source "$BENCH/lib.sh"
 [[ $# -ge 2 ]] || { echo "usage: $0 BASE_BINARY NEW_BINARY [PAIRS]" >&2; exit 2; }
 BASE=$1 NEW=$2 PAIRS=${3:-4}
-DURATION=${DURATION:-10} CONNS=${CONNS:-64} CHAINS=${CHAINS:-$((2 * ${CONNS:-64}))} PORT=${PORT:-18190} BACKEND=${BACKEND:-sqlite}
+DURATION=${DURATION:-10} CONNS=${CONNS:-64} CHAINS=${CHAINS:-$((2 * CONNS))} PORT=${PORT:-18190} BACKEND=${BACKEND:-sqlite}
 OIDC="http://127.0.0.1:$PORT/realms/bench/protocol/openid-connect"
 LEGACY="Basic $(printf '%s' bench-legacy:bench-legacy-secret-0123456789abcdef0123456789abcdef | base64 -w0)"
 HZ=$(getconf CLK_TCK)

@@ -128,11 +128,7 @@ async fn device_login_then_refresh_rotation_replay_and_logout() {
             .json["active"],
         true
     );
-    let out = post(
-        &s.endpoint("aiod", "logout"),
-        &[("client_id", "aiod-sdk"), ("refresh_token", &rt)],
-    )
-    .await;
+    let out = logout(&s, "aiod-sdk", &rt).await;
     assert_eq!(out.status, 204, "{out:?}");
     refresh(&s, "aiod-sdk", &rt)
         .await
@@ -147,12 +143,9 @@ async fn device_login_then_refresh_rotation_replay_and_logout() {
         .await
         .assert_error(401, "invalid_token");
     // Logging out twice is an error the SDK can see.
-    post(
-        &s.endpoint("aiod", "logout"),
-        &[("client_id", "aiod-sdk"), ("refresh_token", &rt)],
-    )
-    .await
-    .assert_error(400, "invalid_grant");
+    logout(&s, "aiod-sdk", &rt)
+        .await
+        .assert_error(400, "invalid_grant");
 }
 
 #[tokio::test]
@@ -166,12 +159,8 @@ async fn refresh_tokens_issued_before_the_ordering_prefix_keep_working() {
     // On SQLite a refresh token of today has 14 lowercase hex digits (its issue in microseconds), then 43 random
     // characters; on PostgreSQL, whose replicas may run an older version during an upgrade, only the 43.
     let postgres = std::env::var("KEYPORT_TEST_BACKEND").as_deref() == Ok("postgres");
-    let ordered = |t: &str| {
-        t.len() == 57
-            && t[..14]
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    };
+    // A token with the prefix is stored under more than its plain hash (`refresh_token_key`).
+    let ordered = |t: &str| refresh_token_key(t) != sha256_hex(t);
     assert_eq!(ordered(&issued), !postgres, "{issued}");
     assert_eq!(issued.len(), if postgres { 43 } else { 57 }, "{issued}");
     // One stored as every refresh token was before (under the plain SHA-256 of 43 random characters), as the

@@ -19,29 +19,11 @@ async fn a_sqlite_deployment_copied_into_postgres_keeps_its_logins_and_keys() {
     let jwks = get(&s.endpoint("aiod", "certs")).await.json;
     // A session that ended and was purged leaves its used refresh token behind on SQLite until it expires
     // (migrations/sqlite/0015_…); PostgreSQL's foreign key would refuse it, so the copy leaves it out.
-    let pw = [
-        ("grant_type", "password"),
-        ("username", "bob"),
-        ("password", "bob-password-1"),
-    ];
-    let bob = post_basic(&s.endpoint("aiod", "token"), LEGACY, &pw).await;
-    let rotated = post_basic(
-        &s.endpoint("aiod", "token"),
-        LEGACY,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &bob.str("refresh_token")),
-        ],
-    )
-    .await;
+    let bob = device_login(&s, "aiod-sdk", "bob", "bob-password-1").await;
+    let rotated = refresh(&s, "aiod-sdk", &bob.str("refresh_token")).await;
     assert_eq!(rotated.status, 200, "{rotated:?}");
-    let logout = post_basic(
-        &s.endpoint("aiod", "logout"),
-        LEGACY,
-        &[("refresh_token", &rotated.str("refresh_token"))],
-    )
-    .await;
-    assert!(logout.status < 300, "{logout:?}");
+    let out = logout(&s, "aiod-sdk", &rotated.str("refresh_token")).await;
+    assert_eq!(out.status, 204, "{out:?}");
     keyport_server::domain::tokens::purge(&s.running.state)
         .await
         .unwrap();
@@ -104,6 +86,11 @@ async fn a_sqlite_deployment_copied_into_postgres_keeps_its_logins_and_keys() {
     let r = refresh(&pg, "aiod-sdk", &tokens.str("refresh_token")).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.str("refresh_token").len(), 43);
+    let pw = [
+        ("grant_type", "password"),
+        ("username", "bob"),
+        ("password", "bob-password-1"),
+    ];
     assert_eq!(
         post_basic(&pg.endpoint("aiod", "token"), LEGACY, &pw)
             .await

@@ -211,6 +211,15 @@ pub async fn refresh(s: &TestServer, client_id: &str, refresh_token: &str) -> Re
     .await
 }
 
+/// Back-channel logout of the session `refresh_token` belongs to, by a public client (python-keycloak's form).
+pub async fn logout(s: &TestServer, client_id: &str, refresh_token: &str) -> Reply {
+    post(
+        &s.endpoint("aiod", "logout"),
+        &[("client_id", client_id), ("refresh_token", refresh_token)],
+    )
+    .await
+}
+
 pub async fn introspect(s: &TestServer, realm: &str, creds: (&str, &str), token: &str) -> Reply {
     post_basic(
         &s.endpoint(realm, "token/introspect"),
