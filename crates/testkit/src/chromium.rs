@@ -69,21 +69,7 @@ impl Chromium {
     pub async fn start() -> Chromium {
         let (driver_bin, chromium_bin) = binaries();
         let profile = tempfile::tempdir().expect("profile dir");
-        let mut driver = Command::new(&driver_bin)
-            .arg("--port=0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver_bin.display()));
-        let port = match read_port(&mut driver) {
-            Ok(port) => port,
-            Err(e) => {
-                let _ = driver.kill();
-                let _ = driver.wait();
-                panic!("chromedriver did not start: {e}");
-            }
-        };
+        let (mut driver, port) = start_driver(&driver_bin);
 
         let mut args: Vec<String> = FLAGS.iter().map(|f| f.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
@@ -443,8 +429,52 @@ fn binaries() -> (PathBuf, PathBuf) {
 
 /// Reads chromedriver's "started successfully on port N" line; its further output goes to stderr (the test's
 /// captured output).
-fn read_port(driver: &mut Child) -> Result<u16, String> {
-    let stdout = driver.stdout.take().ok_or("no stdout")?;
+/// Starts chromedriver with `--port=0` and reads the port it chose. chromedriver picks a free port and binds it
+/// afterwards, so a test starting in parallel can take the port in between: it then exits at once ("IPv4 port not
+/// available", seen in CI). Such a start is tried again, a few times.
+fn start_driver(driver_bin: &std::path::Path) -> (Child, u16) {
+    const ATTEMPTS: usize = 5;
+    for attempt in 1..=ATTEMPTS {
+        let mut driver = Command::new(driver_bin)
+            .arg("--port=0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver_bin.display()));
+        match read_port(&mut driver) {
+            Ok(port) => return (driver, port),
+            Err(e) => {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                if !matches!(e, PortError::Exited) || attempt == ATTEMPTS {
+                    panic!("chromedriver did not start (attempt {attempt}): {e}");
+                }
+            }
+        }
+    }
+    unreachable!("the last attempt panics")
+}
+
+enum PortError {
+    /// chromedriver ended without naming a port.
+    Exited,
+    TimedOut,
+    NoStdout,
+}
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PortError::Exited => "it exited without a \"started successfully on port\" line",
+            PortError::TimedOut => "no \"started successfully on port\" line within 30 s",
+            PortError::NoStdout => "no stdout",
+        })
+    }
+}
+
+fn read_port(driver: &mut Child) -> Result<u16, PortError> {
+    let stdout = driver.stdout.take().ok_or(PortError::NoStdout)?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
@@ -465,5 +495,8 @@ fn read_port(driver: &mut Child) -> Result<u16, String> {
         }
     });
     rx.recv_timeout(Duration::from_secs(30))
-        .map_err(|_| "no \"started successfully on port\" line within 30 s".to_owned())
+        .map_err(|e| match e {
+            std::sync::mpsc::RecvTimeoutError::Timeout => PortError::TimedOut,
+            std::sync::mpsc::RecvTimeoutError::Disconnected => PortError::Exited,
+        })
 }
