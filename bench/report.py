@@ -14,7 +14,9 @@ limit = {r["name"]: r for r in rows if r["kind"] == "limit"}
 cold = {r["name"]: r for r in rows if r["kind"] == "cold"}
 rss = {(r["server"], r["what"]): r["rss_mb"] for r in rows if r["kind"] == "rss"}
 openssl = {r["name"]: r for r in rows if r["kind"] == "openssl"}
-argon2 = next((r for r in rows if r["kind"] == "argon2"), None)
+# The raw argon2id loops: one thread, and (since the thirteenth pass) four threads taking turns on the core.
+argon2_loops = [r for r in rows if r["kind"] == "argon2"]
+argon2 = max(argon2_loops, key=lambda r: r["verify_per_s"], default=None)
 device = next((r for r in rows if r["kind"] == "device"), None)
 approve = next((r for r in rows if r["kind"] == "approve"), None)
 
@@ -147,9 +149,10 @@ for name, label in [("ecdsa_p256", "ECDSA P-256"), ("rsa2048", "RSA-2048"), ("ed
         o = openssl[name]
         print(f"| `openssl speed` {label}: sign / verify (reference) | | "
               f"{fmt_int(o['sign_per_s'])} / {fmt_int(o['verify_per_s'])} |")
-if argon2:
-    print(f"| argon2id verify, raw loop (keyport-bench argon2-rate) | "
-          f"{1e3 / argon2['verify_per_s']:.2f} ms | {argon2['verify_per_s']:,.1f} |")
+for loop in argon2_loops:
+    threads = loop.get("threads", 1)
+    print(f"| argon2id verify, raw loop (keyport-bench argon2-rate, {threads} thread{'s' if threads > 1 else ''}) | "
+          f"{1e3 / loop['verify_per_s']:.2f} ms | {loop['verify_per_s']:,.1f} |")
 print()
 
 print("| memory and start-up | keyport | peer |")
@@ -221,7 +224,8 @@ if ki:
 kp = load.get(("keyport", "password"))
 if kp and argon2:
     raw = argon2["verify_per_s"]
-    targets.append(("password logins ≥ 90% of raw argon2id", f"{kp['rps']:.1f}/s vs {raw:.1f}/s = {kp['rps'] / raw:.0%}",
+    targets.append(("password logins ≥ 90% of raw argon2id (the faster loop)",
+                    f"{kp['rps']:.1f}/s vs {raw:.1f}/s = {kp['rps'] / raw:.0%}",
                     verdict(kp["rps"] >= 0.9 * raw)))
 if device:
     targets.append((f"{device['devices']:,} pending device authorizations: poll p99 < 10 ms",

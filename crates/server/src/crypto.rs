@@ -1,7 +1,7 @@
 //! Random secrets, hashes and password hashing. The only place that knows how secrets are made and stored.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -113,70 +113,120 @@ pub fn sha256_b64(parts: &[&[u8]]) -> String {
     URL_SAFE_NO_PAD.encode(h.finalize())
 }
 
-fn argon2() -> Argon2<'static> {
+fn argon2_params() -> Params {
     // OWASP: argon2id, m = 19 MiB, t = 2, p = 1.
-    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters")
 }
 
-/// Bounds the argon2id hashes running at once to the number of cores. Each one holds 19 MiB: more of them than
-/// cores adds memory (64 concurrent logins would hold 1.2 GB) and latency, never throughput. Process-wide, like
-/// the cores and the memory it guards.
+/// Bounds the argon2id hashes running at once to the number of cores, and hands a finished hash's work area to
+/// the next one. Each hash holds 19 MiB: more of them than cores adds memory (64 concurrent logins would hold
+/// 1.2 GB) and latency, never throughput. A new work area costs a page fault per 4 KiB page (~4,900 for 19 MiB,
+/// about a quarter of a hash's time, BENCHMARKS.md thirteenth pass), so a hash that finishes while another waits
+/// for a core leaves its area to that one; the last to finish with none waiting frees every area, and an idle
+/// process keeps none. Process-wide, like the cores and the memory it guards.
 struct HashGate {
-    running: std::sync::Mutex<usize>,
-    /// Callers blocked in [`HashGate::enter`] (for `/metrics`).
+    state: std::sync::Mutex<GateState>,
+    /// Callers blocked in [`HashGate::enter`] (for `/metrics`). Changed only under `state`'s lock.
     waiting: std::sync::atomic::AtomicUsize,
     freed: std::sync::Condvar,
     limit: usize,
 }
 
-struct HashSlot(&'static HashGate);
+#[derive(Default)]
+struct GateState {
+    running: usize,
+    /// Work areas of finished hashes, left for the hashes waiting for a core.
+    spare: Vec<Vec<Block>>,
+}
+
+/// A core's turn to hash, with a work area: a finished hash's when one was left, else empty until [`Self::hash`].
+struct HashSlot {
+    gate: &'static HashGate,
+    memory: Vec<Block>,
+}
 
 impl HashGate {
+    fn new(limit: usize) -> HashGate {
+        HashGate {
+            state: std::sync::Mutex::new(GateState::default()),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            freed: std::sync::Condvar::new(),
+            limit,
+        }
+    }
+
     fn get() -> &'static HashGate {
         static GATE: std::sync::OnceLock<HashGate> = std::sync::OnceLock::new();
         GATE.get_or_init(|| {
             keep_large_blocks_mapped();
-            HashGate {
-                running: std::sync::Mutex::new(0),
-                waiting: std::sync::atomic::AtomicUsize::new(0),
-                freed: std::sync::Condvar::new(),
-                limit: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            }
+            HashGate::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
         })
     }
 
-    fn enter() -> HashSlot {
-        use std::sync::atomic::Ordering;
-        let gate = Self::get();
-        let mut running = gate.running.lock().unwrap_or_else(|e| e.into_inner());
-        if *running >= gate.limit {
-            gate.waiting.fetch_add(1, Ordering::Relaxed);
-            while *running >= gate.limit {
-                running = gate.freed.wait(running).unwrap_or_else(|e| e.into_inner());
+    fn enter(&'static self) -> HashSlot {
+        let mut state = self.lock();
+        if state.running >= self.limit {
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+            while state.running >= self.limit {
+                state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
             }
-            gate.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
-        *running += 1;
-        HashSlot(gate)
+        state.running += 1;
+        let memory = state.spare.pop().unwrap_or_default();
+        HashSlot { gate: self, memory }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl HashSlot {
+    /// `out_len` bytes of argon2 output of `password` and `salt` (raw bytes), in this slot's work area, grown to
+    /// what `argon` needs (a stored hash may have other parameters than [`argon2_params`]). The area is written
+    /// before it is read, whatever a previous hash left in it (pass 0 assigns every block).
+    fn hash(
+        &mut self,
+        argon: &Argon2<'_>,
+        password: &[u8],
+        salt: &[u8],
+        out_len: usize,
+    ) -> password_hash::Result<Output> {
+        let blocks = argon.params().block_count();
+        if self.memory.len() < blocks {
+            self.memory.resize(blocks, Block::default());
+        }
+        Output::init_with(out_len, |out| {
+            Ok(argon.hash_password_into_with_memory(password, salt, out, &mut self.memory)?)
+        })
+    }
+}
+
+impl Drop for HashSlot {
+    fn drop(&mut self) {
+        let memory = std::mem::take(&mut self.memory);
+        let mut state = self.gate.lock();
+        state.running -= 1;
+        let freed = if self.gate.waiting.load(Ordering::Relaxed) > 0 {
+            state.spare.push(memory);
+            Vec::new()
+        } else {
+            let mut all = std::mem::take(&mut state.spare);
+            all.push(memory);
+            all
+        };
+        drop(state);
+        self.gate.freed.notify_one();
+        drop(freed); // unmapped outside the lock
     }
 }
 
 /// argon2id hashes `(running, waiting for a core)` in this process, for `/metrics`.
 pub fn hashes_in_progress() -> (usize, usize) {
     let gate = HashGate::get();
-    let running = *gate.running.lock().unwrap_or_else(|e| e.into_inner());
-    (
-        running,
-        gate.waiting.load(std::sync::atomic::Ordering::Relaxed),
-    )
-}
-
-impl Drop for HashSlot {
-    fn drop(&mut self) {
-        *self.0.running.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        self.0.freed.notify_one();
-    }
+    let running = gate.lock().running;
+    (running, gate.waiting.load(Ordering::Relaxed))
 }
 
 /// A place in the queue of password hashes: at most [`HashTicket::MAX`] checks may be running or waiting at
@@ -222,22 +272,57 @@ fn keep_large_blocks_mapped() {
 /// argon2id PHC string of a password. CPU-heavy: call from `spawn_blocking`.
 pub fn hash_password(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
-    let _slot = HashGate::enter();
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashing cannot fail with valid params")
-        .to_string()
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_bytes)
+        .expect("a generated salt decodes");
+    let params = argon2_params();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output = HashGate::get()
+        .enter()
+        .hash(
+            &argon,
+            password.as_bytes(),
+            salt_bytes,
+            Params::DEFAULT_OUTPUT_LEN,
+        )
+        .expect("argon2 hashing cannot fail with valid params");
+    PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).expect("argon2 parameters fit a PHC string"),
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    }
+    .to_string()
 }
 
-/// Checks a password against a PHC string. CPU-heavy: call from `spawn_blocking`.
+/// Checks a password against a PHC string, with the algorithm, version and parameters it names (as
+/// `PasswordVerifier` does). The outputs are compared in constant time (`Output`'s equality). CPU-heavy: call
+/// from `spawn_blocking`.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(hash) => {
-            let _slot = HashGate::enter();
-            argon2().verify_password(password.as_bytes(), &hash).is_ok()
-        }
-        Err(_) => false,
-    }
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let argon = (|| -> password_hash::Result<Argon2<'static>> {
+        let version = hash.version.map(Version::try_from).transpose()?;
+        Ok(Argon2::new(
+            Algorithm::try_from(hash.algorithm)?,
+            version.unwrap_or_default(),
+            Params::try_from(&hash)?,
+        ))
+    })();
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let (Ok(argon), Ok(salt)) = (argon, salt.decode_b64(&mut salt_bytes)) else {
+        return false;
+    };
+    HashGate::get()
+        .enter()
+        .hash(&argon, password.as_bytes(), salt, expected.len())
+        .is_ok_and(|computed| computed == expected)
 }
 
 /// A PHC string for a password nobody knows: verifying against it costs the same as a real one, so an unknown
@@ -340,6 +425,96 @@ mod tests {
     }
 
     #[test]
+    fn passwords_are_hashed_and_verified_as_the_argon2_crate_does() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let phc = hash_password("correct horse");
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        let stock = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params());
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(stock.verify_password(b"correct horse", &parsed).is_ok());
+        assert!(verify_password("correct horse", &phc));
+        assert!(!verify_password("correct horsf", &phc));
+
+        // Hashes made elsewhere with other algorithms, versions, costs and output lengths verify by what they name.
+        let salt = SaltString::generate(&mut OsRng);
+        for (algorithm, version, m, t, len) in [
+            (Algorithm::Argon2id, Version::V0x13, 64, 1, 32),
+            (Algorithm::Argon2i, Version::V0x13, 32, 3, 16),
+            (Algorithm::Argon2d, Version::V0x10, 16, 1, 64),
+        ] {
+            let params = Params::new(m, t, 1, Some(len)).unwrap();
+            let other = Argon2::new(algorithm, version, params)
+                .hash_password(b"pw", &salt)
+                .unwrap()
+                .to_string();
+            assert!(verify_password("pw", &other), "{other}");
+            assert!(!verify_password("pW", &other), "{other}");
+        }
+
+        // Anything that is not a whole argon2 PHC string verifies nothing.
+        let no_output = phc.rsplit_once('$').unwrap().0;
+        let bad_salt = phc.replacen("$m=19456,t=2,p=1$", "$m=19456,t=2,p=1$!!", 1);
+        for bad in [
+            "",
+            "not a phc string",
+            no_output,
+            &bad_salt,
+            &phc.replace("argon2id", "scrypt"),
+        ] {
+            assert!(!verify_password("correct horse", bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_finished_hash_hands_its_work_area_to_a_waiting_one() {
+        let gate: &'static HashGate = Box::leak(Box::new(HashGate::new(1)));
+        let (big, small) = (
+            Params::new(128, 1, 1, None).unwrap(),
+            Params::new(64, 1, 1, None).unwrap(),
+        );
+        let argon =
+            |params: &Params| Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let small_for_waiter = small.clone();
+        let mut first = gate.enter();
+        first
+            .hash(&argon(&big), b"first", b"saltsaltsalt", 32)
+            .unwrap();
+        let area = first.memory.as_ptr() as usize;
+
+        let waiter = std::thread::spawn(move || {
+            let mut slot = gate.enter();
+            let handed = (slot.memory.as_ptr() as usize, slot.memory.len());
+            // What the previous password left in the area changes nothing (and the area is longer than needed).
+            let output = slot
+                .hash(&argon(&small_for_waiter), b"second", b"saltsaltsalt", 32)
+                .unwrap();
+            (handed, output)
+        });
+        while gate.waiting.load(Ordering::Relaxed) == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        drop(first);
+        let ((handed, len), output) = waiter.join().unwrap();
+        assert_eq!(
+            (handed, len),
+            (area, 128),
+            "the waiting hash got the finished one's area"
+        );
+        let mut fresh = [0u8; 32];
+        argon(&small)
+            .hash_password_into(b"second", b"saltsaltsalt", &mut fresh)
+            .unwrap();
+        assert_eq!(output.as_bytes(), fresh);
+
+        // The last hash finished with none waiting: nothing is kept.
+        let state = gate.lock();
+        assert_eq!((state.running, state.spare.len()), (0, 0));
+        drop(state);
+        drop(gate.enter());
+        assert!(gate.lock().spare.is_empty());
+    }
+
+    #[test]
     fn hash_tickets_are_bounded_and_given_back() {
         let held: Vec<HashTicket> = std::iter::from_fn(HashTicket::take).take(1000).collect();
         // Other tests may hold a few tickets at the same moment; never more than MAX are out.
@@ -347,14 +522,5 @@ mod tests {
         assert!(HashTicket::take().is_none());
         drop(held);
         assert!(HashTicket::take().is_some());
-    }
-
-    #[test]
-    fn password_hash_round_trip() {
-        let phc = hash_password("correct horse");
-        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify_password("correct horse", &phc));
-        assert!(!verify_password("wrong", &phc));
-        assert!(!verify_password("x", "not a phc string"));
     }
 }
