@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Password logins (argon2id), two keyport binaries alternated: what a change to password hashing does, measured in
-# pairs on the same host minutes apart (the host's speed drifts more than that between runs).
+# pairs on the same host minutes apart (the host's speed drifts more than that between runs), in the order ABBA.
 #
 #   bash bench/password-ab.sh BASE_BINARY NEW_BINARY [PAIRS]     # default 3 pairs, DURATION=10 s each
 #
@@ -61,7 +61,12 @@ print(f"{label:5} {rate:6.1f}/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms"
 ' "$1" $((u1 - u0)) $((s1 - s0)) $((f1 - f0)) "$HZ" "$busy" "$idle"
 }
 
-for ((i = 1; i <= PAIRS; i++)); do
-  one base "$BASE"
-  one new "$NEW"
+for ((i = 1; i <= PAIRS; i++)); do # base first in odd pairs, new first in even ones: a drift favours neither
+  if ((i % 2)); then
+    one base "$BASE"
+    one new "$NEW"
+  else
+    one new "$NEW"
+    one base "$BASE"
+  fi
 done

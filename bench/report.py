@@ -14,7 +14,8 @@ limit = {r["name"]: r for r in rows if r["kind"] == "limit"}
 cold = {r["name"]: r for r in rows if r["kind"] == "cold"}
 rss = {(r["server"], r["what"]): r["rss_mb"] for r in rows if r["kind"] == "rss"}
 openssl = {r["name"]: r for r in rows if r["kind"] == "openssl"}
-# The raw argon2id loops: one thread, and (since the thirteenth pass) four threads taking turns on the core.
+# The raw argon2id loops: one thread, and (since the thirteenth pass, BENCHMARKS.md) four threads taking turns
+# on the core.
 argon2_loops = [r for r in rows if r["kind"] == "argon2"]
 argon2 = max(argon2_loops, key=lambda r: r["verify_per_s"], default=None)
 device = next((r for r in rows if r["kind"] == "device"), None)

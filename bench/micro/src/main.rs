@@ -67,6 +67,9 @@ fn argon2_rate(args: &[String]) -> Result<()> {
     } else {
         1
     };
+    if threads == 0 {
+        return Err("THREADS must be at least 1".into());
+    }
     let password = "correct horse battery staple";
     let phc = keyport_server::crypto::hash_password(password);
     let start = Instant::now();
