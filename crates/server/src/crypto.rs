@@ -473,27 +473,35 @@ mod tests {
     #[test]
     fn a_finished_hash_hands_its_work_area_to_a_waiting_one() {
         let gate: &'static HashGate = Box::leak(Box::new(HashGate::new(1)));
-        let (big, small) = (
-            Params::new(128, 1, 1, None).unwrap(),
-            Params::new(64, 1, 1, None).unwrap(),
-        );
-        let argon =
-            |params: &Params| Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let small_for_waiter = small.clone();
+        let argon = |m_cost: u32| {
+            let params = Params::new(m_cost, 1, 1, None).unwrap();
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        };
+        let fresh = |m_cost: u32, password: &[u8]| {
+            let mut out = [0u8; 32];
+            argon(m_cost)
+                .hash_password_into(password, b"saltsaltsalt", &mut out)
+                .unwrap();
+            out
+        };
         let mut first = gate.enter();
         first
-            .hash(&argon(&big), b"first", b"saltsaltsalt", 32)
+            .hash(&argon(128), b"first", b"saltsaltsalt", 32)
             .unwrap();
         let area = first.memory.as_ptr() as usize;
 
         let waiter = std::thread::spawn(move || {
             let mut slot = gate.enter();
             let handed = (slot.memory.as_ptr() as usize, slot.memory.len());
-            // What the previous password left in the area changes nothing (and the area is longer than needed).
-            let output = slot
-                .hash(&argon(&small_for_waiter), b"second", b"saltsaltsalt", 32)
+            // In the handed area: what the previous password left in it changes nothing.
+            let same_size = slot
+                .hash(&argon(128), b"second", b"saltsaltsalt", 32)
                 .unwrap();
-            (handed, output)
+            // A hash of another size gets an area of its own size.
+            let other_size = slot
+                .hash(&argon(64), b"third", b"saltsaltsalt", 32)
+                .unwrap();
+            (handed, same_size, other_size, slot.memory.len())
         });
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while gate.waiting.load(Ordering::Relaxed) == 0 {
@@ -504,17 +512,15 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         drop(first);
-        let ((handed, len), output) = waiter.join().unwrap();
+        let (handed, same_size, other_size, resized) = waiter.join().unwrap();
         assert_eq!(
-            (handed, len),
+            handed,
             (area, 128),
             "the waiting hash got the finished one's area"
         );
-        let mut fresh = [0u8; 32];
-        argon(&small)
-            .hash_password_into(b"second", b"saltsaltsalt", &mut fresh)
-            .unwrap();
-        assert_eq!(output.as_bytes(), fresh);
+        assert_eq!(same_size.as_bytes(), fresh(128, b"second"));
+        assert_eq!(other_size.as_bytes(), fresh(64, b"third"));
+        assert_eq!(resized, 64);
 
         // The last hash finished with none waiting: nothing is kept.
         let state = gate.lock();
