@@ -202,16 +202,22 @@ if kc and pc:
     targets.append(("client credentials ES256 ≥ 7× the peer", f"{ratio:.1f}× on CPU/req, "
                     f"{kc['rps'] / pc['rps']:.1f}× on req/s", verdict(ratio >= 7)))
 kr = load.get(("keyport", "refresh_rotate"))
+# The refresh target is per backend: a run on PostgreSQL records the database's CPU beside keyport's.
+postgres = bool(db_rows)
+refresh_target, backend = (5000, "PostgreSQL") if postgres else (8000, "SQLite")
 if kr:
     cap = capacity(kr)
-    targets.append(("refresh with rotation ≥ 8,000/s (SQLite)",
-                    f"{kr['rps']:,.0f}/s measured, {cap:,.0f}/s per core from CPU/req", verdict(kr["rps"] >= 8000)))
+    targets.append((f"refresh with rotation ≥ {refresh_target:,}/s ({backend})",
+                    f"{kr['rps']:,.0f}/s measured, {cap:,.0f}/s per core from CPU/req",
+                    verdict(kr["rps"] >= refresh_target)))
 kr2 = load.get(("keyport", "refresh_rotate_no_id_token"))
 if kr2:
-    targets.append(("  (same, without an ID token)", f"{kr2['rps']:,.0f}/s measured", verdict(kr2["rps"] >= 8000)))
+    targets.append(("  (same, without an ID token)", f"{kr2['rps']:,.0f}/s measured",
+                    verdict(kr2["rps"] >= refresh_target)))
 kr3 = load.get(("keyport", "refresh_rotate_rs256_id"))
 if kr3:
-    targets.append(("  (same, with an RS256 ID token)", f"{kr3['rps']:,.0f}/s measured", verdict(kr3["rps"] >= 8000)))
+    targets.append(("  (same, with an RS256 ID token)", f"{kr3['rps']:,.0f}/s measured",
+                    verdict(kr3["rps"] >= refresh_target)))
 ka, po = load.get(("keyport", "introspect_api_token")), load.get(("peer", "introspect_opaque"))
 if ka:
     vs = f", {po['cpu_us'] / ka['cpu_us']:.1f}× the peer's opaque introspection" if po else ""
