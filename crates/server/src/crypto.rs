@@ -310,22 +310,25 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
         return false;
     };
-    let argon = (|| -> password_hash::Result<Argon2<'static>> {
-        let version = hash.version.map(Version::try_from).transpose()?;
-        Ok(Argon2::new(
-            Algorithm::try_from(hash.algorithm)?,
-            version.unwrap_or_default(),
-            Params::try_from(&hash)?,
-        ))
-    })();
     let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
-    let (Ok(argon), Ok(salt)) = (argon, salt.decode_b64(&mut salt_bytes)) else {
+    let (Ok(argon), Ok(salt)) = (hasher_for(&hash), salt.decode_b64(&mut salt_bytes)) else {
         return false;
     };
     HashGate::get()
         .enter()
         .hash(&argon, password.as_bytes(), salt, expected.len())
         .is_ok_and(|computed| computed == expected)
+}
+
+/// The hasher a PHC string names: its algorithm, version (0x13 when it names none) and parameters, the output
+/// length among them.
+fn hasher_for(hash: &PasswordHash<'_>) -> password_hash::Result<Argon2<'static>> {
+    let version = hash.version.map(Version::try_from).transpose()?;
+    Ok(Argon2::new(
+        Algorithm::try_from(hash.algorithm)?,
+        version.unwrap_or_default(),
+        Params::try_from(hash)?,
+    ))
 }
 
 /// A PHC string for a password nobody knows: verifying against it costs the same as a real one, so an unknown

@@ -427,8 +427,6 @@ fn binaries() -> (PathBuf, PathBuf) {
     }
 }
 
-/// Reads chromedriver's "started successfully on port N" line; its further output goes to stderr (the test's
-/// captured output).
 /// Starts chromedriver with `--port=0` and reads the port it chose. chromedriver picks a free port and binds it
 /// afterwards, so a test starting in parallel can take the port in between: it then exits at once ("IPv4 port not
 /// available", seen in CI). Such a start is tried again, a few times.
@@ -460,7 +458,6 @@ enum PortError {
     /// chromedriver ended without naming a port.
     Exited,
     TimedOut,
-    NoStdout,
 }
 
 impl std::fmt::Display for PortError {
@@ -468,13 +465,17 @@ impl std::fmt::Display for PortError {
         f.write_str(match self {
             PortError::Exited => "it exited without a \"started successfully on port\" line",
             PortError::TimedOut => "no \"started successfully on port\" line within 30 s",
-            PortError::NoStdout => "no stdout",
         })
     }
 }
 
+/// Reads chromedriver's "started successfully on port N" line; its further output goes to stderr (the test's
+/// captured output).
 fn read_port(driver: &mut Child) -> Result<u16, PortError> {
-    let stdout = driver.stdout.take().ok_or(PortError::NoStdout)?;
+    let stdout = driver
+        .stdout
+        .take()
+        .expect("chromedriver's stdout is piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
