@@ -3,19 +3,66 @@
 //! What it spends per request is what any HTTP/1.1 request over loopback costs on the machine of the run: the
 //! table states keyport's figures as this floor plus the work above it.
 //!
+//! `POST /sign` is the floor of a token request instead: it signs the claims of a client-credentials access token
+//! with `KeySet::sign` (ES256), as keyport does, and answers with a token response of keyport's size. So a token
+//! grant's figure can be read as this floor plus what keyport does besides the HTTP request and the signature
+//! (authentication, claims, the response), under the same load: a server slower than the load generator pays for
+//! waking it after every response, which the 14-byte floor, faster than the generator, does not.
+//!
 //! Usage: `floor ADDR` (e.g. `127.0.0.1:18092`); prints `floor listening on ADDR` once it accepts connections.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::any;
+use axum::routing::{any, post};
+use keyport_proto::oauth::{AccessTokenClaims, RealmAccess};
+use keyport_server::config::SigningAlg;
+use keyport_server::crypto;
+use keyport_server::keys::{self, KeySet};
 
 const BODY: &str = r#"{"floor":true}"#;
 
 async fn answer() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], BODY)
+}
+
+/// One ES256 signature of a client-credentials token's claims (those of `benches/crypto.rs`), answered as a token
+/// response with its fields.
+async fn sign(State(keys): State<Arc<KeySet>>) -> impl IntoResponse {
+    let now = 1_800_000_000;
+    let claims = AccessTokenClaims {
+        iss: "http://127.0.0.1:18090/realms/bench".into(),
+        sub: "service-account-bench-bot".into(),
+        aud: "account".into(),
+        azp: "bench-bot".into(),
+        exp: now + 300,
+        iat: now,
+        jti: crypto::random_id(),
+        sid: None,
+        scope: "profile email".into(),
+        typ: "Bearer".into(),
+        preferred_username: "service-account-bench-bot".into(),
+        email: None,
+        name: None,
+        realm_access: RealmAccess {
+            roles: vec!["bot".into()],
+        },
+    };
+    let jwt = keys.sign(SigningAlg::ES256, &claims);
+    let body = format!(
+        r#"{{"access_token":"{jwt}","expires_in":300,"refresh_expires_in":0,"token_type":"Bearer","not-before-policy":0,"scope":"profile email"}}"#
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
 }
 
 fn main() {
@@ -24,6 +71,11 @@ fn main() {
         .unwrap_or_else(|| "127.0.0.1:18092".into())
         .parse()
         .expect("usage: floor ADDR (host:port)");
+    let stored: Vec<keys::StoredKey> = KeySet::REQUIRED
+        .iter()
+        .map(|alg| keys::generate(*alg, 1))
+        .collect();
+    let keys = Arc::new(KeySet::new(&stored).expect("fresh keys load"));
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
@@ -31,7 +83,10 @@ fn main() {
             "floor listening on {}",
             listener.local_addr().expect("address")
         );
-        let app = Router::new().fallback(any(answer));
+        let app = Router::new()
+            .route("/sign", post(sign))
+            .fallback(any(answer))
+            .with_state(keys);
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
