@@ -1,13 +1,14 @@
-//! The request floor of bench/run.sh: a bare axum server that answers every request with the same 14-byte JSON
-//! body, on the runtime keyport serves with (`tokio::runtime::Runtime::new()`, `axum::serve` with connect info).
-//! What it spends per request is what any HTTP/1.1 request over loopback costs on the machine of the run: the
-//! table states keyport's figures as this floor plus the work above it.
+//! The request floor of bench/run.sh: a bare axum server that answers every request but `POST /sign` with the
+//! same 14-byte JSON body, on the runtime keyport serves with (`tokio::runtime::Runtime::new()`, `axum::serve`
+//! with connect info). What it spends per request is what any HTTP/1.1 request over loopback costs on the machine
+//! of the run: the table states keyport's figures as this floor plus the work above it.
 //!
 //! `POST /sign` is the floor of a token request instead: it signs the claims of a client-credentials access token
 //! with `KeySet::sign` (ES256), as keyport does, and answers with a token response of keyport's size. So a token
 //! grant's figure can be read as this floor plus what keyport does besides the HTTP request and the signature
 //! (authentication, claims, the response), under the same load: a server slower than the load generator pays for
-//! waking it after every response, which the 14-byte floor, faster than the generator, does not.
+//! waking it after every response, which the 14-byte floor, faster than the generator, does not. It reads neither
+//! the Basic header nor the form body, so their parsing counts in keyport's part.
 //!
 //! Usage: `floor ADDR` (e.g. `127.0.0.1:18092`); prints `floor listening on ADDR` once it accepts connections.
 

@@ -105,7 +105,10 @@ impl HashSlot {
 /// `/sys/kernel/mm/transparent_hugepage/enabled` allows `madvise`) before it is first written: the first write
 /// then takes a fault per 2 MiB instead of one per 4 KiB page (~4,900 for 19 MiB, a third of a lone hash's time
 /// on a virtual machine, BENCHMARKS.md fourteenth pass). Freeing the area unmaps it as before
-/// (`keep_large_blocks_mapped`), so an idle process holds no more memory than without.
+/// (`keep_large_blocks_mapped`), so an idle process holds no more memory than without. Where the kernel's
+/// `transparent_hugepage/defrag` is `madvise` (the usual default) such a fault may compact memory to find a huge
+/// page, and where none is found it falls back to ordinary pages: the worst case is the cost without the advice
+/// plus that attempt.
 fn new_area(blocks: usize) -> Vec<Block> {
     let mut area: Vec<Block> = Vec::with_capacity(blocks);
     advise_huge_pages(
@@ -117,13 +120,19 @@ fn new_area(blocks: usize) -> Vec<Block> {
 }
 
 /// `madvise(MADV_HUGEPAGE)` over the whole pages of `len` bytes at `start`; a hint: refused or unsupported, the
-/// area keeps ordinary pages.
+/// area keeps ordinary pages. Not for less than a huge page: such an allocation may share its pages and mapping
+/// with others in the heap (only blocks of 1 MiB and more are mapped on their own), and could not use one anyway.
 fn advise_huge_pages(start: *mut u8, len: usize) {
     #[cfg(target_os = "linux")]
     {
-        const PAGE: usize = 4096;
-        let offset = (start as usize).next_multiple_of(PAGE) - start as usize;
-        let whole = len.saturating_sub(offset) / PAGE * PAGE;
+        const HUGE_PAGE: usize = 2 << 20;
+        // SAFETY: sysconf only reads a system constant.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+        if len < HUGE_PAGE || page == 0 {
+            return;
+        }
+        let offset = (start as usize).next_multiple_of(page) - start as usize;
+        let whole = len.saturating_sub(offset) / page * page;
         if whole > 0 {
             // SAFETY: the range lies inside the allocation of `len` bytes at `start`, which this function's caller
             // owns and has not handed out; MADV_HUGEPAGE changes how the kernel backs it, not its contents.
