@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use keyport_proto::oauth::{AccessTokenClaims, RealmAccess};
+use keyport_proto::oauth::AccessTokenClaims;
 use keyport_server::config::SigningAlg;
 use keyport_server::crypto;
 use keyport_server::keys::{self, KeySet};
@@ -21,24 +21,7 @@ const NOW: i64 = 1_800_000_000;
 
 /// The claims of a client-credentials access token, as `domain::tokens::respond` builds them.
 fn claims() -> AccessTokenClaims {
-    AccessTokenClaims {
-        iss: ISSUER.into(),
-        sub: "service-account-bench-bot".into(),
-        aud: "account".into(),
-        azp: "bench-bot".into(),
-        exp: NOW + 300,
-        iat: NOW,
-        jti: crypto::random_id(),
-        sid: None,
-        scope: "profile email".into(),
-        typ: "Bearer".into(),
-        preferred_username: "service-account-bench-bot".into(),
-        email: None,
-        name: None,
-        realm_access: RealmAccess {
-            roles: vec!["bot".into()],
-        },
-    }
+    keyport_bench::client_credential_claims(ISSUER, NOW)
 }
 
 fn bench(c: &mut Criterion) {

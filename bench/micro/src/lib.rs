@@ -1,4 +1,30 @@
-//! What the `keyport-bench` binaries share.
+//! What the `keyport-bench` binaries and benches share.
+
+use keyport_proto::oauth::{AccessTokenClaims, RealmAccess};
+use keyport_server::crypto;
+
+/// The claims of a client-credentials access token of `bench/keyport.toml`'s `bench-bot`, as
+/// `domain::tokens::respond` builds them (a fresh `jti` each call): what the signing benchmarks sign.
+pub fn client_credential_claims(issuer: &str, now: i64) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: issuer.into(),
+        sub: "service-account-bench-bot".into(),
+        aud: "account".into(),
+        azp: "bench-bot".into(),
+        exp: now + 300,
+        iat: now,
+        jti: crypto::random_id(),
+        sid: None,
+        scope: "profile email".into(),
+        typ: "Bearer".into(),
+        preferred_username: "service-account-bench-bot".into(),
+        email: None,
+        name: None,
+        realm_access: RealmAccess {
+            roles: vec!["bot".into()],
+        },
+    }
+}
 
 /// The `p` quantile (0.0–1.0) of latencies in µs, sorted ascending, in ms (0 when there are none).
 pub fn percentile(sorted: &[u32], p: f64) -> f64 {

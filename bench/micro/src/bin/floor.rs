@@ -20,9 +20,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{any, post};
-use keyport_proto::oauth::{AccessTokenClaims, RealmAccess};
 use keyport_server::config::SigningAlg;
-use keyport_server::crypto;
 use keyport_server::keys::{self, KeySet};
 
 const BODY: &str = r#"{"floor":true}"#;
@@ -31,28 +29,13 @@ async fn answer() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], BODY)
 }
 
-/// One ES256 signature of a client-credentials token's claims (those of `benches/crypto.rs`), answered as a token
-/// response with its fields.
+/// One ES256 signature of a client-credentials token's claims (`keyport_bench::client_credential_claims`, the
+/// claims `benches/crypto.rs` signs), answered as a token response with its fields.
 async fn sign(State(keys): State<Arc<KeySet>>) -> impl IntoResponse {
-    let now = 1_800_000_000;
-    let claims = AccessTokenClaims {
-        iss: "http://127.0.0.1:18090/realms/bench".into(),
-        sub: "service-account-bench-bot".into(),
-        aud: "account".into(),
-        azp: "bench-bot".into(),
-        exp: now + 300,
-        iat: now,
-        jti: crypto::random_id(),
-        sid: None,
-        scope: "profile email".into(),
-        typ: "Bearer".into(),
-        preferred_username: "service-account-bench-bot".into(),
-        email: None,
-        name: None,
-        realm_access: RealmAccess {
-            roles: vec!["bot".into()],
-        },
-    };
+    let claims = keyport_bench::client_credential_claims(
+        "http://127.0.0.1:18090/realms/bench",
+        1_800_000_000,
+    );
     let jwt = keys.sign(SigningAlg::ES256, &claims);
     let body = format!(
         r#"{{"access_token":"{jwt}","expires_in":300,"refresh_expires_in":0,"token_type":"Bearer","not-before-policy":0,"scope":"profile email"}}"#
