@@ -70,16 +70,16 @@ def cell(r, name):
 
 
 def floor_of(workload):
-    """The bare server's CPU per request for a request of the workload's shape, when run.sh measured it."""
-    r = load.get(("floor", "get" if workload in GETS else "post_form"))
+    """The bare server's CPU per request for a request of the workload's shape, when run.sh measured it: for an
+    ES256 client-credential grant the signing floor (the bare server signing one ES256 token a request), if any."""
+    r = load.get(("floor", "post_sign")) if workload == "cc_es256" else None
+    r = r or load.get(("floor", "get" if workload in GETS else "post_form"))
     return r["cpu_us"] if r else None
 
 
 def split(r, workload):
-    """`floor + work` of a keyport row, in µs of CPU per request; a client-credential grant's floor is the signing
-    floor's (the bare server signing one ES256 token a request), when run.sh measured it."""
-    signing = load.get(("floor", "post_sign"))
-    floor = signing["cpu_us"] if workload == "cc_es256" and signing else floor_of(workload)
+    """`floor + work` of a keyport row, in µs of CPU per request."""
+    floor = floor_of(workload)
     # The fixed-rate row idles between requests (a wake-up per request): the saturated floor does not apply;
     # a flow is several requests.
     if r is None or floor is None or r.get("offered") or r.get("flow"):

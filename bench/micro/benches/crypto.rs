@@ -14,23 +14,14 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use keyport_proto::oauth::AccessTokenClaims;
 use keyport_server::config::SigningAlg;
 use keyport_server::crypto;
-use keyport_server::keys::{self, KeySet};
 
 const ISSUER: &str = "http://127.0.0.1:8080/realms/bench";
 const NOW: i64 = 1_800_000_000;
 
-/// The claims of a client-credentials access token, as `domain::tokens::respond` builds them.
-fn claims() -> AccessTokenClaims {
-    keyport_bench::client_credential_claims(ISSUER, NOW)
-}
-
 fn bench(c: &mut Criterion) {
-    let stored: Vec<keys::StoredKey> = KeySet::REQUIRED
-        .iter()
-        .map(|alg| keys::generate(*alg, 1))
-        .collect();
-    let keys = KeySet::new(&stored).expect("fresh keys load");
-    let claims = claims();
+    let keys = keyport_bench::fresh_keys();
+    // A client-credentials access token's claims, as `domain::tokens::respond` builds them.
+    let claims = keyport_bench::client_credential_claims(ISSUER, NOW);
 
     c.bench_function("es256_sign", |b| {
         b.iter(|| keys.sign(SigningAlg::ES256, black_box(&claims)))

@@ -2,6 +2,17 @@
 
 use keyport_proto::oauth::{AccessTokenClaims, RealmAccess};
 use keyport_server::crypto;
+use keyport_server::keys::{self, KeySet};
+
+/// A key set of every algorithm keyport requires, generated now (an RSA-2048 key among them): what the signing
+/// benchmarks sign with.
+pub fn fresh_keys() -> KeySet {
+    let stored: Vec<keys::StoredKey> = KeySet::REQUIRED
+        .iter()
+        .map(|alg| keys::generate(*alg, 1))
+        .collect();
+    KeySet::new(&stored).expect("fresh keys load")
+}
 
 /// The claims of a client-credentials access token of `bench/keyport.toml`'s `bench-bot`, as
 /// `domain::tokens::respond` builds them (a fresh `jti` each call): what the signing benchmarks sign.

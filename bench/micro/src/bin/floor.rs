@@ -4,7 +4,7 @@
 //! of the run: the table states keyport's figures as this floor plus the work above it.
 //!
 //! `POST /sign` is the floor of a token request instead: it signs the claims of a client-credentials access token
-//! with `KeySet::sign` (ES256), as keyport does, and answers with a token response of keyport's size. So a token
+//! with `KeySet::sign` (ES256), as keyport does, and answers with keyport's own token response writer. So a token
 //! grant's figure can be read as this floor plus what keyport does besides the HTTP request and the signature
 //! (authentication, claims, the response), under the same load: a server slower than the load generator pays for
 //! waking it after every response, which the 14-byte floor, faster than the generator, does not. It reads neither
@@ -18,10 +18,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
+use keyport_proto::oauth::TokenResponse;
 use keyport_server::config::SigningAlg;
-use keyport_server::keys::{self, KeySet};
+use keyport_server::http::no_store_token;
+use keyport_server::keys::KeySet;
 
 const BODY: &str = r#"{"floor":true}"#;
 
@@ -30,23 +32,24 @@ async fn answer() -> impl IntoResponse {
 }
 
 /// One ES256 signature of a client-credentials token's claims (`keyport_bench::client_credential_claims`, the
-/// claims `benches/crypto.rs` signs), answered as a token response with its fields.
-async fn sign(State(keys): State<Arc<KeySet>>) -> impl IntoResponse {
+/// claims `benches/crypto.rs` signs), answered as keyport answers a token request (`http::no_store_token`: the
+/// same JSON writer and headers).
+async fn sign(State(keys): State<Arc<KeySet>>) -> Response {
     let claims = keyport_bench::client_credential_claims(
         "http://127.0.0.1:18090/realms/bench",
         1_800_000_000,
     );
-    let jwt = keys.sign(SigningAlg::ES256, &claims);
-    let body = format!(
-        r#"{{"access_token":"{jwt}","expires_in":300,"refresh_expires_in":0,"token_type":"Bearer","not-before-policy":0,"scope":"profile email"}}"#
-    );
-    (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
+    no_store_token(&TokenResponse {
+        access_token: keys.sign(SigningAlg::ES256, &claims).into(),
+        token_type: "Bearer".into(),
+        expires_in: 300,
+        refresh_token: None,
+        refresh_expires_in: 0,
+        scope: claims.scope,
+        id_token: None,
+        session_state: None,
+        not_before_policy: 0,
+    })
 }
 
 fn main() {
@@ -55,11 +58,7 @@ fn main() {
         .unwrap_or_else(|| "127.0.0.1:18092".into())
         .parse()
         .expect("usage: floor ADDR (host:port)");
-    let stored: Vec<keys::StoredKey> = KeySet::REQUIRED
-        .iter()
-        .map(|alg| keys::generate(*alg, 1))
-        .collect();
-    let keys = Arc::new(KeySet::new(&stored).expect("fresh keys load"));
+    let keys = Arc::new(keyport_bench::fresh_keys());
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
