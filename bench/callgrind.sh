@@ -4,8 +4,8 @@
 #
 #   bash bench/callgrind.sh WORKLOAD [SECONDS]
 #
-# WORKLOAD: floor-get, floor-post (the bare axum server of bench/micro/src/bin/floor.rs), discovery, cc_es256,
-# introspect_api_token, refresh_rotate. The server (release build, bench/keyport.toml, SQLite) runs under
+# WORKLOAD: floor-get, floor-post, floor-sign (the bare axum server of bench/micro/src/bin/floor.rs), discovery, cc_es256,
+# introspect_api_token, refresh_rotate, password. The server (release build, bench/keyport.toml, SQLite) runs under
 # callgrind; after a warm-up the counters are zeroed, wrk sends the workload's request on 4 connections for
 # SECONDS (default 20), and the counters are dumped. Prints `WORKLOAD: N requests, I instructions/request` and
 # leaves the profile in target/callgrind/WORKLOAD.profile (read it with `callgrind_annotate --inclusive=yes`).
@@ -49,7 +49,10 @@ OIDC="$BASE/realms/bench/protocol/openid-connect"
 
 NAME=$WORKLOAD${TAG:+-$TAG}
 # Pinned to one core as in run.sh (so one tokio worker thread; valgrind runs the threads one at a time anyway).
-VG=(taskset -c "${SERVER_CPU:-0}" valgrind --tool=callgrind --callgrind-out-file="$OUT/$NAME.out" --dump-line=no)
+# CALLGRIND_OPTS: more callgrind options, e.g. `--cache-sim=yes` (simulated cache misses besides instructions).
+# shellcheck disable=SC2206 # split on purpose
+VG=(taskset -c "${SERVER_CPU:-0}" valgrind --tool=callgrind --callgrind-out-file="$OUT/$NAME.out" --dump-line=no
+  ${CALLGRIND_OPTS:-})
 case $WORKLOAD in
   floor-*) "${VG[@]}" "$BIN/floor" "127.0.0.1:$PORT" >"$WORK/server.out" 2>"$WORK/server.err" & ;;
   *) KEYPORT_LOG=warn "${VG[@]}" "$BIN/keyport" serve --config "$BENCH/keyport.toml" \
@@ -66,6 +69,7 @@ URL=
 case $WORKLOAD in
   floor-get) WRK_METHOD=GET; URL="$BASE/health" ;;
   floor-post) export WRK_AUTH=$BOT WRK_BODY=$CC; URL="$BASE/token" ;;
+  floor-sign) export WRK_AUTH=$BOT WRK_BODY=$CC; URL="$BASE/sign" ;; # one ES256 signature, a token response
   discovery) WRK_METHOD=GET; URL="$BASE/realms/bench/.well-known/openid-configuration" ;;
   cc_es256) export WRK_AUTH=$BOT WRK_BODY=$CC; URL="$OIDC/token" ;;
   introspect_api_token)
@@ -74,6 +78,9 @@ case $WORKLOAD in
     TOKEN=$(curl -sf -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
       "$BASE/admin/realms/bench/tokens" | json_field token)
     export WRK_AUTH=$RS WRK_BODY="token=$TOKEN"; URL="$OIDC/token/introspect" ;;
+  password) # the password grant: one argon2id verification a request (run for 30 s or more: ~1 s a login here)
+    export WRK_AUTH=$LEGACY WRK_BODY='grant_type=password&username=alice&password=bench-alice-password'
+    URL="$OIDC/token" ;;
   refresh_rotate)
     # 8 chains for the warm-up, 8 others for the measured run (a rotated token cannot be presented again).
     for i in $(seq 16); do
