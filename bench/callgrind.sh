@@ -4,10 +4,10 @@
 #
 #   bash bench/callgrind.sh WORKLOAD [SECONDS]
 #
-# WORKLOAD: floor-get, floor-post, floor-sign (the bare axum server of bench/micro/src/bin/floor.rs), discovery, cc_es256,
-# introspect_api_token, refresh_rotate, password. The server (release build, bench/keyport.toml, SQLite) runs under
-# callgrind; after a warm-up the counters are zeroed, wrk sends the workload's request on 4 connections for
-# SECONDS (default 20), and the counters are dumped. Prints `WORKLOAD: N requests, I instructions/request` and
+# WORKLOAD: floor-get, floor-post, floor-sign (the bare axum server of bench/micro/src/bin/floor.rs), discovery,
+# cc_es256, introspect_api_token, refresh_rotate, password. The server (release build, bench/keyport.toml, SQLite)
+# runs under callgrind; after a warm-up the counters are zeroed, wrk sends the workload's request on 4 connections
+# for SECONDS (default 20), and the counters are dumped. Prints `WORKLOAD: N requests, I instructions/request` and
 # leaves the profile in target/callgrind/WORKLOAD.profile (read it with `callgrind_annotate --inclusive=yes`).
 # NO_BUILD=1 skips the build; BIN=DIR runs the binaries in DIR; the profile is named after WORKLOAD plus TAG.
 # Instructions of the kernel (loopback TCP, futexes) are not counted: this measures user-space work only.
@@ -78,7 +78,8 @@ case $WORKLOAD in
     TOKEN=$(curl -sf -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
       "$BASE/admin/realms/bench/tokens" | json_field token)
     export WRK_AUTH=$RS WRK_BODY="token=$TOKEN"; URL="$OIDC/token/introspect" ;;
-  password) # the password grant: one argon2id verification a request (run for 30 s or more: ~1 s a login here)
+  password)
+    # The password grant: one argon2id verification a request (run it for 30 s or more: a login takes ~1 s here).
     export WRK_AUTH=$LEGACY WRK_BODY='grant_type=password&username=alice&password=bench-alice-password'
     URL="$OIDC/token" ;;
   refresh_rotate)
