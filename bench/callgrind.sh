@@ -49,10 +49,12 @@ OIDC="$BASE/realms/bench/protocol/openid-connect"
 
 NAME=$WORKLOAD${TAG:+-$TAG}
 # Pinned to one core as in run.sh (so one tokio worker thread; valgrind runs the threads one at a time anyway).
-# CALLGRIND_OPTS: more callgrind options, e.g. `--cache-sim=yes` (simulated cache misses besides instructions).
-# shellcheck disable=SC2206 # split on purpose
+# CALLGRIND_OPTS: more callgrind options, space-separated, e.g. `--cache-sim=yes` (simulated cache misses: they are
+# in the profile's `summary:` line, in its `events:` order; the printed figure stays instructions a request; set TAG
+# to keep such a profile apart; not --callgrind-out-file or --combine-dumps, which this script relies on).
+read -r -a CG_OPTS <<<"${CALLGRIND_OPTS:-}"
 VG=(taskset -c "${SERVER_CPU:-0}" valgrind --tool=callgrind --callgrind-out-file="$OUT/$NAME.out" --dump-line=no
-  ${CALLGRIND_OPTS:-})
+  "${CG_OPTS[@]}")
 case $WORKLOAD in
   floor-*) "${VG[@]}" "$BIN/floor" "127.0.0.1:$PORT" >"$WORK/server.out" 2>"$WORK/server.err" & ;;
   *) KEYPORT_LOG=warn "${VG[@]}" "$BIN/keyport" serve --config "$BENCH/keyport.toml" \
@@ -79,7 +81,8 @@ case $WORKLOAD in
       "$BASE/admin/realms/bench/tokens" | json_field token)
     export WRK_AUTH=$RS WRK_BODY="token=$TOKEN"; URL="$OIDC/token/introspect" ;;
   password)
-    # The password grant: one argon2id verification a request (run it for 30 s or more: a login takes ~1 s here).
+    # The password grant: one argon2id verification a request (~0.3 s of callgrind's time a login, ~1 s of latency
+    # on 4 connections: run it for 30 s or more).
     export WRK_AUTH=$LEGACY WRK_BODY='grant_type=password&username=alice&password=bench-alice-password'
     URL="$OIDC/token" ;;
   refresh_rotate)

@@ -70,8 +70,11 @@ record() { echo "$1" >>"$RESULTS"; }
 # --- build -------------------------------------------------------------------------------------------------------
 log "building keyport and the bench tools (release)"
 cd "$ROOT"
-timeout 900 cargo build --release --quiet -p keyport -p keyport-bench
-timeout 600 cargo bench --quiet --no-run -p keyport-bench --bench crypto 2>/dev/null
+# Release builds link each binary with fat LTO (Cargo.toml): a cold build takes ~16 min on a 2-core host.
+timeout 2400 cargo build --release --quiet -p keyport -p keyport-bench ||
+  { echo "run.sh: the release build failed or took over 40 min" >&2; exit 1; }
+timeout 1200 cargo bench --quiet --no-run -p keyport-bench --bench crypto 2>/dev/null ||
+  { echo "run.sh: building the Criterion bench failed or took over 20 min" >&2; exit 1; }
 TARGET=$(target_dir)
 KEYPORT="$TARGET/release/keyport"
 KBENCH="$TARGET/release/keyport-bench"
