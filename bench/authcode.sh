@@ -79,8 +79,7 @@ else
   done
   log "building keyport and the bench tools (release)"
   cd "$ROOT"
-  timeout 2400 cargo build --release --quiet -p keyport -p keyport-bench ||
-    { echo "authcode.sh: the release build failed or took over 40 min" >&2; exit 1; }
+  build_release
   TARGET=$(target_dir)
   KEYPORT="$TARGET/release/keyport"
   AUTHCODE="$TARGET/release/authcode"

@@ -26,7 +26,7 @@ for tool in valgrind callgrind_control wrk curl python3; do
 done
 
 cd "$ROOT"
-[[ -n "${NO_BUILD:-}" ]] || cargo build --release --quiet -p keyport -p keyport-bench
+[[ -n "${NO_BUILD:-}" ]] || build_release
 TARGET=$(target_dir)
 BIN=${BIN:-$TARGET/release} # BIN=DIR: binaries kept from another build (to compare two commits)
 OUT="$TARGET/callgrind"
@@ -76,19 +76,19 @@ case $WORKLOAD in
   cc_es256) export WRK_AUTH=$BOT WRK_BODY=$CC; URL="$OIDC/token" ;;
   introspect_api_token)
     AT=$(curl -sf -H "Authorization: $(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)" \
-      -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token" | json_field access_token)
+      -d "$PASSWORD_GRANT&scope=admin" "$OIDC/token" | json_field access_token)
     TOKEN=$(curl -sf -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
       "$BASE/admin/realms/bench/tokens" | json_field token)
     export WRK_AUTH=$RS WRK_BODY="token=$TOKEN"; URL="$OIDC/token/introspect" ;;
   password)
     # The password grant: one argon2id verification a request (~0.3 s of callgrind's time a login, ~1 s of latency
     # on 4 connections: run it for 30 s or more).
-    export WRK_AUTH=$LEGACY WRK_BODY='grant_type=password&username=alice&password=bench-alice-password'
+    export WRK_AUTH=$LEGACY WRK_BODY=$PASSWORD_GRANT
     URL="$OIDC/token" ;;
   refresh_rotate)
     # 8 chains for the warm-up, 8 others for the measured run (a rotated token cannot be presented again).
     for i in $(seq 16); do
-      curl -sf -H "Authorization: $LEGACY" -d 'grant_type=password&username=alice&password=bench-alice-password' \
+      curl -sf -H "Authorization: $LEGACY" -d "$PASSWORD_GRANT" \
         "$OIDC/token" | json_field refresh_token
     done >"$WORK/chains"
     head -8 "$WORK/chains" >"$WORK/chains.warm"

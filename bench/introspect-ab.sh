@@ -40,7 +40,7 @@ one() { # one LABEL BINARY
   ab_serve "$2" "$work" "$PORT" "${AB_DB[@]}"
   fail() { echo "$NAME: $1 failed against $2; the server said:" >&2; tail -n 5 "$work/err" >&2; exit 1; }
   out=$(curl -sSf -H "Authorization: $ADMIN" \
-    -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token") ||
+    -d "$PASSWORD_GRANT&scope=admin" "$OIDC/token") ||
     fail "the admin's password grant" "$2"
   at=$(json_field access_token <<<"$out")
   out=$(curl -sSf -H "Authorization: Bearer $at" -H 'Content-Type: application/json' -d '{"name":"bench"}' \

@@ -15,6 +15,17 @@ wait_for_line() {
 # rss_kb PID: the resident set of a process, in kB.
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# build_release: keyport and the bench tools (release: fat LTO, each binary linked as one unit, see Cargo.toml; a
+# cold build took ~16 min on a 2-core host); exits with a message if it fails or takes over 40 minutes.
+build_release() {
+  timeout 2400 cargo build --release --quiet -p keyport -p keyport-bench ||
+    { echo "$NAME: the release build failed or took over 40 min" >&2; exit 1; }
+}
+
+# The password grant of bench/keyport.toml's user alice (a form body; the client authenticates by Basic).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+PASSWORD_GRANT='grant_type=password&username=alice&password=bench-alice-password'
+
 # target_dir: cargo's target directory for this workspace (CARGO_TARGET_DIR honoured).
 target_dir() {
   cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])'

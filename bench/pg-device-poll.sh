@@ -24,7 +24,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 cd "$ROOT"
 if [[ -z "${KEYPORT:-}" || -z "${KBENCH:-}" ]]; then
-  cargo build --release --quiet -p keyport -p keyport-bench
+  build_release
   TARGET=$(target_dir)
   KEYPORT=${KEYPORT:-$TARGET/release/keyport}
   KBENCH=${KBENCH:-$TARGET/release/keyport-bench}

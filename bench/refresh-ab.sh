@@ -50,7 +50,7 @@ one() { # one LABEL BINARY
   pid=$AB_PID
   mkdir -p "$work/logins"
   seq "$CHAINS" | xargs -P 4 -I{} curl -sf -o "$work/logins/{}.json" -H "Authorization: $LEGACY" \
-    -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token"
+    -d "$PASSWORD_GRANT" "$OIDC/token"
   python3 -c 'import json,sys; [print(json.load(open(f))["refresh_token"]) for f in sys.argv[1:]]' "$work"/logins/*.json >"$work/chains"
   split -n "l/2" -d "$work/chains" "$work/chains."
   WRK_CONNS=$CONNS WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$work/chains.00" \

@@ -70,9 +70,7 @@ record() { echo "$1" >>"$RESULTS"; }
 # --- build -------------------------------------------------------------------------------------------------------
 log "building keyport and the bench tools (release)"
 cd "$ROOT"
-# Release builds link each binary with fat LTO (Cargo.toml): a cold build takes ~16 min on a 2-core host.
-timeout 2400 cargo build --release --quiet -p keyport -p keyport-bench ||
-  { echo "run.sh: the release build failed or took over 40 min" >&2; exit 1; }
+build_release
 timeout 1200 cargo bench --quiet --no-run -p keyport-bench --bench crypto 2>/dev/null ||
   { echo "run.sh: building the Criterion bench failed or took over 20 min" >&2; exit 1; }
 TARGET=$(target_dir)
@@ -244,12 +242,12 @@ JWT=$(curl -sf -H "Authorization: $BOT" -d "$CC" "$OIDC/token" | json_field acce
 curl -sf -H "Authorization: $RS" --data-urlencode "token=$JWT" "$OIDC/token/introspect" | grep -q '"active":true'
 WRK_METHOD=POST WRK_AUTH=$RS WRK_BODY="token=$JWT" run_wrk keyport introspect_jwt "$OIDC/token/introspect"
 
-USER_AT=$(curl -sf -H "Authorization: $LEGACY" -d 'grant_type=password&username=alice&password=bench-alice-password' \
+USER_AT=$(curl -sf -H "Authorization: $LEGACY" -d "$PASSWORD_GRANT" \
   "$OIDC/token" | json_field access_token)
 # A personal API token of alice's (the scoped-token issue), created through the admin API with an access token of
 # hers that carries the `admin` scope (client bench-admin).
 ADMIN_AT=$(curl -sf -H "Authorization: $(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)" \
-  -d 'grant_type=password&username=alice&password=bench-alice-password&scope=admin' "$OIDC/token" | json_field access_token)
+  -d "$PASSWORD_GRANT&scope=admin" "$OIDC/token" | json_field access_token)
 API_TOKEN=$(curl -sf -H "Authorization: Bearer $ADMIN_AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
   "$KP/admin/realms/bench/tokens" | json_field token || true)
 if [[ -n "$API_TOKEN" ]]; then
@@ -261,7 +259,7 @@ WRK_AUTH="Bearer $USER_AT" run_wrk keyport userinfo "$OIDC/userinfo"
 log "keyport: 3×$CONNS password logins for the refresh chains"
 mkdir -p "$WORK/logins"
 seq $((3 * CONNS)) | xargs -P 4 -I{} curl -sf -o "$WORK/logins/{}.json" -H "Authorization: $LEGACY" \
-  -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token"
+  -d "$PASSWORD_GRANT" "$OIDC/token"
 python3 -c 'import json,sys; [print(json.load(open(f))["refresh_token"]) for f in sys.argv[1:]]' "$WORK"/logins/*.json >"$WORK/kp-chains"
 split -n "l/3" -d "$WORK/kp-chains" "$WORK/kp-chains."
 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.00" warm "$OIDC/token"
@@ -270,11 +268,11 @@ NO_WARMUP=1 WRK_AUTH=$LEGACY WRK_REFRESH_CHAINS="$WORK/kp-chains.02" WRK_REFRESH
   run_wrk keyport refresh_rotate_no_id_token "$OIDC/token"
 # The same with RS256 ID tokens (client bench-legacy-rsid): what that signature alone costs.
 seq "$CONNS" | xargs -P 4 -I{} curl -sf -o "$WORK/logins/rsid-{}.json" -H "Authorization: $LEGACY_RSID" \
-  -d 'grant_type=password&username=alice&password=bench-alice-password' "$OIDC/token"
+  -d "$PASSWORD_GRANT" "$OIDC/token"
 python3 -c 'import json,sys; [print(json.load(open(f))["refresh_token"]) for f in sys.argv[1:]]' "$WORK"/logins/rsid-*.json >"$WORK/kp-chains-rsid"
 NO_WARMUP=1 WRK_AUTH=$LEGACY_RSID WRK_REFRESH_CHAINS="$WORK/kp-chains-rsid" run_wrk keyport refresh_rotate_rs256_id "$OIDC/token"
 
-WRK_METHOD=POST WRK_AUTH=$LEGACY WRK_BODY='grant_type=password&username=alice&password=bench-alice-password' \
+WRK_METHOD=POST WRK_AUTH=$LEGACY WRK_BODY=$PASSWORD_GRANT \
   run_wrk keyport password "$OIDC/token" 4
 WRK_METHOD=GET run_wrk keyport discovery "$KP/realms/bench/.well-known/openid-configuration"
 

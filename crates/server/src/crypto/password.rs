@@ -393,15 +393,10 @@ mod tests {
         assert_eq!((state.running, state.spare.len()), (0, 0));
     }
 
-    /// A new work area is zeroed, and the kernel was asked for huge pages over it before its first write: the
-    /// `hg` flag (`MADV_HUGEPAGE`) of its mapping in `/proc/self/smaps`.
+    /// The flags (`VmFlags` of `/proc/self/smaps`) of the mapping that holds `area`'s middle.
     #[cfg(target_os = "linux")]
-    #[test]
-    fn a_new_work_area_is_zeroed_and_advised_to_use_huge_pages() {
-        let area = new_area(argon2_params().block_count());
-        assert_eq!(area.len(), 19 * 1024);
-        assert!(area.iter().all(|b| b.as_ref().iter().all(|w| *w == 0)));
-        let middle = area.as_ptr() as usize + std::mem::size_of_val(area.as_slice()) / 2;
+    fn mapping_flags(area: &[Block]) -> Vec<String> {
+        let middle = area.as_ptr() as usize + std::mem::size_of_val(area) / 2;
         let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
         let (mut inside, mut flags) = (false, None);
         for line in smaps.lines() {
@@ -414,11 +409,34 @@ mod tests {
             {
                 inside = (from..to).contains(&middle);
             } else if inside && let Some(f) = line.strip_prefix("VmFlags:") {
-                flags = Some(f.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
+                flags = Some(f.split_whitespace().map(str::to_owned).collect());
             }
         }
-        let flags = flags.expect("the work area's mapping is listed in smaps");
+        flags.expect("the area's mapping is listed in smaps")
+    }
+
+    /// A new work area is zeroed, and the kernel was asked for huge pages over it before its first write: the
+    /// `hg` flag (`MADV_HUGEPAGE`) of its mapping in `/proc/self/smaps`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_new_work_area_is_zeroed_and_advised_to_use_huge_pages() {
+        let area = new_area(argon2_params().block_count());
+        assert_eq!(area.len(), 19 * 1024);
+        assert!(area.iter().all(|b| b.as_ref().iter().all(|w| *w == 0)));
+        let flags = mapping_flags(&area);
         assert!(flags.iter().any(|f| f == "hg"), "{flags:?}");
+    }
+
+    /// An area smaller than a huge page (a stored hash with a small `m`) comes from the heap, where it may share
+    /// pages and a mapping with other allocations: it is not advised, so no heap mapping is split or marked.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_work_area_below_a_huge_page_is_not_advised() {
+        let area = new_area(64);
+        assert_eq!(area.len(), 64);
+        assert!(area.iter().all(|b| b.as_ref().iter().all(|w| *w == 0)));
+        let flags = mapping_flags(&area);
+        assert!(!flags.iter().any(|f| f == "hg"), "{flags:?}");
     }
 
     #[test]
