@@ -7,6 +7,10 @@
 #   BACKEND=postgres PEER=0 LIMITS=0 bash bench/run.sh
 #                                          # keyport alone on a fresh PostgreSQL database (PG_URL, default
 #                                          # postgres://postgres@127.0.0.1:5432), no peer, no micro-benchmarks
+#   KEYPORT_BIN=target/pgo/keyport bash bench/run.sh
+#                                          # another keyport binary (e.g. bench/pgo.sh's); the bench tools and
+#                                          # the floor are still this checkout's release build
+# The raw results are copied to target/bench-results-BACKEND.jsonl (RESULTS_COPY=FILE: there instead).
 #
 # Each server runs pinned to one core (SERVER_CPU, default 0); wrk drives it from the other (LOAD_CPU, default 1)
 # with CONNS keep-alive connections over loopback. For every workload: a WARMUP-second run that is not counted,
@@ -71,10 +75,13 @@ record() { echo "$1" >>"$RESULTS"; }
 log "building keyport and the bench tools (release)"
 cd "$ROOT"
 build_release
-timeout 1200 cargo bench --quiet --no-run -p keyport-bench --bench crypto 2>/dev/null ||
-  { echo "run.sh: building the Criterion bench failed or took over 20 min" >&2; exit 1; }
+if ((LIMITS)); then
+  timeout 1200 cargo bench --quiet --no-run -p keyport-bench --bench crypto 2>/dev/null ||
+    { echo "run.sh: building the Criterion bench failed or took over 20 min" >&2; exit 1; }
+fi
 TARGET=$(target_dir)
-KEYPORT="$TARGET/release/keyport"
+KEYPORT=${KEYPORT_BIN:-$TARGET/release/keyport}
+[[ -x $KEYPORT ]] || { echo "run.sh: KEYPORT_BIN=$KEYPORT is not an executable" >&2; exit 2; }
 KBENCH="$TARGET/release/keyport-bench"
 FLOOR="$TARGET/release/floor"
 
@@ -353,6 +360,7 @@ wait "$SERVER_PID" 2>/dev/null || true
 fi
 
 # --- the table ---------------------------------------------------------------------------------------------------
-cp "$RESULTS" "$ROOT/target/bench-results-$BACKEND.jsonl" 2>/dev/null || true
-log "done in $(($(date +%s) - START)) s; raw results: target/bench-results-$BACKEND.jsonl"
+COPY=${RESULTS_COPY:-$ROOT/target/bench-results-$BACKEND.jsonl}
+cp "$RESULTS" "$COPY" 2>/dev/null || true
+log "done in $(($(date +%s) - START)) s; raw results: $COPY"
 python3 "$BENCH/report.py" "$RESULTS"

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# One wrk-driven request, two keyport binaries alternated: what a change to a hot path (or a build setting) does,
+# measured in pairs on the same host minutes apart (the host's speed drifts more than that between runs).
+#
+#   bash bench/ab.sh WORKLOAD BASE_BINARY NEW_BINARY [PAIRS]   # default 4 pairs, DURATION=8 s each, ABBA order
+#   BACKEND=postgres bash bench/ab.sh WORKLOAD BASE NEW        # each run on a fresh PostgreSQL database
+#
+# WORKLOAD (run.sh's rows of the same names):
+#   cc_es256              client credentials, ES256 access token (client bench-bot)
+#   introspect_api_token  introspection of a personal API token of alice's, created through the admin API, by the
+#                         resource server bench-rs (every use writes its audit row in the usage flush, in process)
+#   introspect_jwt        introspection of a client-credential access token by bench-rs
+#   discovery             GET the realm's discovery document
+# Each run starts a fresh keyport (bench/keyport.toml, an empty data dir) pinned to core 0, warms up for 3 s, then
+# drives the request from wrk on core 1 over CONNS keep-alive connections. Prints one line per run: requests/s,
+# p99, and the server's user and system CPU µs per request (from /proc/PID/stat).
+# With BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432, a server URL without a database path
+# or query; PostgreSQL 13 or later) each run gets a database of its own, dropped after it even when the run fails,
+# and the line adds the CPU of this host's PostgreSQL processes over the run, per request ("pg": every `postgres`
+# process counts, so keep the host otherwise idle; PostgreSQL is not pinned, so compare such runs with each other,
+# not with SQLite's).
+# Not part of the test suite; needs wrk, taskset, curl, python3.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+NAME=${NAME:-ab}
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
+[[ $# -ge 3 ]] || { echo "usage: $0 WORKLOAD BASE_BINARY NEW_BINARY [PAIRS]" >&2; exit 2; }
+WORKLOAD=$1 BASE=$2 NEW=$3 PAIRS=${4:-4}
+case $WORKLOAD in
+  cc_es256 | introspect_api_token | introspect_jwt | discovery) ;;
+  *) echo "$NAME: unknown workload $WORKLOAD (cc_es256, introspect_api_token, introspect_jwt, discovery)" >&2; exit 2 ;;
+esac
+DURATION=${DURATION:-8} CONNS=${CONNS:-64} PORT=${PORT:-18190}
+KP="http://127.0.0.1:$PORT"
+OIDC="$KP/realms/bench/protocol/openid-connect"
+BOT=$(basic bench-bot bench-bot-secret-0123456789abcdef0123456789abcdef)
+RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
+ADMIN=$(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)
+HZ=$(getconf CLK_TCK)
+BACKEND=${BACKEND:-sqlite}
+export KEYPORT_LOG=warn
+
+# request WORK BINARY: sets URL and the WRK_* variables of WORKLOAD's request (creating what it needs), after one
+# checked request.
+request() {
+  local out at token
+  fail() { echo "$NAME: $1 failed against $2; the server said:" >&2; tail -n 5 "$WORK/err" >&2; exit 1; }
+  local WORK=$1
+  WRK_METHOD=POST WRK_AUTH=$RS URL="$OIDC/token/introspect"
+  case $WORKLOAD in
+    cc_es256)
+      WRK_AUTH=$BOT WRK_BODY=grant_type=client_credentials URL="$OIDC/token"
+      curl -sSf -o /dev/null -H "Authorization: $BOT" -d "$WRK_BODY" "$URL" || fail "a client-credential grant" "$2" ;;
+    introspect_api_token)
+      out=$(curl -sSf -H "Authorization: $ADMIN" -d "$PASSWORD_GRANT&scope=admin" "$OIDC/token") ||
+        fail "the admin's password grant" "$2"
+      at=$(json_field access_token <<<"$out")
+      out=$(curl -sSf -H "Authorization: Bearer $at" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
+        "$KP/admin/realms/bench/tokens") || fail "creating an API token" "$2"
+      token=$(json_field token <<<"$out") ;;
+    introspect_jwt)
+      out=$(curl -sSf -H "Authorization: $BOT" -d grant_type=client_credentials "$OIDC/token") ||
+        fail "a client-credential grant" "$2"
+      token=$(json_field access_token <<<"$out") ;;
+    discovery)
+      WRK_METHOD=GET URL="$KP/realms/bench/.well-known/openid-configuration"
+      unset WRK_AUTH WRK_BODY # wrk.lua sends an empty value too
+      curl -sSf -o /dev/null "$URL" || fail "discovery" "$2" ;;
+  esac
+  if [[ $WORKLOAD == introspect_* ]]; then
+    WRK_BODY="token=$token"
+    out=$(curl -sSf -H "Authorization: $RS" --data-urlencode "$WRK_BODY" "$URL") || fail "introspection" "$2"
+    grep -q '"active":true' <<<"$out" || fail "introspection (the token is not active)" "$2"
+  fi
+}
+
+one() { # one LABEL BINARY
+  local work u0 s0 u1 s1 pg=0 out URL WRK_METHOD WRK_AUTH WRK_BODY
+  ab_backend "keyport_ab_$$"
+  work=$(mktemp -d /tmp/keyport-ab.XXXXXX)
+  ab_serve "$2" "$work" "$PORT" "${AB_DB[@]}"
+  request "$work" "$2"
+  export WRK_METHOD WRK_AUTH WRK_BODY
+  WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$URL" >/dev/null
+  read -r u0 s0 <<<"$(cpu_user_sys "$AB_PID")"
+  [[ $BACKEND != postgres ]] || cpu_snapshot postgres "$work/pg-cpu"
+  out=$(WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$URL")
+  read -r u1 s1 <<<"$(cpu_user_sys "$AB_PID")"
+  [[ $BACKEND != postgres ]] || pg=$(cpu_since postgres "$work/pg-cpu")
+  ab_stop "$work"
+  ab_drop
+  echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+label = sys.argv[1]
+du, ds, hz, pg = map(int, sys.argv[2:6])
+r = max(d["requests"], 1)
+rate = d["requests"] / (d["duration_us"] / 1e6)
+errors = sum(d["errors"].values())
+us = lambda t: t / hz * 1e6 / r
+p99 = d["p99_us"] / 1000
+print(f"{label:5} {rate:7.0f}/s  p99 {p99:5.2f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys"
+      f" = {us(du + ds):5.1f} us/request" + (f"  pg {us(pg):5.1f} us" if pg else "") + f"  errors {errors}")
+' "$1" $((u1 - u0)) $((s1 - s0)) "$HZ" "$pg"
+}
+
+for ((i = 1; i <= PAIRS; i++)); do # base first in odd pairs, new first in even ones: a drift favours neither
+  if ((i % 2)); then
+    one base "$BASE"
+    one new "$NEW"
+  else
+    one new "$NEW"
+    one base "$BASE"
+  fi
+done
