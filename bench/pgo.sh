@@ -3,13 +3,16 @@
 # it: client credentials, introspection, userinfo, refresh, password, discovery, device polling and approval, the
 # browser flows), then LLVM lays out and inlines the real build by the counts it recorded.
 #
-#   bash bench/pgo.sh                 # the binary in target/pgo/keyport (~40 min on a 2-core host, cold)
+#   bash bench/pgo.sh                 # the binary in target/pgo/keyport (~25 min on a 2-core host, cold)
 #   TRAIN_SECONDS=5 bash bench/pgo.sh # longer training rows (default 3 s each)
+#   TRAIN_BACKENDS=sqlite bash bench/pgo.sh   # train on SQLite only (default: SQLite, then PostgreSQL)
 #
 # Steps, each in its own target directory under target/pgo (so the normal release build is not rebuilt):
 #   1. `-Cprofile-generate`: keyport instrumented, in target/pgo/generate;
-#   2. training: `KEYPORT_BIN=<it> PEER=0 LIMITS=0 bash bench/run.sh` with short rows on SQLite (run.sh builds the
-#      normal release first, for its tools); the table it prints is kept in target/pgo/training.txt;
+#   2. training: `KEYPORT_BIN=<it> PEER=0 LIMITS=0 bash bench/run.sh` with short rows on each of TRAIN_BACKENDS
+#      (run.sh builds the normal release first, for its tools; PostgreSQL: PG_URL, default
+#      postgres://postgres@127.0.0.1:5432, a database created and dropped by run.sh): a store the training does
+#      not use would be laid out as cold code; the tables run.sh prints are kept in target/pgo/training-*.txt;
 #   3. `llvm-profdata merge` of the raw profiles into target/pgo/keyport.profdata;
 #   4. `-Cprofile-use`: the real build, in target/pgo/use, copied to target/pgo/keyport.
 # Needs llvm-profdata of rustc's LLVM major version (`rustc -vV`; Debian: apt-get install llvm-22 for rustc 1.95;
@@ -49,10 +52,15 @@ RUSTFLAGS="-Cprofile-generate=$PGO/raw" timeout 2400 cargo build --release --qui
 rm -rf "$PGO/raw"
 mkdir "$PGO/raw"
 
-echo "pgo: 2/4 training: bench/run.sh with the instrumented keyport, ${SECONDS_} s a row" >&2
-KEYPORT_BIN="$PGO/generate/release/keyport" PEER=0 LIMITS=0 BACKEND=sqlite DURATION=$SECONDS_ WARMUP=1 \
-  DEVICES=1000 DEVICE_SECONDS=$SECONDS_ APPROVALS=200 RESULTS_COPY="$PGO/training.jsonl" \
-  bash "$ROOT/bench/run.sh" >"$PGO/training.txt"
+for backend in ${TRAIN_BACKENDS:-sqlite postgres}; do
+  [[ $backend == sqlite || $backend == postgres ]] ||
+    { echo "pgo: TRAIN_BACKENDS holds sqlite and/or postgres, not $backend" >&2; exit 2; }
+  echo "pgo: 2/4 training on $backend: bench/run.sh with the instrumented keyport, ${SECONDS_} s a row" >&2
+  KEYPORT_BIN="$PGO/generate/release/keyport" PEER=0 LIMITS=0 BACKEND=$backend DURATION=$SECONDS_ WARMUP=1 \
+    DEVICES=1000 DEVICE_SECONDS=$SECONDS_ APPROVALS=200 RESULTS_COPY="$PGO/training-$backend.jsonl" \
+    bash "$ROOT/bench/run.sh" >"$PGO/training-$backend.txt" ||
+    { echo "pgo: the training run on $backend failed (TRAIN_BACKENDS=sqlite skips PostgreSQL)" >&2; exit 1; }
+done
 raw=$(find "$PGO/raw" -name '*.profraw' | wc -l)
 ((raw > 0)) || { echo "pgo: the training run left no profile in $PGO/raw" >&2; exit 1; }
 
