@@ -23,7 +23,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
-NAME=${NAME:-ab}
+NAME=${AB_NAME:-ab} # its name in messages (introspect-ab.sh sets its own)
 # shellcheck source=bench/lib.sh
 source "$BENCH/lib.sh"
 [[ $# -ge 3 ]] || { echo "usage: $0 WORKLOAD BASE_BINARY NEW_BINARY [PAIRS]" >&2; exit 2; }
@@ -41,6 +41,8 @@ ADMIN=$(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)
 HZ=$(getconf CLK_TCK)
 BACKEND=${BACKEND:-sqlite}
 export KEYPORT_LOG=warn
+# The request is this script's alone: none of wrk.lua's settings come from the caller's environment.
+unset WRK_METHOD WRK_BODY WRK_AUTH WRK_RATE WRK_CONNS WRK_REFRESH_CHAINS WRK_REFRESH_EXTRA
 
 # request WORK BINARY: sets URL and the WRK_* variables of WORKLOAD's request (creating what it needs), after one
 # checked request.
@@ -66,7 +68,7 @@ request() {
       token=$(json_field access_token <<<"$out") ;;
     discovery)
       WRK_METHOD=GET URL="$KP/realms/bench/.well-known/openid-configuration"
-      unset WRK_AUTH WRK_BODY # wrk.lua sends an empty value too
+      unset WRK_AUTH WRK_BODY # wrk.lua would send an empty value
       curl -sSf -o /dev/null "$URL" || fail "discovery" "$2" ;;
   esac
   if [[ $WORKLOAD == introspect_* ]]; then

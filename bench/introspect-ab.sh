@@ -4,4 +4,5 @@
 #   bash bench/introspect-ab.sh BASE_BINARY NEW_BINARY [PAIRS]     # default 4 pairs, DURATION=8 s each
 #   BACKEND=postgres bash bench/introspect-ab.sh BASE NEW             # each run on a fresh PostgreSQL database
 set -euo pipefail
-NAME=introspect-ab exec bash "$(dirname "${BASH_SOURCE[0]}")/ab.sh" introspect_api_token "$@"
+[[ $# -ge 2 ]] || { echo "usage: $0 BASE_BINARY NEW_BINARY [PAIRS]" >&2; exit 2; }
+AB_NAME=introspect-ab exec bash "$(dirname "${BASH_SOURCE[0]}")/ab.sh" introspect_api_token "$@"

@@ -16,7 +16,8 @@
 #   3. `llvm-profdata merge` of the raw profiles into target/pgo/keyport.profdata;
 #   4. `-Cprofile-use`: the real build, in target/pgo/use, copied to target/pgo/keyport.
 # Needs llvm-profdata of rustc's LLVM major version (`rustc -vV`; Debian: apt-get install llvm-22 for rustc 1.95;
-# or rustup's llvm-tools component), LLVM_PROFDATA=PATH to name one, and what run.sh needs (wrk, curl, python3).
+# or rustup's llvm-tools component), LLVM_PROFDATA=PATH to name one, what run.sh needs with PEER=0 (wrk, taskset,
+# curl, python3) and, unless TRAIN_BACKENDS=sqlite, a PostgreSQL server at PG_URL (and psql); both are checked first.
 # Measure the result against the normal build with the A/B scripts, e.g.
 #   bash bench/introspect-ab.sh target/release/keyport target/pgo/keyport
 # Not part of the test suite or of any other build.
@@ -32,13 +33,32 @@ SECONDS_=${TRAIN_SECONDS:-3}
 llvm=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 PROFDATA=${LLVM_PROFDATA:-}
 if [[ -z $PROFDATA ]]; then
-  for candidate in "llvm-profdata-$llvm" "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata"; do
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  for candidate in "llvm-profdata-$llvm" "$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"; do
     if command -v "$candidate" >/dev/null; then PROFDATA=$candidate; break; fi
   done
 fi
-[[ -n $PROFDATA ]] || { echo "pgo: no llvm-profdata for LLVM $llvm (apt-get install llvm-$llvm, or set LLVM_PROFDATA)" >&2; exit 2; }
-"$PROFDATA" merge --version 2>&1 | grep -q "LLVM version $llvm\." ||
+[[ -n $PROFDATA ]] ||
+  { echo "pgo: no llvm-profdata for LLVM $llvm (apt-get install llvm-$llvm, or set LLVM_PROFDATA)" >&2; exit 2; }
+version=$("$PROFDATA" merge --version 2>&1 || true)
+[[ $version == *"LLVM version $llvm."* ]] ||
   { echo "pgo: $PROFDATA is not LLVM $llvm's (rustc's); its profiles would not be read" >&2; exit 2; }
+# What the training needs, checked before the builds: run.sh checks it only once they are done.
+for tool in wrk taskset curl python3; do
+  command -v "$tool" >/dev/null || { echo "pgo: $tool is missing (wrk: apt-get install wrk)" >&2; exit 2; }
+done
+read -r -a BACKENDS <<<"${TRAIN_BACKENDS:-sqlite postgres}"
+for backend in "${BACKENDS[@]}"; do
+  case $backend in
+    sqlite) ;;
+    postgres)
+      psql -qtA "${PG_URL:-postgres://postgres@127.0.0.1:5432}/postgres" -c 'SELECT 1' >/dev/null 2>&1 || {
+        echo "pgo: no PostgreSQL at PG_URL (or no psql) to train on; TRAIN_BACKENDS=sqlite trains on SQLite only" >&2
+        exit 2
+      } ;;
+    *) echo "pgo: TRAIN_BACKENDS holds sqlite and/or postgres, not $backend" >&2; exit 2 ;;
+  esac
+done
 
 TARGET=$(target_dir)
 PGO="$TARGET/pgo"
@@ -52,9 +72,7 @@ RUSTFLAGS="-Cprofile-generate=$PGO/raw" timeout 2400 cargo build --release --qui
 rm -rf "$PGO/raw"
 mkdir "$PGO/raw"
 
-for backend in ${TRAIN_BACKENDS:-sqlite postgres}; do
-  [[ $backend == sqlite || $backend == postgres ]] ||
-    { echo "pgo: TRAIN_BACKENDS holds sqlite and/or postgres, not $backend" >&2; exit 2; }
+for backend in "${BACKENDS[@]}"; do
   echo "pgo: 2/4 training on $backend: bench/run.sh with the instrumented keyport, ${SECONDS_} s a row" >&2
   KEYPORT_BIN="$PGO/generate/release/keyport" PEER=0 LIMITS=0 BACKEND=$backend DURATION=$SECONDS_ WARMUP=1 \
     DEVICES=1000 DEVICE_SECONDS=$SECONDS_ APPROVALS=200 RESULTS_COPY="$PGO/training-$backend.jsonl" \

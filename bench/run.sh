@@ -17,7 +17,8 @@
 # then a DURATION-second run over which the server's utime+stime (from /proc/PID/stat) is divided by the
 # requests served: server CPU µs per request, which stays fair when the load generator is the bottleneck.
 # The browser-flow rows (authorization code + PKCE, federation) come from bench/authcode.sh, which also runs alone.
-# Needs: cargo, node + npm (oidc-provider is installed from npm into a temporary folder), wrk, taskset, python3.
+# Needs: cargo, node + npm unless PEER=0 (oidc-provider is installed from npm into a temporary folder), wrk,
+# taskset, curl, python3, and psql for BACKEND=postgres.
 # Not part of the test suite; nothing here asserts. See BENCHMARKS.md for the figures and what limits them.
 
 set -euo pipefail
@@ -46,20 +47,21 @@ PEER_PORT=${PEER_PORT:-18091}
 FLOOR_PORT=${FLOOR_PORT:-18092}
 START=$(date +%s)
 
-for tool in cargo node npm wrk taskset python3 curl; do
+TOOLS=(cargo wrk taskset python3 curl)
+if ((PEER)); then TOOLS+=(node npm); fi
+[[ $BACKEND != postgres ]] || TOOLS+=(psql)
+for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (wrk: apt-get install wrk)" >&2; exit 2; }
 done
+# A relative KEYPORT_BIN names a file from where the script was started (the script changes directory below).
+[[ -z ${KEYPORT_BIN:-} ]] || KEYPORT_BIN=$(realpath -m "$KEYPORT_BIN")
 
 WORK=$(mktemp -d /tmp/keyport-bench.XXXXXX)
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 PIDS=()
 KP_DB=()
-if [[ $BACKEND == postgres ]]; then
-  DB_NAME="keyport_bench_$$"
-  psql -q "$PG_URL/postgres" -c "CREATE DATABASE $DB_NAME" >/dev/null
-  KP_DB=(--database-url "$PG_URL/$DB_NAME")
-fi
+DB_NAME="keyport_bench_$$"
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -67,6 +69,10 @@ cleanup() {
   [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
+if [[ $BACKEND == postgres ]]; then
+  psql -q "$PG_URL/postgres" -c "CREATE DATABASE $DB_NAME" >/dev/null
+  KP_DB=(--database-url "$PG_URL/$DB_NAME")
+fi
 
 log() { printf '[bench %4ss] %s\n' "$(($(date +%s) - START))" "$*" >&2; }
 record() { echo "$1" >>"$RESULTS"; }
