@@ -108,12 +108,4 @@ print(f"{label:5} {rate:7.0f}/s  p99 {p99:5.2f} ms  CPU {us(du):5.1f} user + {us
 ' "$1" $((u1 - u0)) $((s1 - s0)) "$HZ" "$pg"
 }
 
-for ((i = 1; i <= PAIRS; i++)); do # base first in odd pairs, new first in even ones: a drift favours neither
-  if ((i % 2)); then
-    one base "$BASE"
-    one new "$NEW"
-  else
-    one new "$NEW"
-    one base "$BASE"
-  fi
-done
+ab_pairs "$PAIRS" "$BASE" "$NEW"

@@ -124,6 +124,21 @@ pg_sessions_gone() {
   done
 }
 
+# ab_pairs PAIRS BASE NEW: PAIRS pairs of the caller's `one LABEL BINARY`, BASE labelled base and NEW new; base
+# first in odd pairs and new first in even ones (ABBA), so a drift of the host's speed favours neither.
+ab_pairs() {
+  local i
+  for ((i = 1; i <= $1; i++)); do
+    if ((i % 2)); then
+      one base "$2"
+      one new "$3"
+    else
+      one new "$3"
+      one base "$2"
+    fi
+  done
+}
+
 # ab_drop: drops ab_backend's database, if any, and clears the EXIT trap.
 ab_drop() {
   [[ -z ${AB_CLEANUP:-} ]] || eval "$AB_CLEANUP"

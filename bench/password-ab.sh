@@ -61,12 +61,4 @@ print(f"{label:5} {rate:6.1f}/s  p50 {p50:5.1f} ms  p99 {p99:5.1f} ms"
 ' "$1" $((u1 - u0)) $((s1 - s0)) $((f1 - f0)) "$HZ" "$busy" "$idle"
 }
 
-for ((i = 1; i <= PAIRS; i++)); do # base first in odd pairs, new first in even ones: a drift favours neither
-  if ((i % 2)); then
-    one base "$BASE"
-    one new "$NEW"
-  else
-    one new "$NEW"
-    one base "$BASE"
-  fi
-done
+ab_pairs "$PAIRS" "$BASE" "$NEW"
