@@ -35,9 +35,6 @@ esac
 DURATION=${DURATION:-8} CONNS=${CONNS:-64} PORT=${PORT:-18190}
 KP="http://127.0.0.1:$PORT"
 OIDC="$KP/realms/bench/protocol/openid-connect"
-BOT=$(basic bench-bot bench-bot-secret-0123456789abcdef0123456789abcdef)
-RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
-ADMIN=$(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)
 HZ=$(getconf CLK_TCK)
 BACKEND=${BACKEND:-sqlite}
 export KEYPORT_LOG=warn
@@ -47,7 +44,7 @@ unset WRK_METHOD WRK_BODY WRK_AUTH WRK_RATE WRK_CONNS WRK_REFRESH_CHAINS WRK_REF
 # request WORK BINARY: sets URL and the WRK_* variables of WORKLOAD's request (creating what it needs), after one
 # checked request.
 request() {
-  local out at token
+  local out token
   fail() { echo "$NAME: $1 failed against $2; the server said:" >&2; tail -n 5 "$WORK/err" >&2; exit 1; }
   local WORK=$1
   WRK_METHOD=POST WRK_AUTH=$RS URL="$OIDC/token/introspect"
@@ -56,12 +53,7 @@ request() {
       WRK_AUTH=$BOT WRK_BODY=grant_type=client_credentials URL="$OIDC/token"
       curl -sSf -o /dev/null -H "Authorization: $BOT" -d "$WRK_BODY" "$URL" || fail "a client-credential grant" "$2" ;;
     introspect_api_token)
-      out=$(curl -sSf -H "Authorization: $ADMIN" -d "$PASSWORD_GRANT&scope=admin" "$OIDC/token") ||
-        fail "the admin's password grant" "$2"
-      at=$(json_field access_token <<<"$out")
-      out=$(curl -sSf -H "Authorization: Bearer $at" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
-        "$KP/admin/realms/bench/tokens") || fail "creating an API token" "$2"
-      token=$(json_field token <<<"$out") ;;
+      token=$(alice_api_token "$KP") || fail "creating an API token" "$2" ;;
     introspect_jwt)
       out=$(curl -sSf -H "Authorization: $BOT" -d grant_type=client_credentials "$OIDC/token") ||
         fail "a client-credential grant" "$2"

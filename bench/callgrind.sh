@@ -40,9 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-BOT=$(basic bench-bot bench-bot-secret-0123456789abcdef0123456789abcdef)
-RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
-LEGACY=$(basic bench-legacy bench-legacy-secret-0123456789abcdef0123456789abcdef)
 CC="grant_type=client_credentials"
 BASE="http://127.0.0.1:$PORT"
 OIDC="$BASE/realms/bench/protocol/openid-connect"
@@ -75,10 +72,7 @@ case $WORKLOAD in
   discovery) WRK_METHOD=GET; URL="$BASE/realms/bench/.well-known/openid-configuration" ;;
   cc_es256) export WRK_AUTH=$BOT WRK_BODY=$CC; URL="$OIDC/token" ;;
   introspect_api_token)
-    AT=$(curl -sf -H "Authorization: $(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)" \
-      -d "$PASSWORD_GRANT&scope=admin" "$OIDC/token" | json_field access_token)
-    TOKEN=$(curl -sf -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
-      "$BASE/admin/realms/bench/tokens" | json_field token)
+    TOKEN=$(alice_api_token "$BASE")
     export WRK_AUTH=$RS WRK_BODY="token=$TOKEN"; URL="$OIDC/token/introspect" ;;
   password)
     # The password grant: one argon2id verification a request (~0.3 s of callgrind's time a login, ~1 s of latency

@@ -42,8 +42,34 @@ install_peer() {
 # basic ID SECRET: the value of an HTTP Basic Authorization header.
 basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
 
+# The bench realm's clients (bench/keyport.toml), as Authorization header values: bots with client credentials
+# (ES256, RS256 and opaque tokens: the last for the peer only), the resource server that introspects, the legacy
+# client with refresh tokens (ES256 ID tokens; RSID: RS256 ones) and the admin client.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+{
+  BOT=$(basic bench-bot bench-bot-secret-0123456789abcdef0123456789abcdef)
+  BOT_RS=$(basic bench-bot-rs bench-bot-rs-secret-0123456789abcdef0123456789abcdef)
+  BOT_OPAQUE=$(basic bench-bot-opaque bench-bot-opaque-secret-0123456789abcdef0123456789abcdef)
+  RS=$(basic bench-rs bench-rs-secret-0123456789abcdef0123456789abcdef)
+  LEGACY=$(basic bench-legacy bench-legacy-secret-0123456789abcdef0123456789abcdef)
+  LEGACY_RSID=$(basic bench-legacy-rsid bench-legacy-rsid-secret-0123456789abcdef0123456789abcdef)
+  ADMIN=$(basic bench-admin bench-admin-secret-0123456789abcdef0123456789abcdef)
+}
+
 # json_field NAME: the field NAME of the JSON object on standard input.
 json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# alice_api_token KEYPORT_URL: a new personal API token of alice's on standard output, created through the admin
+# API with an access token of hers that carries the `admin` scope (client bench-admin); fails, with curl's message,
+# if either request does.
+alice_api_token() {
+  local out
+  out=$(curl -sSf -H "Authorization: $ADMIN" -d "$PASSWORD_GRANT&scope=admin" \
+    "$1/realms/bench/protocol/openid-connect/token") || return 1
+  out=$(curl -sSf -H "Authorization: Bearer $(json_field access_token <<<"$out")" \
+    -H 'Content-Type: application/json' -d '{"name":"bench"}' "$1/admin/realms/bench/tokens") || return 1
+  json_field token <<<"$out"
+}
 
 # cpu_user_sys PID: the user and system CPU time of a process (all its threads), in clock ticks: "UTIME STIME".
 cpu_user_sys() {

@@ -21,7 +21,6 @@ source "$BENCH/lib.sh"
 BASE=$1 NEW=$2 PAIRS=${3:-3}
 DURATION=${DURATION:-10} CONNS=${CONNS:-4} PORT=${PORT:-18191}
 OIDC="http://127.0.0.1:$PORT/realms/bench/protocol/openid-connect"
-LEGACY=$(basic bench-legacy bench-legacy-secret-0123456789abcdef0123456789abcdef)
 BODY=$PASSWORD_GRANT
 HZ=$(getconf CLK_TCK)
 export KEYPORT_LOG=warn

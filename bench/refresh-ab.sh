@@ -30,7 +30,6 @@ source "$BENCH/lib.sh"
 BASE=$1 NEW=$2 PAIRS=${3:-4}
 DURATION=${DURATION:-10} CONNS=${CONNS:-64} CHAINS=${CHAINS:-$((2 * CONNS))} PORT=${PORT:-18190} BACKEND=${BACKEND:-sqlite}
 OIDC="http://127.0.0.1:$PORT/realms/bench/protocol/openid-connect"
-LEGACY=$(basic bench-legacy bench-legacy-secret-0123456789abcdef0123456789abcdef)
 HZ=$(getconf CLK_TCK)
 export KEYPORT_LOG=warn
 
