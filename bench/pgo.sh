@@ -62,15 +62,15 @@ done
 
 TARGET=$(target_dir)
 PGO="$TARGET/pgo"
-rm -rf "$PGO/raw" "$PGO/keyport.profdata" "$PGO/keyport"
-mkdir -p "$PGO/raw"
+rm -rf "$PGO/keyport.profdata" "$PGO/keyport"
 
 echo "pgo: 1/4 instrumented build (target/pgo/generate)" >&2
 RUSTFLAGS="-Cprofile-generate=$PGO/raw" timeout 2400 cargo build --release --quiet -p keyport \
   --target-dir "$PGO/generate" || { echo "pgo: the instrumented build failed or took over 40 min" >&2; exit 1; }
-# The build scripts compiled with the same flags wrote profiles of their own runs: only the server's are wanted.
+# The build scripts compiled with the same flags wrote profiles of their own runs (a build from scratch) or an
+# earlier run's training left its own: only this training's are wanted.
 rm -rf "$PGO/raw"
-mkdir "$PGO/raw"
+mkdir -p "$PGO/raw"
 
 for backend in "${BACKENDS[@]}"; do
   echo "pgo: 2/4 training on $backend: bench/run.sh with the instrumented keyport, ${SECONDS_} s a row" >&2
