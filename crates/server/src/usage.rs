@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::store::{AuditRecord, Result, Store, StoreError};
+use crate::cache::ApiTokenEntry;
+use crate::store::{AuditRow, Result, Store, StoreError};
 
 /// How long a use may wait in memory before it is written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
@@ -28,9 +29,36 @@ pub const FLUSH_AT: usize = 2_000;
 /// The most uses kept while the store is failing.
 pub const MAX_BUFFERED: usize = 200_000;
 
+/// A use of an API token, waiting to be written. It holds the cached token and user it was authenticated with, so
+/// recording a use copies no string: its audit row ([`Use::row`]) borrows from them when it is written.
+pub struct Use {
+    pub at: i64,
+    pub token: Arc<ApiTokenEntry>,
+    /// The audit action, e.g. `token.introspect`.
+    pub action: &'static str,
+    pub detail: Option<&'static str>,
+}
+
+impl Use {
+    /// The audit row: the token's realm, its user as the actor, the token as both the token and the target.
+    pub fn row(&self) -> AuditRow<'_> {
+        let ApiTokenEntry { token, user } = self.token.as_ref();
+        AuditRow {
+            at: self.at,
+            realm: &token.realm,
+            actor_user_id: Some(&user.id),
+            token_id: Some(&token.id),
+            action: self.action,
+            target: Some(&token.id),
+            outcome: "success",
+            detail: self.detail,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Pending {
-    audit: Vec<AuditRecord>,
+    audit: Vec<Use>,
     /// Token id → the latest use.
     last_used: HashMap<String, i64>,
 }
@@ -64,11 +92,11 @@ impl UsageLog {
         }
     }
 
-    /// Records a use of token `token_id` at `at`, and its audit entry.
-    pub fn record(&self, token_id: &str, at: i64, entry: AuditRecord) {
+    /// Records a use: its audit entry, and the token's `last_used_at`.
+    pub fn record(&self, used: Use) {
         let mut p = self.pending();
-        Self::touch_locked(&mut p, token_id, at);
-        p.audit.push(entry);
+        Self::touch_locked(&mut p, &used.token.token.id, used.at);
+        p.audit.push(used);
         if p.audit.len() > MAX_BUFFERED {
             let excess = p.audit.len() - MAX_BUFFERED;
             p.audit.drain(..excess);
@@ -105,7 +133,10 @@ impl UsageLog {
             return Ok(());
         }
         let last_used: Vec<(String, i64)> = batch.last_used.into_iter().collect();
-        match store.record_usage(&batch.audit, &last_used).await {
+        let rows: Vec<AuditRow<'_>> = batch.audit.iter().map(Use::row).collect();
+        let written = store.record_usage(&rows, &last_used).await;
+        drop(rows);
+        match written {
             Ok(()) => Ok(()),
             Err(e) => {
                 let mut p = self.pending();
@@ -151,33 +182,87 @@ impl UsageLog {
 mod tests {
     use super::*;
 
-    fn entry(n: i64) -> AuditRecord {
-        AuditRecord {
-            at: n,
-            action: "token.introspect".into(),
-            ..Default::default()
+    /// A token `id` of realm `r` and its user `u1`, as the cache holds them.
+    fn token(id: &str) -> Arc<ApiTokenEntry> {
+        use crate::store::{ApiToken, User, UserType};
+        Arc::new(ApiTokenEntry {
+            token: ApiToken {
+                id: id.into(),
+                realm: "r".into(),
+                token_hash: String::new(),
+                user_id: "u1".into(),
+                name: None,
+                scopes: Vec::new(),
+                unscoped: true,
+                created_by: "u1".into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+                last_used_at: None,
+                revoked_at: None,
+            },
+            user: User {
+                id: "u1".into(),
+                realm: "r".into(),
+                username: "alice".into(),
+                email: None,
+                name: None,
+                password_hash: None,
+                roles: Vec::new(),
+                user_type: UserType::Person,
+                enabled: true,
+                created_at: 0,
+            },
+        })
+    }
+
+    fn used(token: &Arc<ApiTokenEntry>, at: i64) -> Use {
+        Use {
+            at,
+            token: Arc::clone(token),
+            action: "token.introspect",
+            detail: None,
         }
     }
 
     #[test]
     fn uses_of_one_token_keep_every_audit_entry_and_the_latest_time() {
         let log = UsageLog::default();
-        log.record("t1", 10, entry(10));
-        log.record("t1", 7, entry(7));
+        let t1 = token("t1");
+        log.record(used(&t1, 10));
+        log.record(used(&t1, 7));
         log.touch("t2", 5);
-        log.record("t1", 12, entry(12));
+        log.record(used(&t1, 12));
         let p = log.pending();
         assert_eq!(p.audit.len(), 3);
         assert_eq!(p.last_used["t1"], 12);
         assert_eq!(p.last_used["t2"], 5);
     }
 
+    #[test]
+    fn a_use_is_written_as_its_token_s_audit_row() {
+        let t1 = token("t1");
+        let u = Use {
+            detail: Some("userinfo"),
+            ..used(&t1, 42)
+        };
+        let row = u.row();
+        assert_eq!(
+            (row.at, row.realm, row.action, row.outcome, row.detail),
+            (42, "r", "token.introspect", "success", Some("userinfo"))
+        );
+        assert_eq!(
+            (row.actor_user_id, row.token_id, row.target),
+            (Some("u1"), Some("t1"), Some("t1"))
+        );
+    }
+
     /// Uses enough that writing them takes many statements in one transaction.
     const USES: usize = 20_000;
 
     fn record_uses(log: &UsageLog) {
+        let t1 = token("t1");
         for n in 0..USES as i64 {
-            log.record("t1", n, entry(n));
+            log.record(used(&t1, n));
         }
     }
 
@@ -191,6 +276,7 @@ mod tests {
     /// How many audit rows `store` holds.
     async fn stored(store: &dyn Store) -> usize {
         let query = crate::store::AuditQuery {
+            realm: "r".into(),
             max: USES as i64 + 10,
             ..Default::default()
         };
@@ -241,8 +327,9 @@ mod tests {
     #[test]
     fn a_failing_store_cannot_make_the_buffer_grow_without_bound() {
         let log = UsageLog::default();
+        let t = token("t");
         for n in 0..(MAX_BUFFERED as i64 + 10) {
-            log.record("t", n, entry(n));
+            log.record(used(&t, n));
         }
         assert_eq!(log.waiting(), MAX_BUFFERED);
         // The oldest went first.

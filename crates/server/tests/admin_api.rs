@@ -192,6 +192,18 @@ async fn seed_walkthrough_from_the_admin_side() {
     assert_eq!(revoke["target"], token_id.as_str());
     assert_eq!(revoke["outcome"], "success");
     assert_eq!(revoke["realm"], "aiod");
+    // A use is written from the token and its user: the user acts, the token is both the token and the target.
+    for (action, detail) in [("token.introspect", None), ("token.use", Some("userinfo"))] {
+        let used = entries
+            .iter()
+            .find(|e| e["action"] == action && e["token_id"] == token_id.as_str())
+            .unwrap_or_else(|| panic!("no {action} of the token in {entries:?}"));
+        assert_eq!(used["actor_user_id"], user_id.as_str(), "{action}");
+        assert_eq!(used["target"], token_id.as_str(), "{action}");
+        assert_eq!(used["realm"], "aiod", "{action}");
+        assert_eq!(used["outcome"], "success", "{action}");
+        assert_eq!(used["detail"].as_str(), detail, "{action}");
+    }
     let by_token = audit(&s, &admin, &format!("token_id={token_id}")).await;
     assert!(!by_token.is_empty());
     assert!(by_token.iter().all(|e| e["token_id"] == token_id.as_str()));

@@ -278,7 +278,9 @@ async fn the_audit_page_filters_and_pages() {
             ..Default::default()
         });
     }
-    st.record_usage(&batch, &[]).await.unwrap();
+    st.record_usage(&batch.iter().map(AuditRecord::row).collect::<Vec<_>>(), &[])
+        .await
+        .unwrap();
     let (alice, _) = signed_in(&s, "aiod", "alice", "alice-password-1").await;
 
     // By user (a username works as well as an id): three pages of 50, 50 and 30, newest first, no repeats.

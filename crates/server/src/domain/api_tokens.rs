@@ -13,12 +13,13 @@ use sha2::{Digest, Sha256};
 
 use std::sync::Arc;
 
-use super::audit::{self, Entry};
+use super::audit;
 use super::{Result, oauth};
 use crate::cache::ApiTokenEntry;
 use crate::crypto::{random_from_alphabet, sha256_hex};
 use crate::state::{AppState, Realm};
 use crate::store::{ApiToken, User, UserType};
+use crate::usage::Use;
 
 pub const PREFIX: &str = "kp_";
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -161,11 +162,21 @@ pub async fn authenticate_presented(
     result
 }
 
-/// Records a use of an authenticated token: its audit entry, and the token's `last_used_at` (both written off
-/// the request path, see [`crate::usage`]).
-pub fn record_use(app: &AppState, a: &Authenticated, entry: Entry) {
-    let at = app.now();
-    app.usage.record(&a.token.id, at, entry.stamped(at));
+/// Records a use of an authenticated token: its audit entry (`action`, with `detail`; the token's user is the
+/// actor, the token the target), and the token's `last_used_at`. Both are written off the request path, see
+/// [`crate::usage`].
+pub fn record_use(
+    app: &AppState,
+    a: &Authenticated,
+    action: &'static str,
+    detail: Option<&'static str>,
+) {
+    app.usage.record(Use {
+        at: app.now(),
+        token: Arc::clone(a),
+        action,
+        detail,
+    });
 }
 
 /// The scopes a token carries now: its own for a scoped token; for a personal (unscoped) token, what its user's
@@ -176,14 +187,6 @@ pub fn effective_scopes(realm: &Realm, token: &ApiToken, user: &User) -> Vec<Str
     } else {
         token.scopes.clone()
     }
-}
-
-/// The audit entry of a token use (actor and token filled in).
-fn use_entry(realm: &Realm, a: &Authenticated, action: &str) -> Entry {
-    Entry::new(&realm.name, action)
-        .actor(&a.user.id)
-        .token(&a.token.id)
-        .target(&a.token.id)
 }
 
 /// RFC 7662 for an API token. `jti` is the token id, `typ` is `API-Token`, `scope` its effective scopes (see
@@ -199,7 +202,7 @@ pub async fn introspect(
         Err(super::Error::OAuth { .. }) => return Ok(IntrospectionResponse::inactive()),
         Err(e) => return Err(e),
     };
-    record_use(app, &a, use_entry(realm, &a, "token.introspect"));
+    record_use(app, &a, "token.introspect", None);
     Ok(IntrospectionResponse {
         active: true,
         scope: Some(effective_scopes(realm, &a.token, &a.user).join(" ")),
@@ -230,11 +233,7 @@ pub async fn userinfo(
     from: &str,
 ) -> Result<UserInfo> {
     let a = authenticate_presented(app, &realm.name, &[&realm.name], presented, from).await?;
-    record_use(
-        app,
-        &a,
-        use_entry(realm, &a, "token.use").detail("userinfo"),
-    );
+    record_use(app, &a, "token.use", Some("userinfo"));
     let user = &a.user;
     Ok(UserInfo {
         sub: user.id.clone(),

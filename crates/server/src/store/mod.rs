@@ -25,7 +25,7 @@ pub use ops::{OpsStore, PoolStats};
 pub use postgres::{PgSettings, PgStore};
 pub use queries::{AuditQuery, TokenKind, TokenQuery, UserQuery};
 pub use sqlite::{FILE as SQLITE_FILE, SqliteStore};
-pub use tokens::{ApiToken, AuditRecord, TokenStore};
+pub use tokens::{ApiToken, AuditRecord, AuditRow, TokenStore};
 
 use async_trait::async_trait;
 

@@ -178,7 +178,7 @@ const COPY_ROWS: usize = 10_000;
 /// less of PostgreSQL's CPU per row (BENCHMARKS.md, ninth pass), COPY filling heap pages in bulk.
 async fn insert_audit_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    audit: &[AuditRecord],
+    audit: &[AuditRow<'_>],
 ) -> Result<()> {
     use std::io::Write;
     for chunk in audit.chunks(COPY_ROWS) {
@@ -186,13 +186,13 @@ async fn insert_audit_rows(
         for e in chunk {
             let _ = write!(data, "{}", e.at); // writing to a Vec cannot fail
             for field in [
-                Some(e.realm.as_str()),
-                e.actor_user_id.as_deref(),
-                e.token_id.as_deref(),
-                Some(e.action.as_str()),
-                e.target.as_deref(),
-                Some(e.outcome.as_str()),
-                e.detail.as_deref(),
+                Some(e.realm),
+                e.actor_user_id,
+                e.token_id,
+                Some(e.action),
+                e.target,
+                Some(e.outcome),
+                e.detail,
             ] {
                 data.push(b'\t');
                 copy_text_field(&mut data, field);

@@ -190,25 +190,45 @@ super::ops::ops_store!(SqliteStore);
 /// more here: one JSON parse per column of every row.)
 async fn insert_audit_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    audit: &[AuditRecord],
+    audit: &[AuditRow<'_>],
 ) -> Result<()> {
+    static TEXTS: std::sync::LazyLock<[String; INSERT_SHAPES.len()]> =
+        std::sync::LazyLock::new(|| INSERT_SHAPES.map(insert_audit_text));
     for chunk in in_insert_shapes(audit) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) ",
-        );
-        insert.push_values(chunk, |mut row, e| {
-            row.push_bind(e.at)
-                .push_bind(e.realm.as_str())
-                .push_bind(e.actor_user_id.as_deref())
-                .push_bind(e.token_id.as_deref())
-                .push_bind(e.action.as_str())
-                .push_bind(e.target.as_deref())
-                .push_bind(e.outcome.as_str())
-                .push_bind(e.detail.as_deref());
-        });
-        insert.build().execute(&mut **tx).await.map_err(db_err)?;
+        let shape = INSERT_SHAPES
+            .iter()
+            .position(|&n| n == chunk.len())
+            .expect("in_insert_shapes cuts into INSERT_SHAPES only");
+        let mut insert = sqlx::query(&TEXTS[shape]);
+        for e in chunk {
+            insert = insert
+                .bind(e.at)
+                .bind(e.realm)
+                .bind(e.actor_user_id)
+                .bind(e.token_id)
+                .bind(e.action)
+                .bind(e.target)
+                .bind(e.outcome)
+                .bind(e.detail);
+        }
+        insert.execute(&mut **tx).await.map_err(db_err)?;
     }
     Ok(())
+}
+
+/// The INSERT of `rows` audit rows, written once per shape: building it for every chunk (a `QueryBuilder` writing
+/// thousands of numbered placeholders) was ~3,000 instructions an API-token use (callgrind, BENCHMARKS.md).
+fn insert_audit_text(rows: usize) -> String {
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
+    let mut sql = String::from(
+        "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) VALUES ",
+    );
+    sql.push_str(ROW);
+    for _ in 1..rows {
+        sql.push_str(", ");
+        sql.push_str(ROW);
+    }
+    sql
 }
 
 /// The row counts of the usage flush's multi-row INSERTs, largest first. A batch of any size is cut into
@@ -233,6 +253,19 @@ fn in_insert_shapes<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_insert_text_has_eight_placeholders_a_row() {
+        for rows in INSERT_SHAPES {
+            let sql = insert_audit_text(rows);
+            assert_eq!(sql.matches('?').count(), 8 * rows, "{rows}");
+            assert_eq!(
+                sql.matches('(').count(),
+                1 + rows,
+                "{rows}: the column list and one tuple a row"
+            );
+        }
+    }
 
     #[test]
     fn a_batch_is_cut_into_the_fixed_shapes_in_order_and_nothing_is_lost() {

@@ -50,6 +50,36 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
+impl AuditRecord {
+    /// The entry as a row to write.
+    pub fn row(&self) -> AuditRow<'_> {
+        AuditRow {
+            at: self.at,
+            realm: &self.realm,
+            actor_user_id: self.actor_user_id.as_deref(),
+            token_id: self.token_id.as_deref(),
+            action: &self.action,
+            target: self.target.as_deref(),
+            outcome: &self.outcome,
+            detail: self.detail.as_deref(),
+        }
+    }
+}
+
+/// An audit-log entry to write, borrowed from whatever holds its fields: a token use waiting in
+/// [`crate::usage`] makes one from the cached token and user, with no copy of its own.
+#[derive(Clone, Copy, Debug)]
+pub struct AuditRow<'a> {
+    pub at: i64,
+    pub realm: &'a str,
+    pub actor_user_id: Option<&'a str>,
+    pub token_id: Option<&'a str>,
+    pub action: &'a str,
+    pub target: Option<&'a str>,
+    pub outcome: &'a str,
+    pub detail: Option<&'a str>,
+}
+
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     /// Inserts a new user; [`StoreError::Conflict`](super::StoreError::Conflict) when the username is taken.
@@ -109,7 +139,8 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Writes a batch of API-token uses in one transaction: the audit rows, and each token's `last_used_at`
     /// moved forward to the given time (never back). Cancelled midway, it writes nothing and closes its connection
     /// rather than return it to the pool (`cancel::CloseIfCancelled`: PostgreSQL's COPY could leave it out of step).
-    async fn record_usage(&self, audit: &[AuditRecord], last_used: &[(String, i64)]) -> Result<()>;
+    async fn record_usage(&self, audit: &[AuditRow<'_>], last_used: &[(String, i64)])
+    -> Result<()>;
     /// Matching entries, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
     /// Deletes entries older than `before`; returns how many.
@@ -119,7 +150,7 @@ pub trait TokenStore: Send + Sync + 'static {
 /// Implements [`TokenStore`] for `$store` (a struct with a `pool` field) over database `$db`. Invoke it in the
 /// backend's module, after `sql_store!` (it reuses that macro's `user_from_row` and `client_from_row`).
 /// `insert_audit_rows` is the backend's way of writing a usage flush's audit rows inside its transaction
-/// (`async fn(&mut sqlx::Transaction<'_, $db>, &[AuditRecord]) -> Result<()>`): the fastest bulk write differs
+/// (`async fn(&mut sqlx::Transaction<'_, $db>, &[AuditRow]) -> Result<()>`): the fastest bulk write differs
 /// between the two (SQLite: multi-row INSERTs of fixed sizes; PostgreSQL: COPY).
 macro_rules! token_store {
     ($store:ident, $row:ty, $db:ty, insert_audit_rows = $insert_audit_rows:path) => {
@@ -478,7 +509,7 @@ macro_rules! token_store {
 
             async fn record_usage(
                 &self,
-                audit: &[AuditRecord],
+                audit: &[AuditRow<'_>],
                 last_used: &[(String, i64)],
             ) -> Result<()> {
                 // Closed instead of reused if this write is cancelled midway (see `CloseIfCancelled`).
