@@ -30,7 +30,10 @@ pub const FLUSH_AT: usize = 2_000;
 pub const MAX_BUFFERED: usize = 200_000;
 
 /// A use of an API token, waiting to be written. It holds the cached token and user it was authenticated with, so
-/// recording a use copies no string: its audit row ([`Use::row`]) borrows from them when it is written.
+/// recording a use copies no string: its audit row ([`Use::row`]) borrows from them when it is written. Uses of
+/// one cache entry share it; an entry stays in memory while a use of it waits, even after the cache dropped it
+/// (it is never read for authentication again), so [`MAX_BUFFERED`] bounds the entries held as well as the uses.
+/// No `Debug`: the entry holds the token's hash and the user's password hash.
 pub struct Use {
     pub at: i64,
     pub token: Arc<ApiTokenEntry>,
@@ -194,7 +197,7 @@ mod tests {
                 name: None,
                 scopes: Vec::new(),
                 unscoped: true,
-                created_by: "u1".into(),
+                created_by: "admin".into(),
                 created_at: 0,
                 expires_at: i64::MAX,
                 last_used_at: None,
@@ -322,6 +325,49 @@ mod tests {
         // A flush returns only once every earlier write is done.
         log.flush(&store).await.unwrap();
         assert_eq!(stored(store.as_ref()).await, USES);
+    }
+
+    #[tokio::test]
+    async fn uses_a_failing_store_did_not_take_are_kept_in_order_and_written_later() {
+        use crate::store::{SQLITE_FILE, SqliteStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        // The store fails to write while its audit table is away (renamed from a connection of the test's own).
+        let options =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(SQLITE_FILE));
+        let mut side = sqlx::ConnectOptions::connect(&options).await.unwrap();
+        let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+        sqlx::query(&rename("audit_log", "audit_log_away"))
+            .execute(&mut side)
+            .await
+            .unwrap();
+        let log = Arc::new(UsageLog::default());
+        let t1 = token("t1");
+        for at in [1, 2, 3] {
+            log.record(used(&t1, at));
+        }
+        assert!(log.flush(&store).await.is_err());
+        assert_eq!(log.waiting(), 3, "the batch is back in the buffer");
+        log.record(used(&t1, 4));
+        sqlx::query(&rename("audit_log_away", "audit_log"))
+            .execute(&mut side)
+            .await
+            .unwrap();
+        log.flush(&store).await.unwrap();
+        assert_eq!(log.waiting(), 0);
+        let query = crate::store::AuditQuery {
+            realm: "r".into(),
+            max: 10,
+            ..Default::default()
+        };
+        let written: Vec<i64> = store
+            .list_audit(&query)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.at)
+            .collect();
+        assert_eq!(written, [4, 3, 2, 1], "every use once, newest first");
     }
 
     #[test]

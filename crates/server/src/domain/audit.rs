@@ -1,6 +1,8 @@
 //! The audit log: every administrative action and every API-token use that reaches the server, with time,
 //! realm, actor, token id, action, target and outcome. Entries carry ids only, never a secret: the builder has
-//! no way to take a token, and `detail` is a fixed, secret-free phrase chosen by the caller.
+//! no way to take a token, and `detail` is a fixed, secret-free phrase chosen by the caller. API-token uses are
+//! not built here: their rows come from `crate::usage::Use::row`, which takes the ids of the cached token and
+//! user and a `&'static str` detail.
 //!
 //! A request that did not authenticate writes no row of its own (issue 11, item 3): a failed API-token
 //! presentation is counted in this replica's memory ([`FailedTokens`]), and each realm's count of a minute
@@ -32,11 +34,6 @@ impl Entry {
 
     pub fn actor(mut self, user_id: &str) -> Entry {
         self.0.actor_user_id = Some(user_id.to_owned());
-        self
-    }
-
-    pub fn token(mut self, token_id: &str) -> Entry {
-        self.0.token_id = Some(token_id.to_owned());
         self
     }
 

@@ -194,11 +194,7 @@ async fn insert_audit_rows(
 ) -> Result<()> {
     static TEXTS: std::sync::LazyLock<[String; INSERT_SHAPES.len()]> =
         std::sync::LazyLock::new(|| INSERT_SHAPES.map(insert_audit_text));
-    for chunk in in_insert_shapes(audit) {
-        let shape = INSERT_SHAPES
-            .iter()
-            .position(|&n| n == chunk.len())
-            .expect("in_insert_shapes cuts into INSERT_SHAPES only");
+    for (shape, chunk) in in_insert_shapes(audit) {
         let mut insert = sqlx::query(&TEXTS[shape]);
         for e in chunk {
             insert = insert
@@ -216,8 +212,9 @@ async fn insert_audit_rows(
     Ok(())
 }
 
-/// The INSERT of `rows` audit rows, written once per shape: building it for every chunk (a `QueryBuilder` writing
-/// thousands of numbered placeholders) was ~3,000 instructions an API-token use (callgrind, BENCHMARKS.md).
+/// The INSERT of `rows` audit rows, the same text a `QueryBuilder` wrote for every chunk, now written once per
+/// shape: rebuilding a text of up to 4,096 placeholders each time was, with the copies of each use's strings that
+/// `crate::usage` no longer makes, ~2,700 instructions of an API-token use's flush (callgrind, BENCHMARKS.md).
 fn insert_audit_text(rows: usize) -> String {
     const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
     let mut sql = String::from(
@@ -239,14 +236,15 @@ fn insert_audit_text(rows: usize) -> String {
 /// parameters (32,766).
 const INSERT_SHAPES: [usize; 4] = [512, 64, 8, 1];
 
-/// `rows` cut into consecutive chunks whose lengths are all in [`INSERT_SHAPES`], largest first.
-fn in_insert_shapes<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+/// `rows` cut into consecutive chunks whose lengths are all in [`INSERT_SHAPES`], largest first, each with the
+/// index of its shape.
+fn in_insert_shapes<T>(rows: &[T]) -> impl Iterator<Item = (usize, &[T])> {
     let mut rest = rows;
     std::iter::from_fn(move || {
-        let shape = INSERT_SHAPES.into_iter().find(|&n| n <= rest.len())?;
-        let (chunk, tail) = rest.split_at(shape);
+        let shape = INSERT_SHAPES.iter().position(|&n| n <= rest.len())?;
+        let (chunk, tail) = rest.split_at(INSERT_SHAPES[shape]);
         rest = tail;
-        Some(chunk)
+        Some((shape, chunk))
     })
 }
 
@@ -273,11 +271,12 @@ mod tests {
             0, 1, 7, 8, 9, 63, 64, 65, 511, 512, 513, 1000, 2000, 2047, 200_000,
         ] {
             let rows: Vec<usize> = (0..len).collect();
-            let chunks: Vec<&[usize]> = in_insert_shapes(&rows).collect();
+            let shaped: Vec<(usize, &[usize])> = in_insert_shapes(&rows).collect();
             assert!(
-                chunks.iter().all(|c| INSERT_SHAPES.contains(&c.len())),
-                "{len}"
+                shaped.iter().all(|(s, c)| INSERT_SHAPES[*s] == c.len()),
+                "{len}: each chunk's shape index names its length"
             );
+            let chunks: Vec<&[usize]> = shaped.into_iter().map(|(_, c)| c).collect();
             assert!(
                 chunks.windows(2).all(|w| w[0].len() >= w[1].len()),
                 "{len}: largest first"
@@ -288,7 +287,7 @@ mod tests {
         }
         let sizes = |len: usize| {
             in_insert_shapes(&vec![(); len])
-                .map(<[()]>::len)
+                .map(|(_, c)| c.len())
                 .collect::<Vec<_>>()
         };
         assert_eq!(
