@@ -64,9 +64,9 @@ pub fn rate_key(ip: IpAddr) -> String {
     }
 }
 
-/// `v4.to_string()` without the formatting machinery: every introspection and userinfo request makes this key
-/// (it counts failed API tokens), and `Display` cost ~1,300 instructions of an introspection's ~92,000
-/// (callgrind, BENCHMARKS.md).
+/// `v4.to_string()` without the formatting machinery: every token, introspection and userinfo request makes this
+/// key (per-address limits, failed API tokens), and `Display` cost 1,340 instructions of an introspection's
+/// ~92,000; this, 170 (callgrind, BENCHMARKS.md).
 fn dotted(v4: Ipv4Addr) -> String {
     let mut key = String::with_capacity(15);
     for (i, octet) in v4.octets().into_iter().enumerate() {
