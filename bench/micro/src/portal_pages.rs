@@ -144,14 +144,14 @@ async fn run(n_tokens: usize, n_audit: usize, n_users: usize, repeat: usize) {
         });
         if batch.len() == 10_000 {
             store
-                .record_usage(&batch.iter().map(AuditRecord::row).collect::<Vec<_>>(), &[])
+                .record_usage(&AuditRecord::rows(&batch), &[])
                 .await
                 .expect("insert audit");
             batch.clear();
         }
     }
     store
-        .record_usage(&batch.iter().map(AuditRecord::row).collect::<Vec<_>>(), &[])
+        .record_usage(&AuditRecord::rows(&batch), &[])
         .await
         .expect("insert audit");
     let audit_s = t.elapsed().as_secs_f64();

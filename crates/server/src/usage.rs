@@ -33,7 +33,6 @@ pub const MAX_BUFFERED: usize = 200_000;
 /// recording a use copies no string: its audit row ([`Use::row`]) borrows from them when it is written. Uses of
 /// one cache entry share it; an entry stays in memory while a use of it waits, even after the cache dropped it
 /// (it is never read for authentication again), so [`MAX_BUFFERED`] bounds the entries held as well as the uses.
-/// No `Debug`: the entry holds the token's hash and the user's password hash.
 pub struct Use {
     pub at: i64,
     pub token: Arc<ApiTokenEntry>,

@@ -278,12 +278,9 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
         })
         .collect();
     let last_used = |a: i64, b: i64| vec![("flush-a".to_owned(), a), ("flush-b".to_owned(), b)];
-    st.record_usage(
-        &batch.iter().map(AuditRecord::row).collect::<Vec<_>>(),
-        &last_used(t0 + 100, t0 + 50),
-    )
-    .await
-    .unwrap();
+    st.record_usage(&AuditRecord::rows(&batch), &last_used(t0 + 100, t0 + 50))
+        .await
+        .unwrap();
     let stored = stored_in_order(&st, t0, "flush.").await;
     assert_eq!(stored.len(), batch.len());
     for (got, want) in stored.iter().zip(&batch) {
@@ -347,7 +344,7 @@ async fn a_backlog_larger_than_one_statement_is_stored_whole_and_in_order() {
             ..Default::default()
         })
         .collect();
-    st.record_usage(&batch.iter().map(AuditRecord::row).collect::<Vec<_>>(), &[])
+    st.record_usage(&AuditRecord::rows(&batch), &[])
         .await
         .unwrap();
     let stored = stored_in_order(&st, t0, "backlog.").await;

@@ -278,7 +278,7 @@ async fn the_audit_page_filters_and_pages() {
             ..Default::default()
         });
     }
-    st.record_usage(&batch.iter().map(AuditRecord::row).collect::<Vec<_>>(), &[])
+    st.record_usage(&AuditRecord::rows(&batch), &[])
         .await
         .unwrap();
     let (alice, _) = signed_in(&s, "aiod", "alice", "alice-password-1").await;

@@ -192,12 +192,9 @@ async fn audit_pages_by_keyset_match_the_offset_order_for_every_filter() {
         // Three entries a second: ties are broken by id.
         batch.push(entry(i, actor, token, action, t0 + i / 3));
     }
-    st.record_usage(
-        &batch[..30].iter().map(AuditRecord::row).collect::<Vec<_>>(),
-        &[],
-    )
-    .await
-    .unwrap();
+    st.record_usage(&AuditRecord::rows(&batch[..30]), &[])
+        .await
+        .unwrap();
     for e in &batch[30..] {
         st.insert_audit(e).await.unwrap();
     }

@@ -51,6 +51,11 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// Entries as rows to write (`TokenStore::record_usage`).
+    pub fn rows(entries: &[AuditRecord]) -> Vec<AuditRow<'_>> {
+        entries.iter().map(AuditRecord::row).collect()
+    }
+
     /// The entry as a row to write.
     pub fn row(&self) -> AuditRow<'_> {
         AuditRow {
