@@ -295,11 +295,15 @@ mod tests {
             let (log, store) = (log.clone(), store.clone());
             async move { log.run(store.as_ref()).await }
         });
-        // A batch that takes a while to write (many multi-row INSERTs in one transaction).
+        // The store's one connection is held here, so the writer, having taken the batch at its next round,
+        // waits for it; the stop comes right then, in the middle of the write.
+        let held = store.pool().acquire().await.unwrap();
         record_uses(&log);
-        // The writer takes the batch at its next round; stop it right then, while it writes.
         taken(&log).await;
         log.stop();
+        tokio::task::yield_now().await;
+        assert!(!writer.is_finished(), "the write waits for the connection");
+        drop(held);
         tokio::time::timeout(Duration::from_secs(10), writer)
             .await
             .expect("the writer returns after a stop")
@@ -311,16 +315,20 @@ mod tests {
     async fn a_flush_whose_caller_goes_away_still_writes_its_batch() {
         use crate::store::SqliteStore;
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let sqlite = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let store: Arc<dyn Store> = sqlite.clone();
         let log = Arc::new(UsageLog::default());
         record_uses(&log);
-        // The caller is dropped as soon as the batch has left the buffer, long before it is written (a request
-        // whose client disconnected while its flush ran).
+        // The caller is dropped as soon as the batch has left the buffer, before it is written (a request whose
+        // client disconnected while its flush ran): the store's one connection is held here meanwhile, so the
+        // write cannot have begun.
+        let held = sqlite.pool().acquire().await.unwrap();
         tokio::select! {
             biased;
-            _ = log.flush(&store) => panic!("20,000 rows cannot be written before the buffer is seen empty"),
+            _ = log.flush(&store) => panic!("the write cannot end while its connection is held"),
             _ = taken(&log) => {}
         }
+        drop(held);
         // A flush returns only once every earlier write is done.
         log.flush(&store).await.unwrap();
         assert_eq!(stored(store.as_ref()).await, USES);

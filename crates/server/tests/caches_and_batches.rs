@@ -259,7 +259,7 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
         "x\\",
     ];
     // More rows than a flush normally holds (`usage::FLUSH_AT`): on SQLite cut into statements of every one of the
-    // fixed sizes (5 × 512 + 64 + 5 × 8 + 1), on PostgreSQL one COPY in text format, whose escaping and order
+    // fixed sizes (41 × 64 + 5 × 8 + 1), on PostgreSQL one COPY in text format, whose escaping and order
     // must hold.
     let batch: Vec<AuditRecord> = (0..2_665usize)
         .map(|i| {
@@ -331,7 +331,7 @@ async fn a_usage_flush_stores_every_row_exactly_in_order_and_never_moves_last_us
 async fn a_backlog_larger_than_one_statement_is_stored_whole_and_in_order() {
     use keyport_server::store::AuditRecord;
     // What a flush writes after a store outage: more rows than one statement takes on either backend
-    // (PostgreSQL: 10,000 a COPY; SQLite: 512 an INSERT), several to a second.
+    // (PostgreSQL: 10,000 a COPY; SQLite: 64 an INSERT), several to a second.
     let s = server().await;
     let st = s.running.state.store.clone();
     let t0 = s.running.state.now() - 1_000;

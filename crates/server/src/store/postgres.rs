@@ -162,7 +162,7 @@ super::tokens::token_store!(
     PgStore,
     sqlx::postgres::PgRow,
     sqlx::Postgres,
-    insert_audit_rows = insert_audit_rows
+    record_usage = record_usage
 );
 super::browser::browser_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
 super::federation::federation_store!(PgStore, sqlx::postgres::PgRow, sqlx::Postgres);
@@ -172,6 +172,36 @@ super::ops::ops_store!(PgStore);
 /// At most this many audit rows go in one `COPY`: a backlog kept through a store outage (up to
 /// `usage::MAX_BUFFERED` rows) is written as several, each far inside `statement_timeout`.
 const COPY_ROWS: usize = 10_000;
+
+/// [`TokenStore::record_usage`] on PostgreSQL: the audit rows by COPY ([`insert_audit_rows`]) and one UPDATE of
+/// `last_used_at` per token, in one transaction.
+async fn record_usage(
+    pool: &sqlx::PgPool,
+    audit: &[AuditRow<'_>],
+    last_used: &[(String, i64)],
+) -> Result<()> {
+    // Closed instead of reused if this write is cancelled midway (see `CloseIfCancelled`).
+    let mut conn = super::cancel::CloseIfCancelled::new(pool.acquire().await.map_err(db_err)?);
+    let written = async {
+        let mut tx = sqlx::Connection::begin(conn.get()).await.map_err(db_err)?;
+        insert_audit_rows(&mut tx, audit).await?;
+        for (id, at) in last_used {
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+    .await;
+    conn.finished();
+    written
+}
 
 /// A usage flush's audit rows through `COPY … FROM STDIN` (text format), in the batch's order, so that entries of
 /// the same second keep the order of their ids. Measured against one INSERT over `UNNEST` of bound arrays: ~10-15%

@@ -178,124 +178,16 @@ super::tokens::token_store!(
     SqliteStore,
     sqlx::sqlite::SqliteRow,
     sqlx::Sqlite,
-    insert_audit_rows = insert_audit_rows
+    record_usage = super::sqlite_usage::record_usage
 );
 super::browser::browser_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::federation::federation_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::account::account_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::Sqlite);
 super::ops::ops_store!(SqliteStore);
 
-/// A usage flush's audit rows as multi-row INSERTs of the fixed sizes of [`INSERT_SHAPES`], so the connection's
-/// statement cache holds every text the flush uses. (One statement over a bound JSON array, `json_each`, costs
-/// more here: one JSON parse per column of every row.)
-async fn insert_audit_rows(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    audit: &[AuditRow<'_>],
-) -> Result<()> {
-    static TEXTS: std::sync::LazyLock<[String; INSERT_SHAPES.len()]> =
-        std::sync::LazyLock::new(|| INSERT_SHAPES.map(insert_audit_text));
-    for (shape, chunk) in in_insert_shapes(audit) {
-        let mut insert = sqlx::query(&TEXTS[shape]);
-        for e in chunk {
-            insert = insert
-                .bind(e.at)
-                .bind(e.realm)
-                .bind(e.actor_user_id)
-                .bind(e.token_id)
-                .bind(e.action)
-                .bind(e.target)
-                .bind(e.outcome)
-                .bind(e.detail);
-        }
-        insert.execute(&mut **tx).await.map_err(db_err)?;
-    }
-    Ok(())
-}
-
-/// The INSERT of `rows` audit rows, the same text a `QueryBuilder` wrote for every chunk, now written once per
-/// shape: rebuilding a text of up to 4,096 placeholders each time was, with the copies of each use's strings that
-/// `crate::usage` no longer makes, ~2,700 instructions of an API-token use's flush (callgrind, BENCHMARKS.md).
-fn insert_audit_text(rows: usize) -> String {
-    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
-    let mut sql = String::from(
-        "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) VALUES ",
-    );
-    sql.push_str(ROW);
-    for _ in 1..rows {
-        sql.push_str(", ");
-        sql.push_str(ROW);
-    }
-    sql
-}
-
-/// The row counts of the usage flush's multi-row INSERTs, largest first. A batch of any size is cut into
-/// statements of these sizes only ([`in_insert_shapes`]), so a connection prepares at most these few SQL texts
-/// and keeps them in its statement cache. Cut any other way, nearly every batch has a row count of its own and so
-/// a new text: preparing it (parsing thousands of placeholders) was 5-7% of an API-token introspection's
-/// instructions (callgrind, BENCHMARKS.md). 512 rows of 8 parameters stay far below SQLite's limit on bound
-/// parameters (32,766).
-const INSERT_SHAPES: [usize; 4] = [512, 64, 8, 1];
-
-/// `rows` cut into consecutive chunks whose lengths are all in [`INSERT_SHAPES`], largest first, each with the
-/// index of its shape.
-fn in_insert_shapes<T>(rows: &[T]) -> impl Iterator<Item = (usize, &[T])> {
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        let shape = INSERT_SHAPES.iter().position(|&n| n <= rest.len())?;
-        let (chunk, tail) = rest.split_at(INSERT_SHAPES[shape]);
-        rest = tail;
-        Some((shape, chunk))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_insert_text_has_eight_placeholders_a_row() {
-        for rows in INSERT_SHAPES {
-            let sql = insert_audit_text(rows);
-            assert_eq!(sql.matches('?').count(), 8 * rows, "{rows}");
-            assert_eq!(
-                sql.matches('(').count(),
-                1 + rows,
-                "{rows}: the column list and one tuple a row"
-            );
-        }
-    }
-
-    #[test]
-    fn a_batch_is_cut_into_the_fixed_shapes_in_order_and_nothing_is_lost() {
-        for len in [
-            0, 1, 7, 8, 9, 63, 64, 65, 511, 512, 513, 1000, 2000, 2047, 200_000,
-        ] {
-            let rows: Vec<usize> = (0..len).collect();
-            let shaped: Vec<(usize, &[usize])> = in_insert_shapes(&rows).collect();
-            assert!(
-                shaped.iter().all(|(s, c)| INSERT_SHAPES[*s] == c.len()),
-                "{len}: each chunk's shape index names its length"
-            );
-            let chunks: Vec<&[usize]> = shaped.into_iter().map(|(_, c)| c).collect();
-            assert!(
-                chunks.windows(2).all(|w| w[0].len() >= w[1].len()),
-                "{len}: largest first"
-            );
-            assert_eq!(chunks.concat(), rows, "{len}: every row once, in order");
-            // Fewer than 8 chunks of each smaller shape: a flush of 2,000 uses is 12 statements.
-            assert!(chunks.len() <= len / 512 + 3 * 7, "{len}");
-        }
-        let sizes = |len: usize| {
-            in_insert_shapes(&vec![(); len])
-                .map(|(_, c)| c.len())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            sizes(2000),
-            [512, 512, 512, 64, 64, 64, 64, 64, 64, 64, 8, 8]
-        );
-        assert_eq!(sizes(3), [1, 1, 1]);
-    }
 
     /// Whether the database file alone (a copy of it without its WAL) holds the row `jti`.
     async fn in_database_file(dir: &Path, jti: &str) -> bool {

@@ -154,11 +154,11 @@ pub trait TokenStore: Send + Sync + 'static {
 
 /// Implements [`TokenStore`] for `$store` (a struct with a `pool` field) over database `$db`. Invoke it in the
 /// backend's module, after `sql_store!` (it reuses that macro's `user_from_row` and `client_from_row`).
-/// `insert_audit_rows` is the backend's way of writing a usage flush's audit rows inside its transaction
-/// (`async fn(&mut sqlx::Transaction<'_, $db>, &[AuditRow]) -> Result<()>`): the fastest bulk write differs
-/// between the two (SQLite: multi-row INSERTs of fixed sizes; PostgreSQL: COPY).
+/// `record_usage` is the backend's [`TokenStore::record_usage`] (`async fn(&Pool<$db>, &[AuditRow],
+/// &[(String, i64)]) -> Result<()>`): the fastest bulk write differs between the two (SQLite: multi-row INSERTs
+/// bound through the connection's own handle; PostgreSQL: COPY).
 macro_rules! token_store {
-    ($store:ident, $row:ty, $db:ty, insert_audit_rows = $insert_audit_rows:path) => {
+    ($store:ident, $row:ty, $db:ty, record_usage = $record_usage:path) => {
         fn api_token_from_row(row: &$row) -> Result<ApiToken> {
             Ok(ApiToken {
                 id: row.get("id"),
@@ -517,29 +517,7 @@ macro_rules! token_store {
                 audit: &[AuditRow<'_>],
                 last_used: &[(String, i64)],
             ) -> Result<()> {
-                // Closed instead of reused if this write is cancelled midway (see `CloseIfCancelled`).
-                let mut conn = super::cancel::CloseIfCancelled::new(
-                    self.pool.acquire().await.map_err(db_err)?,
-                );
-                let written = async {
-                    let mut tx = sqlx::Connection::begin(conn.get()).await.map_err(db_err)?;
-                    $insert_audit_rows(&mut tx, audit).await?;
-                    for (id, at) in last_used {
-                        sqlx::query(
-                            "UPDATE api_tokens SET last_used_at = $1 \
-                             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-                        )
-                        .bind(at)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    }
-                    tx.commit().await.map_err(db_err)
-                }
-                .await;
-                conn.finished();
-                written
+                $record_usage(&self.pool, audit, last_used).await
             }
 
             async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {

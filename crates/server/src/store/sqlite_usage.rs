@@ -1,0 +1,240 @@
+//! The usage flush on SQLite ([`super::TokenStore::record_usage`]): a batch of API-token uses' audit rows and
+//! `last_used_at` updates, written in one transaction through the pool connection's own SQLite handle.
+//!
+//! sqlx-sqlite 0.8 runs each statement on the connection's worker thread and copies every bound string twice
+//! on the way (`SqliteArguments::into_static` into an owned `String` on the caller's thread, then SQLite's own
+//! copy), frees both there and clears the bindings after each statement: ~6,800 instructions of an audit row,
+//! and the cross-thread frees made glibc's allocator the worker's largest item (BENCHMARKS.md, seventeenth and
+//! eighteenth passes). Here the flush locks the connection (`SqliteConnection::lock_handle`, so sqlx's worker
+//! makes no call on it meanwhile), wraps the handle in a `rusqlite::Connection` that does not own it, and binds
+//! each row's borrowed strings straight into statements it prepares once per flush.
+
+use rusqlite::Statement;
+use sqlx::SqlitePool;
+
+use super::cancel::CloseIfCancelled;
+use super::{AuditRow, Result, StoreError, db_err};
+
+/// Writes `audit` and moves each token of `last_used` forward to its time, in one transaction. On any error
+/// nothing is written; a connection left inside a transaction, or one whose write was cancelled midway, is
+/// closed instead of going back to the pool.
+pub(super) async fn record_usage(
+    pool: &SqlitePool,
+    audit: &[AuditRow<'_>],
+    last_used: &[(String, i64)],
+) -> Result<()> {
+    let mut conn = CloseIfCancelled::new(pool.acquire().await.map_err(db_err)?);
+    let mut handle = conn.get().lock_handle().await.map_err(db_err)?;
+    let raw = handle.as_raw_handle().as_ptr();
+    let (written, clean) = blocking(|| {
+        // SAFETY: while `handle` is held, sqlx's worker thread makes no call on this connection or its statements
+        // (`LockedSqliteHandle::as_raw_handle`), so this thread is the handle's only user. The rusqlite
+        // `Connection` does not own the handle (dropping it never closes it) and is dropped, with the statements
+        // it prepared (finalized then), before `handle` is.
+        let db = match unsafe { rusqlite::Connection::from_handle(raw) } {
+            Ok(db) => db,
+            Err(e) => return (Err(e), true),
+        };
+        let written = write(&db, audit, last_used);
+        // A failed transaction is rolled back when it is dropped; should even that fail, sqlx would take the
+        // connection for one outside a transaction.
+        (written, db.is_autocommit())
+    });
+    drop(handle);
+    if clean {
+        conn.finished();
+    }
+    written.map_err(|e| StoreError::Database(format!("writing API-token uses: {e}")))
+}
+
+/// Runs `f`, which blocks on SQLite: on a multi-thread runtime through `block_in_place`, so this worker's other
+/// tasks move to another thread meanwhile; on a current-thread runtime (the tests') in place.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+fn write(
+    db: &rusqlite::Connection,
+    audit: &[AuditRow<'_>],
+    last_used: &[(String, i64)],
+) -> rusqlite::Result<()> {
+    let tx = db.unchecked_transaction()?;
+    {
+        // Each shape's INSERT is prepared on its first chunk and bound again for the next ones.
+        let mut inserts: [Option<Statement<'_>>; INSERT_SHAPES.len()] = Default::default();
+        for (shape, chunk) in in_insert_shapes(audit) {
+            let insert = match &mut inserts[shape] {
+                Some(insert) => insert,
+                empty => empty.insert(tx.prepare(&insert_audit_text(INSERT_SHAPES[shape]))?),
+            };
+            for (n, e) in chunk.iter().enumerate() {
+                let first = 8 * n + 1;
+                insert.raw_bind_parameter(first, e.at)?;
+                insert.raw_bind_parameter(first + 1, e.realm)?;
+                insert.raw_bind_parameter(first + 2, e.actor_user_id)?;
+                insert.raw_bind_parameter(first + 3, e.token_id)?;
+                insert.raw_bind_parameter(first + 4, e.action)?;
+                insert.raw_bind_parameter(first + 5, e.target)?;
+                insert.raw_bind_parameter(first + 6, e.outcome)?;
+                insert.raw_bind_parameter(first + 7, e.detail)?;
+            }
+            insert.raw_execute()?;
+        }
+        let mut touch = tx.prepare(
+            "UPDATE api_tokens SET last_used_at = ?1 \
+             WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
+        )?;
+        for (id, at) in last_used {
+            touch.execute((at, id))?;
+        }
+    }
+    tx.commit()
+}
+
+/// The INSERT of `rows` audit rows.
+fn insert_audit_text(rows: usize) -> String {
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
+    let mut sql = String::from(
+        "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) VALUES ",
+    );
+    sql.push_str(ROW);
+    for _ in 1..rows {
+        sql.push_str(", ");
+        sql.push_str(ROW);
+    }
+    sql
+}
+
+/// The row counts of the flush's multi-row INSERTs, largest first. A batch of any size is cut into statements of
+/// these sizes only ([`in_insert_shapes`]), so a flush prepares at most these three texts, whatever its size:
+/// preparing a text of a few thousand placeholders costs more than binding them (it was 5-7% of an API-token
+/// introspection's instructions when nearly every flush had a row count, and so a text, of its own; callgrind,
+/// BENCHMARKS.md). The texts are prepared once per flush, so the largest is kept small (64 rows, 512
+/// placeholders) and a flush of 2,000 uses runs 33 statements. All far below SQLite's limit on bound parameters.
+const INSERT_SHAPES: [usize; 3] = [64, 8, 1];
+
+/// `rows` cut into consecutive chunks whose lengths are all in [`INSERT_SHAPES`], largest first, each with the
+/// index of its shape.
+fn in_insert_shapes<T>(rows: &[T]) -> impl Iterator<Item = (usize, &[T])> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let shape = INSERT_SHAPES.iter().position(|&n| n <= rest.len())?;
+        let (chunk, tail) = rest.split_at(INSERT_SHAPES[shape]);
+        rest = tail;
+        Some((shape, chunk))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_insert_text_has_eight_placeholders_a_row() {
+        for rows in INSERT_SHAPES {
+            let sql = insert_audit_text(rows);
+            assert_eq!(sql.matches('?').count(), 8 * rows, "{rows}");
+            assert_eq!(
+                sql.matches('(').count(),
+                1 + rows,
+                "{rows}: the column list and one tuple a row"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_is_cut_into_the_fixed_shapes_in_order_and_nothing_is_lost() {
+        for len in [
+            0, 1, 7, 8, 9, 63, 64, 65, 511, 512, 513, 1000, 2000, 2047, 200_000,
+        ] {
+            let rows: Vec<usize> = (0..len).collect();
+            let shaped: Vec<(usize, &[usize])> = in_insert_shapes(&rows).collect();
+            assert!(
+                shaped.iter().all(|(s, c)| INSERT_SHAPES[*s] == c.len()),
+                "{len}: each chunk's shape index names its length"
+            );
+            let chunks: Vec<&[usize]> = shaped.into_iter().map(|(_, c)| c).collect();
+            assert!(
+                chunks.windows(2).all(|w| w[0].len() >= w[1].len()),
+                "{len}: largest first"
+            );
+            assert_eq!(chunks.concat(), rows, "{len}: every row once, in order");
+            // Fewer than 8 chunks of each smaller shape.
+            assert!(chunks.len() <= len / 64 + 2 * 7, "{len}");
+        }
+        let sizes = |len: usize| {
+            in_insert_shapes(&vec![(); len])
+                .map(|(_, c)| c.len())
+                .collect::<Vec<_>>()
+        };
+        let mut of_2000 = vec![64; 31];
+        of_2000.extend([8, 8]);
+        assert_eq!(sizes(2000), of_2000);
+        assert_eq!(sizes(3), [1, 1, 1]);
+    }
+
+    /// The audit rows of realm `r` the store holds, oldest first.
+    async fn stored(store: &super::super::SqliteStore) -> Vec<String> {
+        use super::super::{AuditQuery, TokenStore};
+        let query = AuditQuery {
+            realm: "r".into(),
+            max: 1_000,
+            ..Default::default()
+        };
+        let mut rows = store.list_audit(&query).await.unwrap();
+        rows.reverse();
+        rows.into_iter().map(|e| e.action).collect()
+    }
+
+    /// On the multi-thread runtime the server runs on, so that the write goes through `block_in_place`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_that_fails_midway_writes_nothing_and_the_connection_serves_on() {
+        use super::super::{AuditRecord, SQLITE_FILE, SqliteStore, TokenStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        // 100 rows: a statement of 64, then 8s and 1s; the last one is refused by a trigger (created from a
+        // connection of the test's own), after the first statements have written theirs.
+        let batch: Vec<AuditRecord> = (0..100)
+            .map(|i| AuditRecord {
+                at: i,
+                realm: "r".into(),
+                action: format!("use.{i}"),
+                outcome: "success".into(),
+                detail: (i == 99).then(|| "refused".into()),
+                ..Default::default()
+            })
+            .collect();
+        let options =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(SQLITE_FILE));
+        let mut side = sqlx::ConnectOptions::connect(&options).await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_log WHEN NEW.detail = 'refused' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .execute(&mut side)
+        .await
+        .unwrap();
+        let failed = store.record_usage(&AuditRecord::rows(&batch), &[]).await;
+        let message = failed.unwrap_err().to_string();
+        assert!(message.contains("refused by the test"), "{message}");
+        assert!(
+            stored(&store).await.is_empty(),
+            "nothing of the batch is written"
+        );
+        // The connection is back in the pool, outside any transaction: sqlx's own transactions work on it.
+        sqlx::query("DROP TRIGGER refuse")
+            .execute(&mut side)
+            .await
+            .unwrap();
+        store
+            .record_usage(&AuditRecord::rows(&batch), &[])
+            .await
+            .unwrap();
+        let wanted: Vec<String> = (0..100).map(|i| format!("use.{i}")).collect();
+        assert_eq!(stored(&store).await, wanted, "every row once, in order");
+    }
+}
