@@ -301,8 +301,6 @@ mod tests {
         record_uses(&log);
         taken(&log).await;
         log.stop();
-        tokio::task::yield_now().await;
-        assert!(!writer.is_finished(), "the write waits for the connection");
         drop(held);
         tokio::time::timeout(Duration::from_secs(10), writer)
             .await

@@ -7,7 +7,8 @@
 //! and the cross-thread frees made glibc's allocator the worker's largest item (BENCHMARKS.md, seventeenth and
 //! eighteenth passes). Here the flush locks the connection (`SqliteConnection::lock_handle`, so sqlx's worker
 //! makes no call on it meanwhile), wraps the handle in a `rusqlite::Connection` that does not own it, and binds
-//! each row's borrowed strings straight into statements it prepares once per flush.
+//! each row's borrowed strings into statements it prepares once per flush: SQLite still copies each string it is
+//! given (rusqlite binds text as `SQLITE_TRANSIENT`), nothing else does.
 
 use rusqlite::Statement;
 use sqlx::SqlitePool;
@@ -48,7 +49,9 @@ pub(super) async fn record_usage(
 }
 
 /// Runs `f`, which blocks on SQLite: on a multi-thread runtime through `block_in_place`, so this worker's other
-/// tasks move to another thread meanwhile; on a current-thread runtime (the tests') in place.
+/// tasks move to another thread meanwhile (measured: less CPU than running it in place, BENCHMARKS.md); on a
+/// current-thread runtime (the tests') in place. Not for a `LocalSet` on a multi-thread runtime, where
+/// `block_in_place` panics: no flush runs in one (`UsageLog` writes from tasks of its own).
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
@@ -110,7 +113,7 @@ fn insert_audit_text(rows: usize) -> String {
 }
 
 /// The row counts of the flush's multi-row INSERTs, largest first. A batch of any size is cut into statements of
-/// these sizes only ([`in_insert_shapes`]), so a flush prepares at most these three texts, whatever its size:
+/// these sizes only ([`in_insert_shapes`]), so a flush prepares at most these three INSERTs (and the UPDATE):
 /// preparing a text of a few thousand placeholders costs more than binding them (it was 5-7% of an API-token
 /// introspection's instructions when nearly every flush had a row count, and so a text, of its own; callgrind,
 /// BENCHMARKS.md). The texts are prepared once per flush, so the largest is kept small (64 rows, 512
@@ -218,6 +221,11 @@ mod tests {
         .execute(&mut side)
         .await
         .unwrap();
+        // A mark only the pool's one connection can see: a temporary table.
+        sqlx::query("CREATE TEMP TABLE mark (x INTEGER)")
+            .execute(store.pool())
+            .await
+            .unwrap();
         let failed = store.record_usage(&AuditRecord::rows(&batch), &[]).await;
         let message = failed.unwrap_err().to_string();
         assert!(message.contains("refused by the test"), "{message}");
@@ -225,7 +233,14 @@ mod tests {
             stored(&store).await.is_empty(),
             "nothing of the batch is written"
         );
-        // The connection is back in the pool, outside any transaction: sqlx's own transactions work on it.
+        // The same connection is back in the pool (it still has the mark), outside any transaction: a
+        // transaction of sqlx's own works on it.
+        let mut tx = store.pool().begin().await.unwrap();
+        sqlx::query("INSERT INTO temp.mark (x) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .expect("the connection that wrote the batch, with its temporary table");
+        tx.commit().await.unwrap();
         sqlx::query("DROP TRIGGER refuse")
             .execute(&mut side)
             .await
