@@ -114,10 +114,10 @@ fn insert_audit_text(rows: usize) -> String {
 
 /// The row counts of the flush's multi-row INSERTs, largest first. A batch of any size is cut into statements of
 /// these sizes only ([`in_insert_shapes`]), so a flush prepares at most these three INSERTs (and the UPDATE):
-/// preparing a text of a few thousand placeholders costs more than binding them (it was 5-7% of an API-token
-/// introspection's instructions when nearly every flush had a row count, and so a text, of its own; callgrind,
-/// BENCHMARKS.md). The texts are prepared once per flush, so the largest is kept small (64 rows, 512
-/// placeholders) and a flush of 2,000 uses runs 33 statements. All far below SQLite's limit on bound parameters.
+/// preparing a text of thousands of placeholders is costly (it was 5-7% of an API-token introspection's
+/// instructions when nearly every flush had a row count, and so a text, of its own; callgrind, BENCHMARKS.md).
+/// The texts are prepared once per flush, so the largest is kept small (64 rows, 512 placeholders) and a flush of
+/// 2,000 uses runs 33 statements. All far below SQLite's limit on bound parameters.
 const INSERT_SHAPES: [usize; 3] = [64, 8, 1];
 
 /// `rows` cut into consecutive chunks whose lengths are all in [`INSERT_SHAPES`], largest first, each with the
