@@ -3,12 +3,12 @@
 //!
 //! sqlx-sqlite 0.8 runs each statement on the connection's worker thread and copies every bound string twice
 //! on the way (`SqliteArguments::into_static` into an owned `String` on the caller's thread, then SQLite's own
-//! copy), frees both there and clears the bindings after each statement: ~6,800 instructions of an audit row,
-//! and the cross-thread frees made glibc's allocator the worker's largest item (BENCHMARKS.md, seventeenth and
-//! eighteenth passes). Here the flush locks the connection (`SqliteConnection::lock_handle`, so sqlx's worker
-//! makes no call on it meanwhile), wraps the handle in a `rusqlite::Connection` that does not own it, and binds
-//! each row's borrowed strings into statements it prepares once per flush: SQLite still copies each string it is
-//! given (rusqlite binds text as `SQLITE_TRANSIENT`), nothing else does.
+//! copy), frees both there and clears the bindings after each statement: ~6,800 instructions of an audit row
+//! (BENCHMARKS.md, seventeenth and eighteenth passes). Here the flush locks the connection
+//! (`SqliteConnection::lock_handle`, so sqlx's worker makes no call on it meanwhile), wraps the handle in a
+//! `rusqlite::Connection` that does not own it, and binds each row's borrowed strings into statements it prepares
+//! once per flush: SQLite still copies each string it is given (rusqlite binds text as `SQLITE_TRANSIENT`),
+//! nothing else does.
 
 use rusqlite::Statement;
 use sqlx::SqlitePool;
