@@ -334,13 +334,11 @@ mod tests {
 
     #[tokio::test]
     async fn uses_a_failing_store_did_not_take_are_kept_in_order_and_written_later() {
-        use crate::store::{SQLITE_FILE, SqliteStore};
+        use crate::store::SqliteStore;
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
         // The store fails to write while its audit table is away (renamed from a connection of the test's own).
-        let options =
-            sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(SQLITE_FILE));
-        let mut side = sqlx::ConnectOptions::connect(&options).await.unwrap();
+        let mut side = crate::store::second_sqlite_connection(dir.path()).await;
         let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
         sqlx::query(&rename("audit_log", "audit_log_away"))
             .execute(&mut side)

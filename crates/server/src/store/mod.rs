@@ -25,6 +25,8 @@ pub use group_commit::RefreshQueues;
 pub use ops::{OpsStore, PoolStats};
 pub use postgres::{PgSettings, PgStore};
 pub use queries::{AuditQuery, TokenKind, TokenQuery, UserQuery};
+#[cfg(test)]
+pub(crate) use sqlite::second_connection as second_sqlite_connection;
 pub use sqlite::{FILE as SQLITE_FILE, SqliteStore};
 pub use tokens::{ApiToken, AuditRecord, AuditRow, TokenStore};
 

@@ -186,15 +186,12 @@ async fn record_usage(
         let mut tx = sqlx::Connection::begin(conn.get()).await.map_err(db_err)?;
         insert_audit_rows(&mut tx, audit).await?;
         for (id, at) in last_used {
-            sqlx::query(
-                "UPDATE api_tokens SET last_used_at = $1 \
-                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-            )
-            .bind(at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            sqlx::query(super::tokens::TOUCH_LAST_USED)
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }

@@ -161,6 +161,16 @@ impl SqliteStore {
     }
 }
 
+/// A connection of its own to the store's file in `data_dir`, beside the store's (for tests that change the
+/// database under a running store).
+#[cfg(test)]
+pub(crate) async fn second_connection(data_dir: &Path) -> sqlx::SqliteConnection {
+    let options = SqliteConnectOptions::new().filename(data_dir.join(FILE));
+    sqlx::ConnectOptions::connect(&options)
+        .await
+        .expect("a second connection to the store's file")
+}
+
 /// One process serves a SQLite file: the caches it invalidates itself are all there are.
 impl ChangeFeed for SqliteStore {
     fn one_process(&self) -> bool {

@@ -72,7 +72,7 @@ fn write(
         for (shape, chunk) in in_insert_shapes(audit) {
             let insert = match &mut inserts[shape] {
                 Some(insert) => insert,
-                empty => empty.insert(tx.prepare(&insert_audit_text(INSERT_SHAPES[shape]))?),
+                empty => empty.insert(tx.prepare(&INSERT_TEXTS[shape])?),
             };
             for (n, e) in chunk.iter().enumerate() {
                 let first = 8 * n + 1;
@@ -87,16 +87,17 @@ fn write(
             }
             insert.raw_execute()?;
         }
-        let mut touch = tx.prepare(
-            "UPDATE api_tokens SET last_used_at = ?1 \
-             WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
-        )?;
+        let mut touch = tx.prepare(super::tokens::TOUCH_LAST_USED)?;
         for (id, at) in last_used {
             touch.execute((at, id))?;
         }
     }
     tx.commit()
 }
+
+/// The INSERT texts of [`INSERT_SHAPES`], made once (on the first flush), not at every flush's prepare.
+static INSERT_TEXTS: std::sync::LazyLock<[String; INSERT_SHAPES.len()]> =
+    std::sync::LazyLock::new(|| INSERT_SHAPES.map(insert_audit_text));
 
 /// The INSERT of `rows` audit rows.
 fn insert_audit_text(rows: usize) -> String {
@@ -196,7 +197,7 @@ mod tests {
     /// On the multi-thread runtime the server runs on, so that the write goes through `block_in_place`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_that_fails_midway_writes_nothing_and_the_connection_serves_on() {
-        use super::super::{AuditRecord, SQLITE_FILE, SqliteStore, TokenStore};
+        use super::super::{AuditRecord, SqliteStore, TokenStore};
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
         // 100 rows: a statement of 64, then 8s and 1s; the last one is refused by a trigger (created from a
@@ -211,9 +212,7 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let options =
-            sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(SQLITE_FILE));
-        let mut side = sqlx::ConnectOptions::connect(&options).await.unwrap();
+        let mut side = crate::store::second_sqlite_connection(dir.path()).await;
         sqlx::query(
             "CREATE TRIGGER refuse BEFORE INSERT ON audit_log WHEN NEW.detail = 'refused' \
              BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",

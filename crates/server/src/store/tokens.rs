@@ -9,6 +9,11 @@ use async_trait::async_trait;
 
 use super::{AuditQuery, Client, Result, TokenQuery, User, UserQuery};
 
+/// A usage flush's move of one token's `last_used_at` to a later use (never back): `$1` the time, `$2` the token
+/// id. Both backends' `record_usage` run it; SQLite reads `$n` as the n-th parameter too.
+pub(super) const TOUCH_LAST_USED: &str = "UPDATE api_tokens SET last_used_at = $1 \
+     WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)";
+
 /// An API token row. `token_hash` is the SHA-256 (hex) of the whole `kp_…` string.
 #[derive(Clone, Debug)]
 pub struct ApiToken {
