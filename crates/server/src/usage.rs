@@ -99,6 +99,14 @@ impl UsageLog {
         let mut p = self.pending();
         Self::touch_locked(&mut p, &used.token.token.id, used.at);
         p.audit.push(used);
+        Self::bound(&mut p);
+        if p.audit.len() == FLUSH_AT {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Drops the oldest waiting uses beyond [`MAX_BUFFERED`], with a warning.
+    fn bound(p: &mut Pending) {
         if p.audit.len() > MAX_BUFFERED {
             let excess = p.audit.len() - MAX_BUFFERED;
             p.audit.drain(..excess);
@@ -106,9 +114,6 @@ impl UsageLog {
                 dropped = excess,
                 "audit entries of API-token uses dropped: the store has been failing"
             );
-        }
-        if p.audit.len() == FLUSH_AT {
-            self.wake.notify_one();
         }
     }
 
@@ -144,6 +149,10 @@ impl UsageLog {
                 let mut p = self.pending();
                 let newer = std::mem::replace(&mut p.audit, batch.audit);
                 p.audit.extend(newer);
+                // The uses recorded while the write ran, with the batch back before them, may pass the bound.
+                // No early wake follows even when a batch is full again: a failing store is retried every
+                // `FLUSH_INTERVAL`, not at once.
+                Self::bound(&mut p);
                 for (id, at) in last_used {
                     let t = p.last_used.entry(id).or_insert(at);
                     *t = (*t).max(at);
@@ -371,6 +380,43 @@ mod tests {
             .map(|e| e.at)
             .collect();
         assert_eq!(written, [4, 3, 2, 1], "every use once, newest first");
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_put_back_keeps_the_buffer_within_its_bound() {
+        use crate::store::SqliteStore;
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let store: Arc<dyn Store> = sqlite.clone();
+        let mut side = crate::store::second_sqlite_connection(dir.path()).await;
+        sqlx::query("ALTER TABLE audit_log RENAME TO audit_log_away")
+            .execute(&mut side)
+            .await
+            .unwrap();
+        let log = Arc::new(UsageLog::default());
+        let t = token("t");
+        for at in 0..10 {
+            log.record(used(&t, at));
+        }
+        // The write takes the ten uses and waits for the connection held here; meanwhile the buffer fills to
+        // its bound again. The write then fails and puts its ten back, before the newer ones.
+        let held = sqlite.pool().acquire().await.unwrap();
+        let flush = log.flush(&store);
+        tokio::pin!(flush);
+        tokio::select! {
+            biased;
+            _ = &mut flush => panic!("the write cannot end while its connection is held"),
+            _ = taken(&log) => {}
+        }
+        for at in 10..(MAX_BUFFERED as i64 + 10) {
+            log.record(used(&t, at));
+        }
+        assert_eq!(log.waiting(), MAX_BUFFERED);
+        drop(held);
+        assert!(flush.await.is_err(), "the audit table is away");
+        assert_eq!(log.waiting(), MAX_BUFFERED, "the oldest went");
+        assert_eq!(log.pending().audit[0].at, 10);
+        assert_eq!(log.pending().audit[MAX_BUFFERED - 1].at, MAX_BUFFERED as i64 + 9);
     }
 
     #[test]
