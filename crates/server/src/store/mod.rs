@@ -15,6 +15,7 @@ mod queries;
 mod rows;
 mod sql;
 mod sqlite;
+mod sqlite_raw;
 mod sqlite_usage;
 mod tokens;
 

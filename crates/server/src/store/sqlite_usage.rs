@@ -5,14 +5,13 @@
 //! on the way (`SqliteArguments::into_static` into an owned `String` on the caller's thread, then SQLite's own
 //! copy), frees both there and clears the bindings after each statement: ~6,800 instructions of an audit row
 //! (BENCHMARKS.md, seventeenth and eighteenth passes). Here the flush locks the connection
-//! (`SqliteConnection::lock_handle`, so sqlx's worker makes no call on it meanwhile), wraps the handle in a
-//! `rusqlite::Connection` that does not own it, and binds each row's borrowed strings into statements it prepares
-//! once per flush: SQLite still copies each string it is given (rusqlite binds text as `SQLITE_TRANSIENT`),
-//! nothing else does.
+//! (`SqliteConnection::lock_handle`, so sqlx's worker makes no call on it meanwhile) and, through
+//! [`super::sqlite_raw`], binds each row's borrowed strings in place (`SQLITE_STATIC`: no copy, not even SQLite's;
+//! nineteenth pass) into statements it prepares once per flush.
 
-use rusqlite::Statement;
 use sqlx::SqlitePool;
 
+use super::sqlite_raw::{Db, Statement};
 use super::cancel::CloseIfCancelled;
 use super::{AuditRow, Result, StoreError, db_err};
 
@@ -26,19 +25,14 @@ pub(super) async fn record_usage(
 ) -> Result<()> {
     let mut conn = CloseIfCancelled::new(pool.acquire().await.map_err(db_err)?);
     let mut handle = conn.get().lock_handle().await.map_err(db_err)?;
-    let raw = handle.as_raw_handle().as_ptr();
+    let raw = handle.as_raw_handle();
     let (written, clean) = blocking(|| {
         // SAFETY: while `handle` is held, sqlx's worker thread makes no call on this connection or its statements
-        // (`LockedSqliteHandle::as_raw_handle`), so this thread is the handle's only user. The rusqlite
-        // `Connection` does not own the handle (dropping it never closes it) and is dropped, with the statements
-        // it prepared (finalized then), before `handle` is.
-        let db = match unsafe { rusqlite::Connection::from_handle(raw) } {
-            Ok(db) => db,
-            Err(e) => return (Err(e), true),
-        };
+        // (`LockedSqliteHandle::as_raw_handle`), so this thread is the handle's only user. `db` and the
+        // statements prepared through it (finalized when dropped) are dropped in this closure, before `handle`.
+        let db = unsafe { Db::new(raw) };
         let written = write(&db, audit, last_used);
-        // A failed transaction is rolled back when it is dropped; should even that fail, sqlx would take the
-        // connection for one outside a transaction.
+        // Should even the rollback have failed, sqlx would take the connection for one outside a transaction.
         (written, db.is_autocommit())
     });
     drop(handle);
@@ -60,39 +54,49 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-fn write(
-    db: &rusqlite::Connection,
-    audit: &[AuditRow<'_>],
-    last_used: &[(String, i64)],
-) -> rusqlite::Result<()> {
-    let tx = db.unchecked_transaction()?;
-    {
-        // Each shape's INSERT is prepared on its first chunk and bound again for the next ones.
-        let mut inserts: [Option<Statement<'_>>; INSERT_SHAPES.len()] = Default::default();
-        for (shape, chunk) in in_insert_shapes(audit) {
-            let insert = match &mut inserts[shape] {
-                Some(insert) => insert,
-                empty => empty.insert(tx.prepare(&INSERT_TEXTS[shape])?),
-            };
-            for (n, e) in chunk.iter().enumerate() {
-                let first = 8 * n + 1;
-                insert.raw_bind_parameter(first, e.at)?;
-                insert.raw_bind_parameter(first + 1, e.realm)?;
-                insert.raw_bind_parameter(first + 2, e.actor_user_id)?;
-                insert.raw_bind_parameter(first + 3, e.token_id)?;
-                insert.raw_bind_parameter(first + 4, e.action)?;
-                insert.raw_bind_parameter(first + 5, e.target)?;
-                insert.raw_bind_parameter(first + 6, e.outcome)?;
-                insert.raw_bind_parameter(first + 7, e.detail)?;
-            }
-            insert.raw_execute()?;
-        }
-        let mut touch = tx.prepare(super::tokens::TOUCH_LAST_USED)?;
-        for (id, at) in last_used {
-            touch.execute((at, id))?;
-        }
+fn write(db: &Db, audit: &[AuditRow<'_>], last_used: &[(String, i64)]) -> super::sqlite_raw::Result<()> {
+    db.exec(c"BEGIN")?;
+    let written = insert_and_touch(db, audit, last_used).and_then(|()| db.exec(c"COMMIT"));
+    if written.is_err() && !db.is_autocommit() {
+        // The error to report is the first one; whether the rollback worked shows in `is_autocommit`.
+        let _ = db.exec(c"ROLLBACK");
     }
-    tx.commit()
+    written
+}
+
+/// The statements of [`write`]'s transaction. Each is finalized when this returns, before the COMMIT.
+fn insert_and_touch<'v>(
+    db: &Db,
+    audit: &'v [AuditRow<'v>],
+    last_used: &'v [(String, i64)],
+) -> super::sqlite_raw::Result<()> {
+    // Each shape's INSERT is prepared on its first chunk and bound again for the next ones.
+    let mut inserts: [Option<Statement<'_, 'v>>; INSERT_SHAPES.len()] = Default::default();
+    for (shape, chunk) in in_insert_shapes(audit) {
+        let insert = match &mut inserts[shape] {
+            Some(insert) => insert,
+            empty => empty.insert(db.prepare(&INSERT_TEXTS[shape])?),
+        };
+        for (n, e) in chunk.iter().enumerate() {
+            let first = 8 * n + 1;
+            insert.bind_int(first, e.at)?;
+            insert.bind_text(first + 1, Some(e.realm))?;
+            insert.bind_text(first + 2, e.actor_user_id)?;
+            insert.bind_text(first + 3, e.token_id)?;
+            insert.bind_text(first + 4, Some(e.action))?;
+            insert.bind_text(first + 5, e.target)?;
+            insert.bind_text(first + 6, Some(e.outcome))?;
+            insert.bind_text(first + 7, e.detail)?;
+        }
+        insert.run()?;
+    }
+    let mut touch = db.prepare(super::tokens::TOUCH_LAST_USED)?;
+    for (id, at) in last_used {
+        touch.bind_int(1, *at)?;
+        touch.bind_text(2, Some(id))?;
+        touch.run()?;
+    }
+    Ok(())
 }
 
 /// The INSERT texts of [`INSERT_SHAPES`], made once (on the first flush), not at every flush's prepare.
