@@ -416,7 +416,10 @@ mod tests {
         assert!(flush.await.is_err(), "the audit table is away");
         assert_eq!(log.waiting(), MAX_BUFFERED, "the oldest went");
         assert_eq!(log.pending().audit[0].at, 10);
-        assert_eq!(log.pending().audit[MAX_BUFFERED - 1].at, MAX_BUFFERED as i64 + 9);
+        assert_eq!(
+            log.pending().audit[MAX_BUFFERED - 1].at,
+            MAX_BUFFERED as i64 + 9
+        );
     }
 
     #[test]

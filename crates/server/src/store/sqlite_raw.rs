@@ -229,7 +229,12 @@ mod tests {
         drop(insert);
         assert_eq!(
             texts(&db),
-            [Some("alpha".into()), Some(String::new()), None, Some("beta".into())]
+            [
+                Some("alpha".into()),
+                Some(String::new()),
+                None,
+                Some("beta".into())
+            ]
         );
     }
 
@@ -255,7 +260,12 @@ mod tests {
         // The same key again: the step fails, and the statement is reset, ready to run again.
         let failed = insert.run().unwrap_err();
         assert!(failed.contains("UNIQUE constraint failed"), "{failed}");
-        assert!(insert.bind_int(3, 0).unwrap_err().contains("column index out of range"));
+        assert!(
+            insert
+                .bind_int(3, 0)
+                .unwrap_err()
+                .contains("column index out of range")
+        );
         insert.bind_int(1, 2).unwrap();
         insert.run().unwrap();
         drop(insert);

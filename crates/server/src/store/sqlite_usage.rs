@@ -11,8 +11,8 @@
 
 use sqlx::SqlitePool;
 
-use super::sqlite_raw::{Db, Statement};
 use super::cancel::CloseIfCancelled;
+use super::sqlite_raw::{Db, Statement};
 use super::{AuditRow, Result, StoreError, db_err};
 
 /// Writes `audit` and moves each token of `last_used` forward to its time, in one transaction. On any error
@@ -54,7 +54,11 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-fn write(db: &Db, audit: &[AuditRow<'_>], last_used: &[(String, i64)]) -> super::sqlite_raw::Result<()> {
+fn write(
+    db: &Db,
+    audit: &[AuditRow<'_>],
+    last_used: &[(String, i64)],
+) -> super::sqlite_raw::Result<()> {
     db.exec(c"BEGIN")?;
     let written = insert_and_touch(db, audit, last_used).and_then(|()| db.exec(c"COMMIT"));
     if written.is_err() && !db.is_autocommit() {
