@@ -5,9 +5,12 @@
 //! checked eight bytes at a time for the only bytes JSON must escape (`"`, `\` and controls below 0x20) and, when
 //! it holds none (always, for a token), copied as it is. Anything else goes through serde_json's own escaping,
 //! so the output is the same bytes `serde_json::to_vec` writes for [`TokenResponse`] and
-//! [`IntrospectionResponse`] (tests compare them); the field names are literals, written without a scan.
+//! [`keyport_proto::oauth::IntrospectionResponse`] (tests compare them); the field names are literals, written
+//! without a scan.
 
-use keyport_proto::oauth::{Audience, IntrospectionResponse, TokenResponse};
+use keyport_proto::oauth::TokenResponse;
+
+use crate::domain::inspect::IntrospectionView;
 
 const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
 const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
@@ -70,7 +73,7 @@ fn push_int(buf: &mut Vec<u8>, n: impl Into<i128>) {
 }
 
 /// `,"key":` then the string, when there is one.
-fn opt_str(buf: &mut Vec<u8>, key: &[u8], value: &Option<String>) {
+fn opt_str(buf: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
     if let Some(v) = value {
         buf.extend_from_slice(key);
         push_str(buf, v);
@@ -88,62 +91,63 @@ fn push_strs(buf: &mut Vec<u8>, values: &[String]) {
     buf.push(b']');
 }
 
-/// `serde_json::to_vec(r)`: RFC 7662's answer, field by field in the struct's order.
-pub fn introspection(r: &IntrospectionResponse) -> Vec<u8> {
-    // Every field is written below: a field added to the struct stops this from compiling until it is.
-    let IntrospectionResponse {
-        active: _,
-        scope: _,
-        client_id: _,
-        username: _,
-        token_type: _,
-        exp: _,
-        iat: _,
-        sub: _,
-        aud: _,
-        iss: _,
-        jti: _,
-        sid: _,
-        typ: _,
-        preferred_username: _,
-        email: _,
-        realm_access: _,
-    } = r;
+/// `serde_json::to_vec` of the [`IntrospectionResponse`] `r` views: RFC 7662's answer, field by field in the
+/// struct's order.
+pub fn introspection(r: &IntrospectionView<'_>) -> Vec<u8> {
+    // Every field is written below: a field added to the view stops this from compiling until it is.
+    let IntrospectionView {
+        active,
+        scope,
+        client_id,
+        username,
+        token_type,
+        exp,
+        iat,
+        sub,
+        aud,
+        iss,
+        jti,
+        sid,
+        typ,
+        preferred_username,
+        email,
+        roles,
+    } = *r;
     let mut buf = Vec::with_capacity(512);
-    buf.extend_from_slice(if r.active {
+    buf.extend_from_slice(if active {
         b"{\"active\":true"
     } else {
         b"{\"active\":false"
     });
-    opt_str(&mut buf, b",\"scope\":", &r.scope);
-    opt_str(&mut buf, b",\"client_id\":", &r.client_id);
-    opt_str(&mut buf, b",\"username\":", &r.username);
-    opt_str(&mut buf, b",\"token_type\":", &r.token_type);
-    if let Some(exp) = r.exp {
+    opt_str(&mut buf, b",\"scope\":", scope);
+    opt_str(&mut buf, b",\"client_id\":", client_id);
+    opt_str(&mut buf, b",\"username\":", username);
+    opt_str(&mut buf, b",\"token_type\":", token_type);
+    if let Some(exp) = exp {
         buf.extend_from_slice(b",\"exp\":");
         push_int(&mut buf, exp);
     }
-    if let Some(iat) = r.iat {
+    if let Some(iat) = iat {
         buf.extend_from_slice(b",\"iat\":");
         push_int(&mut buf, iat);
     }
-    opt_str(&mut buf, b",\"sub\":", &r.sub);
-    if let Some(Audience(aud)) = &r.aud {
+    opt_str(&mut buf, b",\"sub\":", sub);
+    if let Some(aud) = aud {
         buf.extend_from_slice(b",\"aud\":");
-        match aud.as_slice() {
+        match aud {
             [one] => push_str(&mut buf, one),
             many => push_strs(&mut buf, many),
         }
     }
-    opt_str(&mut buf, b",\"iss\":", &r.iss);
-    opt_str(&mut buf, b",\"jti\":", &r.jti);
-    opt_str(&mut buf, b",\"sid\":", &r.sid);
-    opt_str(&mut buf, b",\"typ\":", &r.typ);
-    opt_str(&mut buf, b",\"preferred_username\":", &r.preferred_username);
-    opt_str(&mut buf, b",\"email\":", &r.email);
-    if let Some(access) = &r.realm_access {
+    opt_str(&mut buf, b",\"iss\":", iss);
+    opt_str(&mut buf, b",\"jti\":", jti);
+    opt_str(&mut buf, b",\"sid\":", sid);
+    opt_str(&mut buf, b",\"typ\":", typ);
+    opt_str(&mut buf, b",\"preferred_username\":", preferred_username);
+    opt_str(&mut buf, b",\"email\":", email);
+    if let Some(roles) = roles {
         buf.extend_from_slice(b",\"realm_access\":{\"roles\":");
-        push_strs(&mut buf, &access.roles);
+        push_strs(&mut buf, roles);
         buf.push(b'}');
     }
     buf.push(b'}');
@@ -200,7 +204,7 @@ pub fn token_response(r: &TokenResponse) -> Vec<u8> {
 mod tests {
     use super::*;
     use keyport_proto::Secret;
-    use keyport_proto::oauth::RealmAccess;
+    use keyport_proto::oauth::{Audience, IntrospectionResponse, RealmAccess};
 
     fn serde_str(s: &str) -> Vec<u8> {
         serde_json::to_vec(s).unwrap()
@@ -329,7 +333,7 @@ mod tests {
         cases.push(jwt);
         for r in cases {
             assert_eq!(
-                String::from_utf8(introspection(&r)).unwrap(),
+                String::from_utf8(introspection(&(&r).into())).unwrap(),
                 serde_json::to_string(&r).unwrap()
             );
         }

@@ -224,7 +224,7 @@ pub fn no_store_token(body: &keyport_proto::oauth::TokenResponse) -> Response {
 }
 
 /// An introspection answer (written by [`json::introspection`]).
-pub fn no_store_introspection(body: &keyport_proto::oauth::IntrospectionResponse) -> Response {
+pub fn no_store_introspection(body: &crate::domain::inspect::IntrospectionView<'_>) -> Response {
     no_store_json(json::introspection(body))
 }
 

@@ -200,7 +200,7 @@ async fn introspect(
     client_auth::require_confidential(&client)?;
     let from = rate_limit::address(&app, peer, &headers);
     let response = inspect::introspect(&app, realm, form.required("token")?, &from).await?;
-    Ok(no_store_introspection(&response))
+    Ok(no_store_introspection(&response.view()))
 }
 
 async fn revoke(
