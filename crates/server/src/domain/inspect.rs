@@ -12,6 +12,10 @@ use crate::store::{Client, RefreshToken};
 /// An introspection answer, as the endpoint writes it ([`Introspection::view`]). An API token's is read from
 /// its cached token and user where they are, not copied into an [`IntrospectionResponse`]: ~10 strings a
 /// request, allocated and freed (BENCHMARKS.md, nineteenth pass).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once a request and moved once; boxing the answer would cost the JWT path an allocation"
+)]
 pub enum Introspection<'a> {
     Answer(IntrospectionResponse),
     /// An active API token of the realm whose issuer is `issuer`; `scope`, its effective scopes.
