@@ -15,7 +15,7 @@
 //! - if the store fails, the batch is kept and retried; beyond [`MAX_BUFFERED`] waiting uses the oldest are
 //!   dropped, with a warning, so an outage cannot exhaust memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,9 +60,12 @@ impl Use {
 
 #[derive(Default)]
 struct Pending {
-    audit: Vec<Use>,
+    /// Oldest first; a deque, so that dropping the oldest at the bound moves nothing.
+    audit: VecDeque<Use>,
     /// Token id → the latest use.
     last_used: HashMap<String, i64>,
+    /// Uses dropped at the bound since the last write began (logged by it once, not at every use).
+    dropped: usize,
 }
 
 #[derive(Default)]
@@ -98,22 +101,19 @@ impl UsageLog {
     pub fn record(&self, used: Use) {
         let mut p = self.pending();
         Self::touch_locked(&mut p, &used.token.token.id, used.at);
-        p.audit.push(used);
+        p.audit.push_back(used);
         Self::bound(&mut p);
         if p.audit.len() == FLUSH_AT {
             self.wake.notify_one();
         }
     }
 
-    /// Drops the oldest waiting uses beyond [`MAX_BUFFERED`], with a warning.
+    /// Drops the oldest waiting uses beyond [`MAX_BUFFERED`] (the next write says how many).
     fn bound(p: &mut Pending) {
         if p.audit.len() > MAX_BUFFERED {
             let excess = p.audit.len() - MAX_BUFFERED;
             p.audit.drain(..excess);
-            tracing::warn!(
-                dropped = excess,
-                "audit entries of API-token uses dropped: the store has been failing"
-            );
+            p.dropped += excess;
         }
     }
 
@@ -136,6 +136,12 @@ impl UsageLog {
     async fn write(&self, store: &dyn Store) -> Result<()> {
         let _writing = self.writing.lock().await;
         let batch = std::mem::take(&mut *self.pending());
+        if batch.dropped > 0 {
+            tracing::warn!(
+                dropped = batch.dropped,
+                "audit entries of API-token uses dropped: the store has been failing"
+            );
+        }
         if batch.audit.is_empty() && batch.last_used.is_empty() {
             return Ok(());
         }
@@ -417,6 +423,11 @@ mod tests {
         assert_eq!(log.waiting(), MAX_BUFFERED, "the oldest went");
         assert_eq!(log.pending().audit[0].at, 10);
         assert_eq!(
+            log.pending().dropped,
+            10,
+            "counted, for the next write to report"
+        );
+        assert_eq!(
             log.pending().audit[MAX_BUFFERED - 1].at,
             MAX_BUFFERED as i64 + 9
         );
@@ -432,5 +443,6 @@ mod tests {
         assert_eq!(log.waiting(), MAX_BUFFERED);
         // The oldest went first.
         assert_eq!(log.pending().audit[0].at, 10);
+        assert_eq!(log.pending().dropped, 10);
     }
 }

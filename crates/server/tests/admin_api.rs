@@ -91,19 +91,10 @@ async fn seed_walkthrough_from_the_admin_side() {
     assert_eq!(
         intro.json,
         json!({
-            "active": true,
-            "scope": "create_session read_user_session",
-            "username": "demo-user",
-            "token_type": "api_token",
-            "exp": created["expires_at"],
-            "iat": created["created_at"],
-            "sub": user_id,
-            "iss": s.issuer("aiod"),
-            "jti": token_id,
-            "typ": "API-Token",
-            "preferred_username": "demo-user",
-            "email": email,
-            "realm_access": {"roles": user["roles"]},
+            "active": true, "scope": "create_session read_user_session", "username": "demo-user",
+            "token_type": "api_token", "exp": created["expires_at"], "iat": created["created_at"],
+            "sub": user_id, "iss": s.issuer("aiod"), "jti": token_id, "typ": "API-Token",
+            "preferred_username": "demo-user", "email": email, "realm_access": {"roles": user["roles"]},
         }),
         "the whole answer, every field"
     );

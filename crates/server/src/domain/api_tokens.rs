@@ -7,14 +7,13 @@
 //! Only the SHA-256 (hex) of the whole string is stored.
 
 use keyport_proto::admin::TokenInfo;
-use keyport_proto::oauth::{IntrospectionResponse, RealmAccess, UserInfo};
+use keyport_proto::oauth::{RealmAccess, UserInfo};
 use keyport_proto::{ErrorCode, Secret, constant_time_eq};
 use sha2::{Digest, Sha256};
 
 use std::sync::Arc;
 
 use super::audit;
-use super::inspect::{Introspection, IntrospectionView};
 use super::{Result, oauth};
 use crate::cache::ApiTokenEntry;
 use crate::crypto::{random_from_alphabet, sha256_hex};
@@ -190,55 +189,22 @@ pub fn effective_scopes(realm: &Realm, token: &ApiToken, user: &User) -> Vec<Str
     }
 }
 
-/// RFC 7662 for an API token. `jti` is the token id, `typ` is `API-Token`, `scope` its effective scopes (see
-/// [`effective_scopes`]); the rest is read from the cached token and user ([`introspection_view`]).
-pub async fn introspect<'a>(
+/// RFC 7662 for an API token: the token (its cached entry, with its user) and its effective scopes (see
+/// [`effective_scopes`]), joined, when it is active; `None` when it is not.
+pub async fn introspect(
     app: &AppState,
-    realm: &'a Realm,
+    realm: &Realm,
     presented: &str,
     from: &str,
-) -> Result<Introspection<'a>> {
+) -> Result<Option<(Authenticated, String)>> {
     let a = match authenticate_presented(app, &realm.name, &[&realm.name], presented, from).await {
         Ok(a) => a,
-        Err(super::Error::OAuth { .. }) => {
-            return Ok(Introspection::Answer(IntrospectionResponse::inactive()));
-        }
+        Err(super::Error::OAuth { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
     record_use(app, &a, "token.introspect", None);
-    Ok(Introspection::ApiToken {
-        scope: effective_scopes(realm, &a.token, &a.user).join(" "),
-        issuer: &realm.issuer,
-        entry: a,
-    })
-}
-
-/// The introspection answer for an active API token `entry` of the realm whose issuer is `issuer`, with the
-/// effective scopes `scope`.
-pub fn introspection_view<'v>(
-    entry: &'v Authenticated,
-    scope: &'v str,
-    issuer: &'v str,
-) -> IntrospectionView<'v> {
-    let ApiTokenEntry { token, user } = entry.as_ref();
-    IntrospectionView {
-        active: true,
-        scope: Some(scope),
-        client_id: None,
-        username: Some(&user.username),
-        token_type: Some("api_token"),
-        exp: Some(token.expires_at),
-        iat: Some(token.created_at),
-        sub: Some(&user.id),
-        aud: None,
-        iss: Some(issuer),
-        jti: Some(&token.id),
-        sid: None,
-        typ: Some("API-Token"),
-        preferred_username: Some(&user.username),
-        email: user.email.as_deref(),
-        roles: Some(&user.roles),
-    }
+    let scope = effective_scopes(realm, &a.token, &a.user).join(" ");
+    Ok(Some((a, scope)))
 }
 
 /// OpenID Connect userinfo for an API token presented as a bearer token.
@@ -316,61 +282,6 @@ pub async fn info(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_api_token_s_introspection_is_its_token_and_user_as_they_are() {
-        use crate::store::UserType;
-        let entry: Authenticated = Arc::new(ApiTokenEntry {
-            token: ApiToken {
-                id: "t1".into(),
-                realm: "r".into(),
-                token_hash: String::new(),
-                user_id: "u1".into(),
-                name: Some("ci".into()),
-                scopes: vec!["models:read".into()],
-                unscoped: false,
-                created_by: "admin".into(),
-                created_at: 100,
-                expires_at: 200,
-                last_used_at: None,
-                revoked_at: None,
-            },
-            user: User {
-                id: "u1".into(),
-                realm: "r".into(),
-                username: "alice".into(),
-                email: Some("alice@example.org".into()),
-                name: None,
-                password_hash: None,
-                roles: vec!["user".into(), "admin".into()],
-                user_type: UserType::Person,
-                enabled: true,
-                created_at: 0,
-            },
-        });
-        let answer = IntrospectionResponse {
-            active: true,
-            scope: Some("models:read".into()),
-            username: Some("alice".into()),
-            token_type: Some("api_token".into()),
-            exp: Some(200),
-            iat: Some(100),
-            sub: Some("u1".into()),
-            iss: Some("https://id.example/realms/r".into()),
-            jti: Some("t1".into()),
-            typ: Some("API-Token".into()),
-            preferred_username: Some("alice".into()),
-            email: Some("alice@example.org".into()),
-            realm_access: Some(RealmAccess {
-                roles: vec!["user".into(), "admin".into()],
-            }),
-            ..Default::default()
-        };
-        assert_eq!(
-            introspection_view(&entry, "models:read", "https://id.example/realms/r"),
-            IntrospectionView::from(&answer)
-        );
-    }
 
     #[test]
     fn the_alphabet_is_the_ascii_letters_and_digits() {

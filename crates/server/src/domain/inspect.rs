@@ -5,6 +5,7 @@ use keyport_proto::oauth::{AccessTokenClaims, IntrospectionResponse, RealmAccess
 
 use super::api_tokens::Authenticated;
 use super::{Result, invalid_grant, invalid_request, oauth};
+use crate::cache::ApiTokenEntry;
 use crate::crypto::refresh_token_key;
 use crate::state::{AppState, Realm};
 use crate::store::{Client, RefreshToken};
@@ -28,7 +29,7 @@ pub enum Introspection<'a> {
 
 /// An introspection answer's fields, borrowed: those of [`IntrospectionResponse`], in its order, with
 /// `realm_access.roles` as `roles`.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct IntrospectionView<'v> {
     pub active: bool,
     pub scope: Option<&'v str>,
@@ -98,8 +99,36 @@ impl Introspection<'_> {
                 entry,
                 scope,
                 issuer,
-            } => super::api_tokens::introspection_view(entry, scope, issuer),
+            } => api_token_view(entry, scope, issuer),
         }
+    }
+}
+
+/// The introspection answer for an active API token `entry` of the realm whose issuer is `issuer`, with the
+/// effective scopes `scope`.
+fn api_token_view<'v>(
+    entry: &'v Authenticated,
+    scope: &'v str,
+    issuer: &'v str,
+) -> IntrospectionView<'v> {
+    let ApiTokenEntry { token, user } = entry.as_ref();
+    IntrospectionView {
+        active: true,
+        scope: Some(scope),
+        client_id: None,
+        username: Some(&user.username),
+        token_type: Some("api_token"),
+        exp: Some(token.expires_at),
+        iat: Some(token.created_at),
+        sub: Some(&user.id),
+        aud: None,
+        iss: Some(issuer),
+        jti: Some(&token.id),
+        sid: None,
+        typ: Some("API-Token"),
+        preferred_username: Some(&user.username),
+        email: user.email.as_deref(),
+        roles: Some(&user.roles),
     }
 }
 
@@ -170,7 +199,16 @@ pub async fn introspect<'a>(
     from: &str,
 ) -> Result<Introspection<'a>> {
     if super::api_tokens::is_api_token(token) {
-        return super::api_tokens::introspect(app, realm, token, from).await;
+        return Ok(
+            match super::api_tokens::introspect(app, realm, token, from).await? {
+                Some((entry, scope)) => Introspection::ApiToken {
+                    entry,
+                    scope,
+                    issuer: &realm.issuer,
+                },
+                None => Introspection::Answer(IntrospectionResponse::inactive()),
+            },
+        );
     }
     introspect_other(app, realm, token)
         .await
@@ -332,4 +370,65 @@ pub async fn userinfo(app: &AppState, realm: &Realm, token: &str, from: &str) ->
             realm_access: claims.realm_access,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_api_token_s_introspection_is_its_token_and_user_as_they_are() {
+        use crate::store::{ApiToken, User, UserType};
+        use std::sync::Arc;
+        let entry: Authenticated = Arc::new(ApiTokenEntry {
+            token: ApiToken {
+                id: "t1".into(),
+                realm: "r".into(),
+                token_hash: String::new(),
+                user_id: "u1".into(),
+                name: Some("ci".into()),
+                scopes: vec!["models:read".into()],
+                unscoped: false,
+                created_by: "admin".into(),
+                created_at: 100,
+                expires_at: 200,
+                last_used_at: None,
+                revoked_at: None,
+            },
+            user: User {
+                id: "u1".into(),
+                realm: "r".into(),
+                username: "alice".into(),
+                email: Some("alice@example.org".into()),
+                name: None,
+                password_hash: None,
+                roles: vec!["user".into(), "admin".into()],
+                user_type: UserType::Person,
+                enabled: true,
+                created_at: 0,
+            },
+        });
+        let answer = IntrospectionResponse {
+            active: true,
+            scope: Some("models:read".into()),
+            username: Some("alice".into()),
+            token_type: Some("api_token".into()),
+            exp: Some(200),
+            iat: Some(100),
+            sub: Some("u1".into()),
+            iss: Some("https://id.example/realms/r".into()),
+            jti: Some("t1".into()),
+            typ: Some("API-Token".into()),
+            preferred_username: Some("alice".into()),
+            email: Some("alice@example.org".into()),
+            realm_access: Some(RealmAccess {
+                roles: vec!["user".into(), "admin".into()],
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            api_token_view(&entry, "models:read", "https://id.example/realms/r"),
+            IntrospectionView::from(&answer)
+        );
+    }
 }

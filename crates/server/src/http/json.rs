@@ -91,8 +91,8 @@ fn push_strs(buf: &mut Vec<u8>, values: &[String]) {
     buf.push(b']');
 }
 
-/// `serde_json::to_vec` of the [`IntrospectionResponse`] `r` views: RFC 7662's answer, field by field in the
-/// struct's order.
+/// `serde_json::to_vec` of the [`keyport_proto::oauth::IntrospectionResponse`] `r` views: RFC 7662's answer,
+/// field by field in the struct's order.
 pub fn introspection(r: &IntrospectionView<'_>) -> Vec<u8> {
     // Every field is written below: a field added to the view stops this from compiling until it is.
     let IntrospectionView {

@@ -2,10 +2,10 @@
 //! connection locked from sqlx: a transaction, and statements whose text parameters are bound without a copy.
 //!
 //! sqlx, and rusqlite before this module, hand SQLite every string as `SQLITE_TRANSIENT`: SQLite allocates a copy
-//! of each, and frees it when the parameter is bound again. A flush binds seven strings an audit row, all borrowed
-//! from the buffered uses, which outlive every statement of the flush, so here they are bound as `SQLITE_STATIC`:
-//! SQLite reads them where they are. [`Statement`]'s second lifetime makes that hold by type: a string bound to a
-//! statement outlives it.
+//! of each, and frees it when the parameter is bound again or the statement is finalized. A flush binds seven
+//! strings an audit row, all borrowed from the buffered uses, which outlive every statement of the flush, so here
+//! they are bound as `SQLITE_STATIC`: SQLite reads them where they are. [`Statement`]'s second lifetime makes that
+//! hold by type: a string bound to a statement outlives it.
 
 use std::ffi::{CStr, c_int};
 use std::marker::PhantomData;
@@ -43,34 +43,55 @@ impl Db {
         self.check(rc)
     }
 
+    /// Runs `f` in a transaction: `BEGIN`, then `COMMIT` if `f` succeeds. If `f` or the `COMMIT` fails, the
+    /// transaction is rolled back (unless SQLite already did) and the first error returned; should even the
+    /// rollback fail, [`Db::is_autocommit`] says so. Statements `f` prepares must be dropped inside it: SQLite
+    /// refuses to commit while one is still running.
+    pub(super) fn transaction<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        self.exec(c"BEGIN")?;
+        let done = f(self).and_then(|value| self.exec(c"COMMIT").map(|()| value));
+        if done.is_err() && !self.is_autocommit() {
+            // The error to report is the first one.
+            let _ = self.exec(c"ROLLBACK");
+        }
+        done
+    }
+
     /// Whether the connection is outside any transaction.
     pub(super) fn is_autocommit(&self) -> bool {
         // SAFETY: an open handle this thread alone uses (`Db::new`).
         unsafe { ffi::sqlite3_get_autocommit(self.0.as_ptr()) != 0 }
     }
 
-    /// Prepares the one statement of `sql`.
+    /// Prepares `sql`, which holds one statement (text after it, other than blanks, is an error).
     pub(super) fn prepare<'v>(&self, sql: &str) -> Result<Statement<'_, 'v>> {
         let len = c_int::try_from(sql.len()).map_err(|_| "statement text too long".to_owned())?;
         let mut raw = ptr::null_mut();
-        // SAFETY: an open handle this thread alone uses; SQLite reads `len` bytes of `sql` (which need no NUL) and
-        // writes the new statement, or null, to `raw`.
+        let mut tail = ptr::null();
+        // SAFETY: an open handle this thread alone uses; SQLite reads `len` bytes of `sql` (which need no NUL),
+        // writes the new statement, or null, to `raw` and, to `tail`, where in `sql` the first statement ended.
         let rc = unsafe {
             ffi::sqlite3_prepare_v2(
                 self.0.as_ptr(),
                 sql.as_ptr().cast(),
                 len,
                 &mut raw,
-                ptr::null_mut(),
+                &mut tail,
             )
         };
-        self.check(rc)?;
-        let raw = NonNull::new(raw).ok_or_else(|| "empty statement text".to_owned())?;
-        Ok(Statement {
+        // Made first, so that a statement is finalized whatever follows (SQLite returns none on an error).
+        let statement = NonNull::new(raw).map(|raw| Statement {
             db: self,
             raw,
             values: PhantomData,
-        })
+        });
+        self.check(rc)?;
+        let statement = statement.ok_or_else(|| "empty statement text".to_owned())?;
+        let used = (tail as usize).saturating_sub(sql.as_ptr() as usize);
+        match sql.get(used..).map(str::trim) {
+            Some(rest) if !rest.is_empty() => Err(format!("more than one statement: `{rest}`")),
+            _ => Ok(statement),
+        }
     }
 
     fn check(&self, rc: c_int) -> Result<()> {
@@ -84,7 +105,9 @@ impl Db {
 }
 
 /// A prepared statement whose text parameters point into strings that live for `'v`: SQLite reads them without a
-/// copy (`SQLITE_STATIC`) until they are bound again or the statement is finalized, when it is dropped.
+/// copy (`SQLITE_STATIC`) until they are bound again or the statement is finalized, when it is dropped. Never leak
+/// one (`mem::forget`): its strings would no longer be held to outlive it, and sqlx could not close a connection
+/// with a statement left open on it.
 pub(super) struct Statement<'db, 'v> {
     db: &'db Db,
     raw: NonNull<ffi::sqlite3_stmt>,
@@ -92,6 +115,13 @@ pub(super) struct Statement<'db, 'v> {
 }
 
 impl<'v> Statement<'_, 'v> {
+    /// How many parameters the statement has (the largest index).
+    pub(super) fn parameter_count(&self) -> usize {
+        // SAFETY: a live statement of a handle this thread alone uses.
+        let n = unsafe { ffi::sqlite3_bind_parameter_count(self.raw.as_ptr()) };
+        usize::try_from(n).unwrap_or(0)
+    }
+
     /// Binds parameter `index` (from 1) to `value`.
     pub(super) fn bind_int(&mut self, index: usize, value: i64) -> Result<()> {
         let index = parameter(index)?;
@@ -161,34 +191,37 @@ fn parameter(index: usize) -> Result<c_int> {
     c_int::try_from(index).map_err(|_| format!("no parameter {index}"))
 }
 
+/// A private in-memory database, opened and closed through the C API, for tests.
+#[cfg(test)]
+pub(super) struct Memory(NonNull<ffi::sqlite3>);
+
+#[cfg(test)]
+impl Memory {
+    pub(super) fn open() -> Memory {
+        let mut raw = ptr::null_mut();
+        // SAFETY: a NUL-terminated name; SQLite writes the new handle to `raw`.
+        let rc = unsafe { ffi::sqlite3_open(c":memory:".as_ptr(), &mut raw) };
+        assert_eq!(rc, ffi::SQLITE_OK);
+        Memory(NonNull::new(raw).unwrap())
+    }
+
+    pub(super) fn db(&self) -> Db {
+        // SAFETY: open, and used by the test's thread alone.
+        unsafe { Db::new(self.0) }
+    }
+}
+
+#[cfg(test)]
+impl Drop for Memory {
+    fn drop(&mut self) {
+        // SAFETY: every statement of it was finalized (each `Statement` borrows a `Db` of it).
+        unsafe { ffi::sqlite3_close(self.0.as_ptr()) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A private in-memory database, opened and closed through the C API.
-    struct Memory(NonNull<ffi::sqlite3>);
-
-    impl Memory {
-        fn open() -> Memory {
-            let mut raw = ptr::null_mut();
-            // SAFETY: a NUL-terminated name; SQLite writes the new handle to `raw`.
-            let rc = unsafe { ffi::sqlite3_open(c":memory:".as_ptr(), &mut raw) };
-            assert_eq!(rc, ffi::SQLITE_OK);
-            Memory(NonNull::new(raw).unwrap())
-        }
-
-        fn db(&self) -> Db {
-            // SAFETY: open, and used by this test's thread alone.
-            unsafe { Db::new(self.0) }
-        }
-    }
-
-    impl Drop for Memory {
-        fn drop(&mut self) {
-            // SAFETY: every statement of it was finalized (each `Statement` borrows a `Db` of it).
-            unsafe { ffi::sqlite3_close(self.0.as_ptr()) };
-        }
-    }
 
     fn texts(db: &Db) -> Vec<Option<String>> {
         let mut raw = ptr::null_mut();
@@ -251,6 +284,14 @@ mod tests {
                 .contains("no such table: nowhere")
         );
         assert_eq!(db.prepare(" ").err().unwrap(), "empty statement text");
+        assert_eq!(
+            db.prepare("DELETE FROM x; DELETE FROM x ").err().unwrap(),
+            "more than one statement: `DELETE FROM x;`"
+        );
+        assert_eq!(
+            db.prepare("SELECT ?1, ?2, ?1; ").unwrap().parameter_count(),
+            2
+        );
         db.exec(c"BEGIN").unwrap();
         assert!(!db.is_autocommit());
         let mut insert = db.prepare("INSERT INTO x (n, t) VALUES (?, ?)").unwrap();
@@ -273,5 +314,40 @@ mod tests {
         db.exec(c"ROLLBACK").unwrap();
         assert!(db.is_autocommit());
         assert!(texts(&db).is_empty(), "nothing of the transaction stays");
+    }
+
+    #[test]
+    fn a_transaction_commits_what_succeeded_and_rolls_back_a_failed_step_or_commit() {
+        let memory = Memory::open();
+        let db = memory.db();
+        db.exec(c"PRAGMA foreign_keys = ON").unwrap();
+        db.exec(c"CREATE TABLE p (id INTEGER PRIMARY KEY)").unwrap();
+        db.exec(
+            c"CREATE TABLE x (n INTEGER, t TEXT REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .unwrap();
+        let insert = |db: &Db, t: Option<&str>| -> Result<()> {
+            let mut insert = db.prepare("INSERT INTO x (n, t) VALUES (1, ?)")?;
+            insert.bind_text(1, t)?;
+            insert.run()
+        };
+        db.transaction(|db| insert(db, None)).unwrap();
+        assert_eq!(texts(&db), [None]);
+        // A failed statement: nothing of the transaction stays.
+        let failed = db
+            .transaction(|db| {
+                insert(db, None)?;
+                db.prepare("INSERT INTO nowhere VALUES (1)").map(drop)
+            })
+            .unwrap_err();
+        assert!(failed.contains("no such table"), "{failed}");
+        assert!(db.is_autocommit());
+        assert_eq!(texts(&db), [None]);
+        // A COMMIT that fails (a deferred foreign key with no parent row) leaves the transaction open in SQLite:
+        // it is rolled back here.
+        let failed = db.transaction(|db| insert(db, Some("7"))).unwrap_err();
+        assert!(failed.contains("FOREIGN KEY constraint failed"), "{failed}");
+        assert!(db.is_autocommit(), "rolled back, not left open");
+        assert_eq!(texts(&db), [None]);
     }
 }

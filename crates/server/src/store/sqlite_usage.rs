@@ -31,8 +31,9 @@ pub(super) async fn record_usage(
         // (`LockedSqliteHandle::as_raw_handle`), so this thread is the handle's only user. `db` and the
         // statements prepared through it (finalized when dropped) are dropped in this closure, before `handle`.
         let db = unsafe { Db::new(raw) };
-        let written = write(&db, audit, last_used);
-        // Should even the rollback have failed, sqlx would take the connection for one outside a transaction.
+        let written = db.transaction(|db| write(db, audit, last_used));
+        // Should even the rollback have failed, the connection is closed, not returned to the pool: sqlx would
+        // take it for one outside a transaction.
         (written, db.is_autocommit())
     });
     drop(handle);
@@ -54,22 +55,8 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-fn write(
-    db: &Db,
-    audit: &[AuditRow<'_>],
-    last_used: &[(String, i64)],
-) -> super::sqlite_raw::Result<()> {
-    db.exec(c"BEGIN")?;
-    let written = insert_and_touch(db, audit, last_used).and_then(|()| db.exec(c"COMMIT"));
-    if written.is_err() && !db.is_autocommit() {
-        // The error to report is the first one; whether the rollback worked shows in `is_autocommit`.
-        let _ = db.exec(c"ROLLBACK");
-    }
-    written
-}
-
-/// The statements of [`write`]'s transaction. Each is finalized when this returns, before the COMMIT.
-fn insert_and_touch<'v>(
+/// The statements of the flush's transaction. Each is finalized when this returns, before the COMMIT.
+fn write<'v>(
     db: &Db,
     audit: &'v [AuditRow<'v>],
     last_used: &'v [(String, i64)],
@@ -95,6 +82,7 @@ fn insert_and_touch<'v>(
         insert.run()?;
     }
     let mut touch = db.prepare(super::tokens::TOUCH_LAST_USED)?;
+    debug_assert_eq!(touch.parameter_count(), 2, "bound below: the time, the id");
     for (id, at) in last_used {
         touch.bind_int(1, *at)?;
         touch.bind_text(2, Some(id))?;
@@ -156,6 +144,25 @@ mod tests {
                 "{rows}: the column list and one tuple a row"
             );
         }
+    }
+
+    /// Each statement has exactly the parameters the flush binds (SQLite leaves any other NULL, silently).
+    #[test]
+    fn the_flush_s_statements_take_the_parameters_it_binds() {
+        let memory = super::super::sqlite_raw::Memory::open();
+        let db = memory.db();
+        db.exec(c"CREATE TABLE api_tokens (id TEXT, last_used_at INTEGER)")
+            .unwrap();
+        db.exec(
+            c"CREATE TABLE audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail)",
+        )
+        .unwrap();
+        for (shape, rows) in INSERT_SHAPES.iter().enumerate() {
+            let insert = db.prepare(&INSERT_TEXTS[shape]).unwrap();
+            assert_eq!(insert.parameter_count(), 8 * rows);
+        }
+        let touch = db.prepare(super::super::tokens::TOUCH_LAST_USED).unwrap();
+        assert_eq!(touch.parameter_count(), 2);
     }
 
     #[test]
