@@ -286,7 +286,8 @@ mod tests {
         assert_eq!(db.prepare(" ").err().unwrap(), "empty statement text");
         assert_eq!(
             db.prepare("DELETE FROM x; DELETE FROM x ").err().unwrap(),
-            "more than one statement: `DELETE FROM x;`"
+            "more than one statement: `DELETE FROM x`",
+            "the text after the first statement's `;`"
         );
         assert_eq!(
             db.prepare("SELECT ?1, ?2, ?1; ").unwrap().parameter_count(),
