@@ -106,6 +106,43 @@ pub struct ApiTokenEntry {
     pub user: User,
 }
 
+#[cfg(test)]
+impl ApiTokenEntry {
+    /// For tests: a personal token `id` of realm `r` that never expires, created by `admin`, and its user `u1`
+    /// (alice, a person, enabled, no roles and no e-mail).
+    pub(crate) fn sample(id: &str) -> ApiTokenEntry {
+        use crate::store::UserType;
+        ApiTokenEntry {
+            token: ApiToken {
+                id: id.into(),
+                realm: "r".into(),
+                token_hash: String::new(),
+                user_id: "u1".into(),
+                name: None,
+                scopes: Vec::new(),
+                unscoped: true,
+                created_by: "admin".into(),
+                created_at: 0,
+                expires_at: i64::MAX,
+                last_used_at: None,
+                revoked_at: None,
+            },
+            user: User {
+                id: "u1".into(),
+                realm: "r".into(),
+                username: "alice".into(),
+                email: None,
+                name: None,
+                password_hash: None,
+                roles: Vec::new(),
+                user_type: UserType::Person,
+                enabled: true,
+                created_at: 0,
+            },
+        }
+    }
+}
+
 /// The caches of one replica.
 pub struct Caches {
     generation: AtomicU64,

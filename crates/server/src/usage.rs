@@ -201,35 +201,7 @@ mod tests {
 
     /// A token `id` of realm `r` and its user `u1`, as the cache holds them.
     fn token(id: &str) -> Arc<ApiTokenEntry> {
-        use crate::store::{ApiToken, User, UserType};
-        Arc::new(ApiTokenEntry {
-            token: ApiToken {
-                id: id.into(),
-                realm: "r".into(),
-                token_hash: String::new(),
-                user_id: "u1".into(),
-                name: None,
-                scopes: Vec::new(),
-                unscoped: true,
-                created_by: "admin".into(),
-                created_at: 0,
-                expires_at: i64::MAX,
-                last_used_at: None,
-                revoked_at: None,
-            },
-            user: User {
-                id: "u1".into(),
-                realm: "r".into(),
-                username: "alice".into(),
-                email: None,
-                name: None,
-                password_hash: None,
-                roles: Vec::new(),
-                user_type: UserType::Person,
-                enabled: true,
-                created_at: 0,
-            },
-        })
+        Arc::new(ApiTokenEntry::sample(id))
     }
 
     fn used(token: &Arc<ApiTokenEntry>, at: i64) -> Use {

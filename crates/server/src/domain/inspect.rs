@@ -378,36 +378,15 @@ mod tests {
 
     #[test]
     fn an_api_token_s_introspection_is_its_token_and_user_as_they_are() {
-        use crate::store::{ApiToken, User, UserType};
         use std::sync::Arc;
-        let entry: Authenticated = Arc::new(ApiTokenEntry {
-            token: ApiToken {
-                id: "t1".into(),
-                realm: "r".into(),
-                token_hash: String::new(),
-                user_id: "u1".into(),
-                name: Some("ci".into()),
-                scopes: vec!["models:read".into()],
-                unscoped: false,
-                created_by: "admin".into(),
-                created_at: 100,
-                expires_at: 200,
-                last_used_at: None,
-                revoked_at: None,
-            },
-            user: User {
-                id: "u1".into(),
-                realm: "r".into(),
-                username: "alice".into(),
-                email: Some("alice@example.org".into()),
-                name: None,
-                password_hash: None,
-                roles: vec!["user".into(), "admin".into()],
-                user_type: UserType::Person,
-                enabled: true,
-                created_at: 0,
-            },
-        });
+        let mut sample = ApiTokenEntry::sample("t1");
+        sample.token.scopes = vec!["models:read".into()];
+        sample.token.unscoped = false;
+        sample.token.created_at = 100;
+        sample.token.expires_at = 200;
+        sample.user.email = Some("alice@example.org".into());
+        sample.user.roles = vec!["user".into(), "admin".into()];
+        let entry: Authenticated = Arc::new(sample);
         let answer = IntrospectionResponse {
             active: true,
             scope: Some("models:read".into()),
