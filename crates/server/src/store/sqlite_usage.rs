@@ -82,7 +82,6 @@ fn write<'v>(
         insert.run()?;
     }
     let mut touch = db.prepare(super::tokens::TOUCH_LAST_USED)?;
-    debug_assert_eq!(touch.parameter_count(), 2, "bound below: the time, the id");
     for (id, at) in last_used {
         touch.bind_int(1, *at)?;
         touch.bind_text(2, Some(id))?;
