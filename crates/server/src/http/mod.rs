@@ -49,22 +49,17 @@ pub fn router(app: AppState) -> Router {
             .merge(health::router())
             .fallback(not_found)
     };
-    routed
-        .layer(DefaultBodyLimit::max(app.settings.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            observe::layer,
-        ))
-        .with_state(app)
+    // One layer of both (one boxed service a route, not two): the request id, counters and log span outermost.
+    let layers = tower::ServiceBuilder::new()
+        .layer(observe::Observe::new(app.clone()))
+        .layer(DefaultBodyLimit::max(app.settings.max_body_bytes));
+    routed.layer(layers).with_state(app)
 }
 
 /// `GET /metrics` alone, for `server.metrics_listen`.
 pub fn metrics_router(app: AppState) -> Router {
     observe::router()
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            observe::layer,
-        ))
+        .layer(observe::Observe::new(app.clone()))
         .with_state(app)
 }
 

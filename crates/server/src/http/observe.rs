@@ -2,17 +2,22 @@
 //! the response's `X-Request-Id` and on every log line written while the request runs (a `request` span), the
 //! request counters and latency histogram of `/metrics`, and `GET /metrics` itself.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use keyport_proto::ErrorCode;
+use tower::{Layer, Service};
 use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -64,52 +69,127 @@ fn request_id(app: &AppState, req: &Request) -> String {
     }
 }
 
-/// The outermost middleware of every route.
-pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = request_id(&app, &req);
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let method = req.method().clone();
-    let value = HeaderValue::from_str(&id).expect("request ids are plain ASCII");
-    req.headers_mut().insert(REQUEST_ID, value.clone());
-    // The path only: a query string may carry codes.
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %method,
-        path = %req.uri().path()
-    );
-    let mut response = next.run(req).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-    let status = response.status();
-    let m = &app.metrics;
-    m.requests
-        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
-        .inc();
-    m.request_seconds
-        .with_label_values(&[route.as_str()])
-        .observe(elapsed.as_secs_f64());
-    if let Some(Refused(code)) = response.extensions().get::<Refused>()
-        && is_authentication_failure(*code)
-    {
-        m.auth_failures.with_label_values(&[code.as_str()]).inc();
+/// The outermost middleware of every route, as a tower [`Layer`]: [`axum::middleware::from_fn`] would box its
+/// future, the rest of the stack and a clone of it on every request; this one's future is a plain struct.
+#[derive(Clone)]
+pub struct Observe {
+    app: AppState,
+}
+
+impl Observe {
+    pub fn new(app: AppState) -> Observe {
+        Observe { app }
     }
-    if response.extensions().get::<StoreFailed>().is_some() {
-        m.database_errors.inc();
+}
+
+impl<S> Layer<S> for Observe {
+    type Service = Observed<S>;
+
+    fn layer(&self, inner: S) -> Observed<S> {
+        Observed {
+            inner,
+            app: self.app.clone(),
+        }
     }
-    span.in_scope(|| {
-        tracing::debug!(
-            status = status.as_u16(),
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "finished"
+}
+
+/// A route with [`Observe`] around it.
+#[derive(Clone)]
+pub struct Observed<S> {
+    inner: S,
+    app: AppState,
+}
+
+impl<S> Service<Request> for Observed<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Finishing<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let started = Instant::now();
+        let id = request_id(&self.app, &req);
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let method = req.method().clone();
+        let value = HeaderValue::from_str(&id).expect("request ids are plain ASCII");
+        req.headers_mut().insert(REQUEST_ID, value.clone());
+        // The path only: a query string may carry codes.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %method,
+            path = %req.uri().path()
         );
-    });
-    response.headers_mut().insert(REQUEST_ID, value);
-    response
+        let inner = span.in_scope(|| self.inner.call(req)).instrument(span);
+        Finishing {
+            inner,
+            started,
+            route,
+            method,
+            request_id: value,
+            app: self.app.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Observed`]: the route's, then the counters, the log line and the request id.
+    pub struct Finishing<F> {
+        #[pin]
+        inner: Instrumented<F>,
+        started: Instant,
+        route: Option<MatchedPath>,
+        method: Method,
+        request_id: HeaderValue,
+        app: AppState,
+    }
+}
+
+impl<F> Future for Finishing<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Ok(mut response) = std::task::ready!(this.inner.as_mut().poll(cx));
+        let elapsed = this.started.elapsed();
+        let status = response.status();
+        let route = this.route.as_ref().map_or("unmatched", |p| p.as_str());
+        let m = &this.app.metrics;
+        m.requests
+            .with_label_values(&[route, this.method.as_str(), status.as_str()])
+            .inc();
+        m.request_seconds
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+        if let Some(Refused(code)) = response.extensions().get::<Refused>()
+            && is_authentication_failure(*code)
+        {
+            m.auth_failures.with_label_values(&[code.as_str()]).inc();
+        }
+        if response.extensions().get::<StoreFailed>().is_some() {
+            m.database_errors.inc();
+        }
+        this.inner.span().in_scope(|| {
+            tracing::debug!(
+                status = status.as_u16(),
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "finished"
+            );
+        });
+        response
+            .headers_mut()
+            .insert(REQUEST_ID, this.request_id.clone());
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Error codes that mean "the credential presented was refused".
