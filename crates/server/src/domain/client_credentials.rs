@@ -18,19 +18,18 @@ pub fn grant(
     let mut scope = scope::resolve(realm, client, requested_scope)?;
     // As in Keycloak, a service account gets `openid` (and so an ID token) only when it asks for it: a bot has no
     // end-user sign-in to describe, and an RS256 ID token nobody reads would cost more than the access token.
-    if !requested_scope.is_some_and(|s| scope::contains(s, "openid")) {
-        scope = scope
-            .split_ascii_whitespace()
-            .filter(|s| *s != "openid")
-            .collect::<Vec<_>>()
-            .join(" ");
+    if !requested_scope.is_some_and(|s| scope::contains(s, "openid"))
+        && scope::contains(&scope, "openid")
+    {
+        scope = scope::without(&scope, "openid");
     }
+    let account = tokens::service_account_name(client);
     Ok(tokens::respond(
         app,
         tokens::Grant {
             realm,
             client,
-            subject: Subject::service_account(client),
+            subject: Subject::service_account(client, &account),
             session_id: None,
             auth_time: app.now(),
             scope,

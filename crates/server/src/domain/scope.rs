@@ -21,16 +21,12 @@ pub fn client_may_have(realm: &Realm, client: &Client, scope: &str) -> bool {
 pub fn resolve(realm: &Realm, client: &Client, requested: Option<&str>) -> Result<String> {
     let requested = requested.map(str::trim).filter(|s| !s.is_empty());
     let explicit = requested.is_some();
-    let items: Vec<&str> = match requested {
-        None => realm
-            .config
-            .default_scopes
-            .iter()
-            .map(String::as_str)
-            .collect(),
-        Some(s) => s.split_ascii_whitespace().collect(),
-    };
-    let mut out: Vec<&str> = Vec::new();
+    let mut defaults = realm.config.default_scopes.iter().map(String::as_str);
+    let mut asked = requested.into_iter().flat_map(str::split_ascii_whitespace);
+    let items: &mut dyn Iterator<Item = &str> = if explicit { &mut asked } else { &mut defaults };
+    // Written straight into the answer (one allocation): scope lists are a few words, so finding a duplicate in
+    // what is written so far is cheaper than a set.
+    let mut out = String::new();
     for item in items {
         if !realm.allowed_scopes.contains(item) {
             return Err(oauth(
@@ -50,11 +46,26 @@ pub fn resolve(realm: &Realm, client: &Client, requested: Option<&str>) -> Resul
                 ),
             ));
         }
-        if !out.contains(&item) {
-            out.push(item);
+        if !contains(&out, item) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(item);
         }
     }
-    Ok(out.join(" "))
+    Ok(out)
+}
+
+/// `scope` without `item`, order kept.
+pub fn without(scope: &str, item: &str) -> String {
+    let mut out = String::with_capacity(scope.len());
+    for s in scope.split_ascii_whitespace().filter(|s| *s != item) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(s);
+    }
+    out
 }
 
 /// The API-token scopes the holder of `roles` may have, through the realm's `role_scopes` map (`*`: the whole
@@ -176,6 +187,17 @@ mod tests {
             resolve(&r, &admin_client, Some("openid admin")).unwrap(),
             "openid admin"
         );
+    }
+
+    #[test]
+    fn without_drops_every_copy_of_one_item_and_keeps_the_order() {
+        assert_eq!(without("openid profile email", "openid"), "profile email");
+        assert_eq!(
+            without("profile openid email openid", "openid"),
+            "profile email"
+        );
+        assert_eq!(without("openid", "openid"), "");
+        assert_eq!(without("openidx profile", "openid"), "openidx profile");
     }
 
     #[test]

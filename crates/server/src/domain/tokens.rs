@@ -3,50 +3,53 @@
 use std::sync::Arc;
 
 use keyport_proto::ErrorCode;
-use keyport_proto::oauth::{
-    AccessTokenClaims, Audience, IdTokenClaims, RealmAccess, TokenResponse,
-};
+use keyport_proto::oauth::TokenResponse;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::{Result, oauth, scope};
+use super::{Result, claims, oauth, scope};
 use crate::config::SigningAlg;
-use crate::crypto::{random_id, refresh_token_key, refresh_token_secret};
+use crate::crypto::{random_uuid, refresh_token_key, refresh_token_secret};
 use crate::state::{AppState, Realm};
 use crate::store::{Client, RefreshToken, User};
 
-/// Who a token is about: a user, or a client's service account.
-pub struct Subject {
-    pub id: String,
-    pub username: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub roles: Vec<String>,
+/// Who a token is about: a user, or a client's service account. Borrowed: minting a token copies none of it.
+#[derive(Clone, Copy)]
+pub struct Subject<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub roles: &'a [String],
 }
 
-impl Subject {
-    pub fn user(user: &User) -> Subject {
+impl<'a> Subject<'a> {
+    pub fn user(user: &'a User) -> Subject<'a> {
         Subject {
-            id: user.id.clone(),
-            username: user.username.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-            roles: user.roles.clone(),
+            id: &user.id,
+            username: &user.username,
+            email: user.email.as_deref(),
+            name: user.name.as_deref(),
+            roles: &user.roles,
         }
     }
 
-    /// Keycloak names a client's service account `service-account-{client_id}`.
-    pub fn service_account(client: &Client) -> Subject {
-        let name = format!("service-account-{}", client.client_id);
+    /// The service account of `client`, named `name` ([`service_account_name`]).
+    pub fn service_account(client: &'a Client, name: &'a str) -> Subject<'a> {
         Subject {
-            id: name.clone(),
+            id: name,
             username: name,
             email: None,
             name: None,
-            roles: client.roles.clone(),
+            roles: &client.roles,
         }
     }
+}
+
+/// Keycloak names a client's service account `service-account-{client_id}`.
+pub fn service_account_name(client: &Client) -> String {
+    format!("service-account-{}", client.client_id)
 }
 
 /// A new refresh token: the secret for the client and the row (holding only its hash) for the store.
@@ -113,22 +116,11 @@ pub fn for_resource(client: Arc<Client>, resource: Option<&str>) -> Result<Arc<C
     Ok(Arc::new(narrowed))
 }
 
-/// `aud` of an access token: `account` (what Keycloak clients expect) and the client's audiences.
-fn audience(client: &Client) -> Audience {
-    let mut aud = vec!["account".to_owned()];
-    for a in &client.audiences {
-        if !aud.contains(a) {
-            aud.push(a.clone());
-        }
-    }
-    Audience(aud)
-}
-
 /// Everything a token response is made of.
 pub struct Grant<'a> {
     pub realm: &'a Realm,
     pub client: &'a Client,
-    pub subject: Subject,
+    pub subject: Subject<'a>,
     pub session_id: Option<&'a str>,
     pub auth_time: i64,
     pub scope: String,
@@ -176,22 +168,24 @@ pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
         .client
         .access_token_alg
         .unwrap_or(g.realm.config.access_token_algorithm);
-    let claims = AccessTokenClaims {
-        iss: g.realm.issuer.clone(),
-        sub: g.subject.id.clone(),
-        aud: audience(g.client),
-        azp: g.client.client_id.clone(),
+    let subject = g.subject;
+    let mut jti = uuid::Uuid::encode_buffer();
+    let claims = claims::Access {
+        iss: &g.realm.issuer,
+        sub: subject.id,
+        aud: claims::AccessAudience(&g.client.audiences),
+        azp: &g.client.client_id,
         exp: now + lifetime,
         iat: now,
-        jti: random_id(),
-        sid: g.session_id.map(str::to_owned),
-        scope: g.scope.clone(),
-        typ: "Bearer".into(),
-        preferred_username: g.subject.username.clone(),
-        email: g.subject.email.clone(),
-        name: g.subject.name.clone(),
-        realm_access: RealmAccess {
-            roles: g.subject.roles.clone(),
+        jti: random_uuid().hyphenated().encode_lower(&mut jti),
+        sid: g.session_id,
+        scope: &g.scope,
+        typ: "Bearer",
+        preferred_username: subject.username,
+        email: subject.email,
+        name: subject.name,
+        realm_access: claims::Roles {
+            roles: subject.roles,
         },
     };
     let access_token = app.keys.sign(alg, &claims);
@@ -202,31 +196,29 @@ pub fn respond(app: &AppState, g: Grant<'_>) -> TokenResponse {
             .client
             .id_token_alg
             .unwrap_or(g.realm.config.id_token_algorithm);
-        let id = IdTokenClaims {
-            iss: g.realm.issuer.clone(),
-            sub: g.subject.id.clone(),
-            aud: g.client.client_id.clone(),
-            azp: g.client.client_id.clone(),
+        let mut jti = uuid::Uuid::encode_buffer();
+        let at_hash = at_hash(alg, &access_token);
+        let id = claims::Id {
+            iss: &g.realm.issuer,
+            sub: subject.id,
+            aud: &g.client.client_id,
+            azp: &g.client.client_id,
             exp: now + lifetime,
             iat: now,
             auth_time: g.auth_time,
-            jti: random_id(),
-            sid: g.session_id.map(str::to_owned),
-            typ: "ID".into(),
-            preferred_username: g.subject.username.clone(),
-            email: g.subject.email.clone(),
-            name: g.subject.name.clone(),
-            nonce: g.sign_in.nonce.map(str::to_owned),
-            at_hash: Some(at_hash(alg, &access_token)),
-            acr: g.sign_in.amr.map(|_| "1".to_owned()),
-            amr: g
-                .sign_in
-                .amr
-                .map(|amr| {
-                    let method = if amr.starts_with("fed:") { "fed" } else { amr };
-                    vec![method.to_owned()]
-                })
-                .unwrap_or_default(),
+            jti: random_uuid().hyphenated().encode_lower(&mut jti),
+            sid: g.session_id,
+            typ: "ID",
+            preferred_username: subject.username,
+            email: subject.email,
+            name: subject.name,
+            nonce: g.sign_in.nonce,
+            at_hash: Some(&at_hash),
+            acr: g.sign_in.amr.map(|_| "1"),
+            amr: g.sign_in.amr.map(|amr| {
+                let method = if amr.starts_with("fed:") { "fed" } else { amr };
+                [method]
+            }),
         };
         keyport_proto::Secret::new(app.keys.sign(alg, &id))
     });
