@@ -44,11 +44,26 @@ pub fn random_from_alphabet(alphabet: &[u8], len: usize) -> String {
 
 /// SHA-256 of a high-entropy secret (refresh tokens, device codes, client secrets), hex-encoded: what is stored.
 pub fn sha256_hex(secret: &str) -> String {
+    sha256_digits(secret).as_str().to_owned()
+}
+
+/// [`sha256_hex`] on the stack, for a lookup or a comparison that keeps no copy (a request's client secret or
+/// API token).
+pub fn sha256_digits(secret: &str) -> HexDigest {
     // `encode_to_slice` writes the 64 digits straight into a buffer (`hex::encode` collects a char iterator).
     let mut digits = [0u8; 64];
     hex::encode_to_slice(Sha256::digest(secret.as_bytes()), &mut digits)
         .expect("64 digits for 32 bytes");
-    String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
+    HexDigest(digits)
+}
+
+/// The 64 lowercase hex digits of a SHA-256.
+pub struct HexDigest([u8; 64]);
+
+impl HexDigest {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }
 
 /// Hex digits of a refresh token's ordering prefix: the microseconds of its issue since the Unix epoch (14 digits

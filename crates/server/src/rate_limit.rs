@@ -60,12 +60,20 @@ impl Limiter {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();
         }
-        self.limiter
-            .check_key(&key.to_owned())
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(self.clock.now());
-                (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-            })
+        // governor looks a key up by `&String` and copies it only into a new entry: the key is written into
+        // this thread's buffer rather than into a new `String` each check.
+        thread_local! {
+            static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        KEY.with_borrow_mut(|buffer| {
+            buffer.clear();
+            buffer.push_str(key);
+            self.limiter.check_key(buffer)
+        })
+        .map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+        })
     }
 
     fn len(&self) -> usize {

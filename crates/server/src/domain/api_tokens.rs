@@ -106,16 +106,17 @@ pub async fn authenticate(
             _ => "the API token is malformed: expected `kp_` followed by 49 letters and digits",
         }));
     }
-    let hash = sha256_hex(presented);
+    let digits = crate::crypto::sha256_digits(presented);
+    let hash = digits.as_str();
     let inactive = || invalid_token("the API token is unknown, expired or revoked");
     let now = app.now();
-    let entry = match app.caches.api_token(&hash) {
+    let entry = match app.caches.api_token(hash) {
         Some(entry) => entry,
         None => {
             let generation = app.caches.generation();
             let token = app
                 .store
-                .api_token_by_hash(&hash)
+                .api_token_by_hash(hash)
                 .await?
                 .filter(|t| constant_time_eq(t.token_hash.as_bytes(), hash.as_bytes()))
                 .filter(|t| t.is_active(now))

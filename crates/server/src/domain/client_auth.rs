@@ -6,7 +6,7 @@ use keyport_proto::{ErrorCode, Secret, constant_time_eq};
 
 use super::{Result, invalid_request, oauth};
 use crate::config::Grant;
-use crate::crypto::sha256_hex;
+use crate::crypto::sha256_digits;
 use crate::state::{AppState, Realm};
 use crate::store::Client;
 
@@ -84,7 +84,10 @@ pub async fn authenticate(
     // and are confidential.
     let secret = secret.ok_or_else(|| invalid_client(UNKNOWN_OR_BAD))?;
     let expected = client.secret_hash.as_deref().unwrap_or("");
-    if !constant_time_eq(sha256_hex(secret.expose()).as_bytes(), expected.as_bytes()) {
+    if !constant_time_eq(
+        sha256_digits(secret.expose()).as_str().as_bytes(),
+        expected.as_bytes(),
+    ) {
         return Err(invalid_client(UNKNOWN_OR_BAD));
     }
     Ok(client)

@@ -4,8 +4,9 @@
 //! duplicates are found by comparing pairs in small forms and with a hash set in larger ones (this runs before
 //! the client is authenticated).
 
+use axum::body::Body;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use keyport_proto::ErrorCode;
 
 use super::ApiError;
@@ -86,8 +87,35 @@ impl FromRequest<AppState> for Form {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Form, ApiError> {
-        let content_type = req
-            .headers()
+        let (parts, body) = req.into_parts();
+        Form::read(&parts.headers, body, state).await
+    }
+}
+
+/// A form request's headers and its form, for handlers that read both: the headers are moved out of the request,
+/// where axum's `HeaderMap` extractor copies them.
+pub struct WithHeaders {
+    pub headers: HeaderMap,
+    pub form: Form,
+}
+
+impl FromRequest<AppState> for WithHeaders {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<WithHeaders, ApiError> {
+        let (parts, body) = req.into_parts();
+        let form = Form::read(&parts.headers, body, state).await?;
+        Ok(WithHeaders {
+            headers: parts.headers,
+            form,
+        })
+    }
+}
+
+impl Form {
+    /// Checks the content type in `headers` and parses `body`, at most `server.max_body_bytes` of it.
+    async fn read(headers: &HeaderMap, body: Body, state: &AppState) -> Result<Form, ApiError> {
+        let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
@@ -100,15 +128,13 @@ impl FromRequest<AppState> for Form {
             ));
         }
         let limit = state.settings.max_body_bytes;
-        let body = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::InvalidRequest,
-                    format!("the request body is larger than {limit} bytes"),
-                )
-            })?;
+        let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::InvalidRequest,
+                format!("the request body is larger than {limit} bytes"),
+            )
+        })?;
         Form::parse(&body)
     }
 }

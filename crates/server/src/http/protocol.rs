@@ -12,6 +12,7 @@ use keyport_proto::{ErrorCode, Secret};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::form::WithHeaders;
 use super::{ApiError, Form, no_store, no_store_introspection, no_store_token, rate_limit, realm};
 use crate::domain::client_auth::{self, Presented};
 use crate::domain::{
@@ -89,8 +90,7 @@ async fn token(
     State(app): State<AppState>,
     Path(name): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    form: Form,
+    WithHeaders { headers, form }: WithHeaders,
 ) -> Result<Response, ApiError> {
     let realm = realm(&app, &name)?;
     let grant = form.required("grant_type")?;
@@ -177,8 +177,7 @@ async fn device_authorization(
     State(app): State<AppState>,
     Path(name): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    form: Form,
+    WithHeaders { headers, form }: WithHeaders,
 ) -> Result<Response, ApiError> {
     let realm = realm(&app, &name)?;
     rate_limit::device_by_address(&app, realm, &rate_limit::address(&app, peer, &headers))?;
@@ -192,8 +191,7 @@ async fn introspect(
     State(app): State<AppState>,
     Path(name): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    form: Form,
+    WithHeaders { headers, form }: WithHeaders,
 ) -> Result<Response, ApiError> {
     let realm = realm(&app, &name)?;
     let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
@@ -206,8 +204,7 @@ async fn introspect(
 async fn revoke(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    form: Form,
+    WithHeaders { headers, form }: WithHeaders,
 ) -> Result<Response, ApiError> {
     let realm = realm(&app, &name)?;
     let client = client_auth::authenticate(&app, realm, presented(&headers, &form)?).await?;
@@ -220,8 +217,7 @@ async fn revoke(
 async fn logout(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    form: Form,
+    WithHeaders { headers, form }: WithHeaders,
 ) -> Result<Response, ApiError> {
     if form.get("refresh_token").is_none() {
         return super::pages::rp_initiated_logout(&app, &name, &headers, &form).await;
