@@ -96,7 +96,8 @@ impl<'de> Deserialize<'de> for Audience {
     }
 }
 
-/// The claims of a keyport access token (a JWT).
+/// The claims of a keyport access token (a JWT). The server signs them from borrowed fields that write these
+/// bytes (`keyport_server::domain::claims`, tested against this type); a field added here is added there.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
     pub iss: String,
@@ -118,7 +119,8 @@ pub struct AccessTokenClaims {
     pub realm_access: RealmAccess,
 }
 
-/// The claims of an ID token (OpenID Connect Core §2).
+/// The claims of an ID token (OpenID Connect Core §2). Signed by the server as `keyport_server::domain::claims`
+/// writes them (the same bytes, tested against this type).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IdTokenClaims {
     pub iss: String,

@@ -269,6 +269,52 @@ async fn a_trusted_proxy_passes_its_request_id_through_to_the_logs() {
         "{log}"
     );
     assert!(!log.contains("wrong-secret"), "{log}");
+
+    // A line the handler itself writes (a refresh token replayed) carries the request's id too.
+    let grant = |form: Vec<(&'static str, String)>, id: &'static str| {
+        http()
+            .post(&token)
+            .basic_auth("legacy-app", Some("legacy-app-secret-0123456789-abcdef-01"))
+            .header("x-request-id", id)
+            .form(&form)
+            .send()
+    };
+    let login: serde_json::Value = grant(
+        vec![
+            ("grant_type", "password".into()),
+            ("username", "alice".into()),
+            ("password", "alice-password-1".into()),
+        ],
+        "proxy-7f3a-0002",
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let first = login["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |id| {
+        grant(
+            vec![
+                ("grant_type", "refresh_token".into()),
+                ("refresh_token", first.clone()),
+            ],
+            id,
+        )
+    };
+    assert_eq!(refresh("proxy-7f3a-0003").await.unwrap().status(), 200);
+    assert_eq!(refresh("proxy-7f3a-0004").await.unwrap().status(), 400);
+    let log = captured_json_log();
+    assert!(
+        log.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .any(|l| l["spans"][0]["request_id"] == "proxy-7f3a-0004"
+                && l["fields"]["message"]
+                    .as_str()
+                    .or(l["message"].as_str())
+                    .is_some_and(|m| m.starts_with("refresh token replay detected"))),
+        "{log}"
+    );
 }
 
 /// `server.device_polls_in_flight`: with every place taken (as by polls waiting for the database), a poll is

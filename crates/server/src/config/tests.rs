@@ -151,6 +151,38 @@ fn redirect_uris_use_https_except_on_loopback() {
 }
 
 #[test]
+fn realm_scopes_must_be_oauth_scope_tokens() {
+    let with = |field: &str, list: &str| {
+        EXAMPLE.replace(
+            "device_poll_interval = \"5s\"",
+            &format!("device_poll_interval = \"5s\"\n{field} = {list}"),
+        )
+    };
+    load(
+        &with("scopes", r#"["models:read", "a!#[]~"]"#),
+        &[],
+        Overrides::default(),
+    )
+    .unwrap();
+    for (field, list, index) in [
+        ("scopes", r#"["models:read", "models read"]"#, 1),
+        ("scopes", r#"[""]"#, 0),
+        ("default_scopes", r#"["openid", "profile\temail"]"#, 1),
+        ("default_scopes", r#"["quo\"te"]"#, 0),
+        ("scopes", r#"["back\\slash"]"#, 0),
+        ("scopes", r#"["é"]"#, 0),
+    ] {
+        let err = load(&with(field, list), &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("realms[0].{field}[{index}]")) && err.contains("RFC 6749"),
+            "{list}: {err}"
+        );
+    }
+}
+
+#[test]
 fn rate_limits_have_defaults_public_tighter_and_refuse_zero() {
     let c = load(EXAMPLE, &[], Overrides::default()).unwrap();
     let limits = &c.realms[0].rate_limits;

@@ -157,6 +157,23 @@ impl Config {
                     ));
                 }
             }
+            // RFC 6749 §3.3: a scope token is visible ASCII without `"` or `\`; a space would make one configured
+            // scope read as two in every scope string (and `domain::scope::resolve` relies on it).
+            for (field, list) in [
+                ("scopes", &realm.scopes),
+                ("default_scopes", &realm.default_scopes),
+            ] {
+                for (j, scope) in list.iter().enumerate() {
+                    if !is_scope_token(scope) {
+                        return Err(invalid(
+                            format!("{key}.{field}[{j}]"),
+                            format!(
+                                "`{scope}` is not a scope: one or more visible ASCII characters, without spaces, `\"` or `\\` (RFC 6749 §3.3)"
+                            ),
+                        ));
+                    }
+                }
+            }
             let mut ids = std::collections::HashSet::new();
             for (j, client) in realm.clients.iter().enumerate() {
                 let ckey = format!("{key}.clients[{j}]");
@@ -344,4 +361,12 @@ pub fn check_name(key: &str, name: &str) -> Result<(), ConfigError> {
             format!("`{name}` must be 1-64 letters, digits, `-`, `_`, `.` or `@`"),
         ))
     }
+}
+
+/// An RFC 6749 §3.3 `scope-token`: `1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use super::audit;
 use super::{Result, oauth};
 use crate::cache::ApiTokenEntry;
-use crate::crypto::{random_from_alphabet, sha256_hex};
+use crate::crypto::{random_from_alphabet, sha256_digits, sha256_hex};
 use crate::state::{AppState, Realm};
 use crate::store::{ApiToken, User, UserType};
 use crate::usage::Use;
@@ -106,7 +106,7 @@ pub async fn authenticate(
             _ => "the API token is malformed: expected `kp_` followed by 49 letters and digits",
         }));
     }
-    let digits = crate::crypto::sha256_digits(presented);
+    let digits = sha256_digits(presented);
     let hash = digits.as_str();
     let inactive = || invalid_token("the API token is unknown, expired or revoked");
     let now = app.now();

@@ -7,7 +7,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod authorization_code;
 pub mod browser;
-pub mod claims;
+pub(crate) mod claims;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod device_code;

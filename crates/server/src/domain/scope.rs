@@ -24,9 +24,20 @@ pub fn resolve(realm: &Realm, client: &Client, requested: Option<&str>) -> Resul
     let mut defaults = realm.config.default_scopes.iter().map(String::as_str);
     let mut asked = requested.into_iter().flat_map(str::split_ascii_whitespace);
     let items: &mut dyn Iterator<Item = &str> = if explicit { &mut asked } else { &mut defaults };
-    // Written straight into the answer (one allocation): scope lists are a few words, so finding a duplicate in
-    // what is written so far is cheaper than a set.
-    let mut out = String::new();
+    // Written straight into the answer, sized for all of it: scope lists are a few words, so finding a duplicate in
+    // what is written so far is cheaper than a set. (Each item is one scope token, without spaces: requested ones
+    // are split at them, configured ones are checked at start-up.)
+    let mut out = String::with_capacity(requested.map_or_else(
+        || {
+            realm
+                .config
+                .default_scopes
+                .iter()
+                .map(|s| s.len() + 1)
+                .sum()
+        },
+        str::len,
+    ));
     for item in items {
         if !realm.allowed_scopes.contains(item) {
             return Err(oauth(
