@@ -185,9 +185,9 @@ where
                 "finished"
             );
         });
-        response
-            .headers_mut()
-            .insert(REQUEST_ID, this.request_id.clone());
+        // The future completes once: its copy of the id moves into the response.
+        let id = std::mem::replace(this.request_id, HeaderValue::from_static(""));
+        response.headers_mut().insert(REQUEST_ID, id);
         Poll::Ready(Ok(response))
     }
 }
