@@ -94,11 +94,14 @@ fn write<'v>(
 static INSERT_TEXTS: std::sync::LazyLock<[String; INSERT_SHAPES.len()]> =
     std::sync::LazyLock::new(|| INSERT_SHAPES.map(insert_audit_text));
 
-/// The INSERT of `rows` audit rows.
+/// The INSERT of `rows` audit rows. `OR FAIL`: a row refused midway leaves the statement's earlier rows in place
+/// instead of undoing them, so SQLite keeps no statement journal for it (with the default `ABORT`, the NOT NULL
+/// columns made every multi-row INSERT copy each page it changed into one: ~11% of the flush's instructions,
+/// BENCHMARKS.md, twenty-first pass). Nothing is lost by it: any error rolls the flush's whole transaction back.
 fn insert_audit_text(rows: usize) -> String {
     const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
     let mut sql = String::from(
-        "INSERT INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) VALUES ",
+        "INSERT OR FAIL INTO audit_log (at, realm, actor_user_id, token_id, action, target, outcome, detail) VALUES ",
     );
     sql.push_str(ROW);
     for _ in 1..rows {
@@ -211,26 +214,34 @@ mod tests {
     /// On the multi-thread runtime the server runs on, so that the write goes through `block_in_place`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_that_fails_midway_writes_nothing_and_the_connection_serves_on() {
+        // 100 rows: a statement of 64, then 8s and 1s. Row 99 is refused alone in the last statement, after the
+        // others have written theirs; row 30 in the middle of the first one, by FAIL, which (as the INSERT's own
+        // `OR FAIL`) leaves that statement's first 30 rows written: the flush's rollback must take them back.
+        for (refused, raise) in [(99, "ABORT"), (30, "FAIL")] {
+            fails_midway(refused, raise).await;
+        }
+    }
+
+    async fn fails_midway(refused: i64, raise: &str) {
         use super::super::{AuditRecord, SqliteStore, TokenStore};
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
-        // 100 rows: a statement of 64, then 8s and 1s; the last one is refused by a trigger (created from a
-        // connection of the test's own), after the first statements have written theirs.
         let batch: Vec<AuditRecord> = (0..100)
             .map(|i| AuditRecord {
                 at: i,
                 realm: "r".into(),
                 action: format!("use.{i}"),
                 outcome: "success".into(),
-                detail: (i == 99).then(|| "refused".into()),
+                detail: (i == refused).then(|| "refused".into()),
                 ..Default::default()
             })
             .collect();
+        // The trigger is created from a connection of the test's own.
         let mut side = crate::store::second_sqlite_connection(dir.path()).await;
-        sqlx::query(
+        sqlx::query(&format!(
             "CREATE TRIGGER refuse BEFORE INSERT ON audit_log WHEN NEW.detail = 'refused' \
-             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-        )
+             BEGIN SELECT RAISE({raise}, 'refused by the test'); END"
+        ))
         .execute(&mut side)
         .await
         .unwrap();
@@ -241,10 +252,13 @@ mod tests {
             .unwrap();
         let failed = store.record_usage(&AuditRecord::rows(&batch), &[]).await;
         let message = failed.unwrap_err().to_string();
-        assert!(message.contains("refused by the test"), "{message}");
+        assert!(
+            message.contains("refused by the test"),
+            "{raise}: {message}"
+        );
         assert!(
             stored(&store).await.is_empty(),
-            "nothing of the batch is written"
+            "{raise} at row {refused}: nothing of the batch is written"
         );
         // The same connection is back in the pool (it still has the mark), outside any transaction: a
         // transaction of sqlx's own works on it.
@@ -263,6 +277,10 @@ mod tests {
             .await
             .unwrap();
         let wanted: Vec<String> = (0..100).map(|i| format!("use.{i}")).collect();
-        assert_eq!(stored(&store).await, wanted, "every row once, in order");
+        assert_eq!(
+            stored(&store).await,
+            wanted,
+            "{raise}: every row once, in order"
+        );
     }
 }
