@@ -122,14 +122,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
-            // A statement that writes several rows inside a transaction and may abort (a deleted user's tokens
-            // and sessions; the usage flush's audit INSERTs until they became `OR FAIL`, `sqlite_usage`) keeps a
-            // statement journal so that it can undo that one statement; past 64 KiB SQLite spills it to a
-            // temporary file (an open, writes, a truncate and an unlink per flush under load, seen with
-            // strace). In memory it costs no system call; it holds the
-            // pages one statement changes (a few MB for a user with many thousands of tokens). The sorts of the
-            // serving queries without an index are of one user's rows or bounded by a LIMIT. Migrations, whose
-            // index builds may sort a whole table, run on a connection of their own with files.
+            // Temporary files in memory. A statement that writes several rows inside a transaction and may abort
+            // keeps a statement journal so that it can undo that one statement; past 64 KiB SQLite spills it to
+            // a temporary file (an open, writes, a truncate and an unlink per flush under load, seen with strace
+            // while the usage flush's audit INSERTs kept one: they are `OR FAIL` now, `sqlite_usage`). In memory
+            // it costs no system call; it holds the pages one statement changes. The sorts of the serving
+            // queries without an index are of one user's rows or bounded by a LIMIT. Migrations, whose index
+            // builds may sort a whole table, run on a connection of their own with files.
             .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
             // A WAL that grew past the bound (behind a long reader: `keyport backup`, the copy to PostgreSQL)
@@ -251,7 +250,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(cap, i64::from(WAL_AUTOCHECKPOINT_PAGES));
-        // Statement journals (a deleted user's tokens and sessions) stay in memory: 2 is MEMORY.
+        // Temporary files (statement journals, sorts) stay in memory: 2 is MEMORY.
         let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
             .fetch_one(store.pool())
             .await

@@ -283,4 +283,65 @@ mod tests {
             "{raise}: every row once, in order"
         );
     }
+
+    /// A disk that fills in the middle of a flush: SQLite answers SQLITE_FULL inside a multi-row INSERT and, the
+    /// INSERT being `OR FAIL` (no statement journal to undo it alone), rolls the whole transaction back itself.
+    /// The flush reports it, writes nothing and hands its connection back outside any transaction, where sqlx
+    /// works on as before: what kept `OR FAIL` out in the ninth pass, when the flush went through sqlx, whose own
+    /// ROLLBACK then failed and left its transaction depth wrong.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disk_full_midway_writes_nothing_and_the_connection_serves_on() {
+        use super::super::{AuditRecord, SqliteStore, TokenStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let count = || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_log")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        };
+        // The pool's one connection may grow the file by 4 pages; the batch (~700 KB) needs far more.
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 4))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let batch: Vec<AuditRecord> = (0..2_000)
+            .map(|i| AuditRecord {
+                at: i,
+                realm: "r".into(),
+                action: format!("use.{i}"),
+                outcome: "success".into(),
+                detail: Some("x".repeat(300)),
+                ..Default::default()
+            })
+            .collect();
+        // A mark only the pool's one connection can see: a temporary table (not in the main file).
+        sqlx::query("CREATE TEMP TABLE mark (x INTEGER)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let failed = store.record_usage(&AuditRecord::rows(&batch), &[]).await;
+        let message = failed.unwrap_err().to_string();
+        assert!(message.contains("full"), "{message}");
+        assert_eq!(count().await, 0, "nothing of the batch is written");
+        let mut tx = store.pool().begin().await.unwrap();
+        sqlx::query("INSERT INTO temp.mark (x) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .expect("the connection that wrote the batch, with its temporary table");
+        tx.commit().await.unwrap();
+        sqlx::query("PRAGMA max_page_count = 1073741823")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store
+            .record_usage(&AuditRecord::rows(&batch), &[])
+            .await
+            .unwrap();
+        assert_eq!(count().await, 2_000, "every row once");
+    }
 }
