@@ -211,6 +211,39 @@ mod tests {
         rows.into_iter().map(|e| e.action).collect()
     }
 
+    /// `n` audit rows of realm `r`, actions `use.0` … in order, each with the detail `detail` gives its index.
+    fn uses(n: i64, detail: impl Fn(i64) -> Option<String>) -> Vec<super::super::AuditRecord> {
+        (0..n)
+            .map(|i| super::super::AuditRecord {
+                at: i,
+                realm: "r".into(),
+                action: format!("use.{i}"),
+                outcome: "success".into(),
+                detail: detail(i),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// Marks the pool's one connection with a temporary table, which only that connection can see.
+    async fn mark_the_connection(store: &super::super::SqliteStore) {
+        sqlx::query("CREATE TEMP TABLE mark (x INTEGER)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+
+    /// The marked connection is back in the pool (it still has the mark), outside any transaction: a transaction
+    /// of sqlx's own works on it.
+    async fn the_marked_connection_serves_on(store: &super::super::SqliteStore) {
+        let mut tx = store.pool().begin().await.unwrap();
+        sqlx::query("INSERT INTO temp.mark (x) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .expect("the connection that wrote the batch, with its temporary table");
+        tx.commit().await.unwrap();
+    }
+
     /// On the multi-thread runtime the server runs on, so that the write goes through `block_in_place`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_that_fails_midway_writes_nothing_and_the_connection_serves_on() {
@@ -226,16 +259,7 @@ mod tests {
         use super::super::{AuditRecord, SqliteStore, TokenStore};
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
-        let batch: Vec<AuditRecord> = (0..100)
-            .map(|i| AuditRecord {
-                at: i,
-                realm: "r".into(),
-                action: format!("use.{i}"),
-                outcome: "success".into(),
-                detail: (i == refused).then(|| "refused".into()),
-                ..Default::default()
-            })
-            .collect();
+        let batch = uses(100, |i| (i == refused).then(|| "refused".into()));
         // The trigger is created from a connection of the test's own.
         let mut side = crate::store::second_sqlite_connection(dir.path()).await;
         sqlx::query(&format!(
@@ -245,11 +269,7 @@ mod tests {
         .execute(&mut side)
         .await
         .unwrap();
-        // A mark only the pool's one connection can see: a temporary table.
-        sqlx::query("CREATE TEMP TABLE mark (x INTEGER)")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        mark_the_connection(&store).await;
         let failed = store.record_usage(&AuditRecord::rows(&batch), &[]).await;
         let message = failed.unwrap_err().to_string();
         assert!(
@@ -260,14 +280,7 @@ mod tests {
             stored(&store).await.is_empty(),
             "{raise} at row {refused}: nothing of the batch is written"
         );
-        // The same connection is back in the pool (it still has the mark), outside any transaction: a
-        // transaction of sqlx's own works on it.
-        let mut tx = store.pool().begin().await.unwrap();
-        sqlx::query("INSERT INTO temp.mark (x) VALUES (1)")
-            .execute(&mut *tx)
-            .await
-            .expect("the connection that wrote the batch, with its temporary table");
-        tx.commit().await.unwrap();
+        the_marked_connection_serves_on(&store).await;
         sqlx::query("DROP TRIGGER refuse")
             .execute(&mut side)
             .await
@@ -309,31 +322,13 @@ mod tests {
             .execute(store.pool())
             .await
             .unwrap();
-        let batch: Vec<AuditRecord> = (0..2_000)
-            .map(|i| AuditRecord {
-                at: i,
-                realm: "r".into(),
-                action: format!("use.{i}"),
-                outcome: "success".into(),
-                detail: Some("x".repeat(300)),
-                ..Default::default()
-            })
-            .collect();
-        // A mark only the pool's one connection can see: a temporary table (not in the main file).
-        sqlx::query("CREATE TEMP TABLE mark (x INTEGER)")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        let batch = uses(2_000, |_| Some("x".repeat(300)));
+        mark_the_connection(&store).await;
         let failed = store.record_usage(&AuditRecord::rows(&batch), &[]).await;
         let message = failed.unwrap_err().to_string();
         assert!(message.contains("full"), "{message}");
         assert_eq!(count().await, 0, "nothing of the batch is written");
-        let mut tx = store.pool().begin().await.unwrap();
-        sqlx::query("INSERT INTO temp.mark (x) VALUES (1)")
-            .execute(&mut *tx)
-            .await
-            .expect("the connection that wrote the batch, with its temporary table");
-        tx.commit().await.unwrap();
+        the_marked_connection_serves_on(&store).await;
         sqlx::query("PRAGMA max_page_count = 1073741823")
             .execute(store.pool())
             .await
