@@ -53,23 +53,9 @@ fn push_str(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn push_int(buf: &mut Vec<u8>, n: impl Into<i128>) {
-    let n: i128 = n.into();
-    if n < 0 {
-        buf.push(b'-');
-    }
-    let mut digits = [0u8; 40];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[at..]);
+/// Appends `n` as serde_json writes it (serde_json formats integers with `itoa` too).
+fn push_int(buf: &mut Vec<u8>, n: impl itoa::Integer) {
+    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `,"key":` then the string, when there is one.
