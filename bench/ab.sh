@@ -71,33 +71,28 @@ request() {
 }
 
 one() { # one LABEL BINARY
-  local work u0 s0 u1 s1 pg=0 out URL WRK_METHOD WRK_AUTH WRK_BODY
+  local work out URL WRK_METHOD WRK_AUTH WRK_BODY
   ab_backend "keyport_ab_$$"
   work=$(mktemp -d /tmp/keyport-ab.XXXXXX)
   ab_serve "$2" "$work" "$PORT" "${AB_DB[@]}"
   request "$work" "$2"
   export WRK_METHOD WRK_AUTH WRK_BODY
-  WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$URL" >/dev/null
-  read -r u0 s0 <<<"$(cpu_user_sys "$AB_PID")"
-  [[ $BACKEND != postgres ]] || cpu_snapshot postgres "$work/pg-cpu"
-  out=$(WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$URL")
-  read -r u1 s1 <<<"$(cpu_user_sys "$AB_PID")"
-  [[ $BACKEND != postgres ]] || pg=$(cpu_since postgres "$work/pg-cpu")
+  out=$(wrk_cpu "$AB_PID" "$URL" "$work")
   ab_stop "$work"
   ab_drop
-  echo "$out" | grep '^WRKJSON ' | sed 's/^WRKJSON //' | python3 -c '
+  python3 -c '
 import json, sys
-d = json.load(sys.stdin)
-label = sys.argv[1]
-du, ds, hz, pg = map(int, sys.argv[2:6])
+d = json.loads(sys.argv[3])
+label, hz = sys.argv[1], int(sys.argv[2])
 r = max(d["requests"], 1)
 rate = d["requests"] / (d["duration_us"] / 1e6)
 errors = sum(d["errors"].values())
 us = lambda t: t / hz * 1e6 / r
+du, ds, pg = d["user_ticks"], d["sys_ticks"], d["pg_ticks"]
 p99 = d["p99_us"] / 1000
 print(f"{label:5} {rate:7.0f}/s  p99 {p99:5.2f} ms  CPU {us(du):5.1f} user + {us(ds):5.1f} sys"
       f" = {us(du + ds):5.1f} us/request" + (f"  pg {us(pg):5.1f} us" if pg else "") + f"  errors {errors}")
-' "$1" $((u1 - u0)) $((s1 - s0)) "$HZ" "$pg"
+' "$1" "$HZ" "$out"
 }
 
 ab_pairs "$PAIRS" "$BASE" "$NEW"

@@ -96,6 +96,28 @@ cpu_since() {
     "$2" "$2.now"
 }
 
+# wrk_cpu PID URL WORK: a 3-second warm-up, then DURATION seconds of the request the exported WRK_* variables
+# describe, from wrk on core 1 over CONNS keep-alive connections (bench/wrk.lua); prints wrk's JSON summary with the
+# CPU used over the measured run added, in clock ticks: the server PID's ("user_ticks", "sys_ticks") and, with
+# BACKEND=postgres, this host's PostgreSQL processes' ("pg_ticks", 0 otherwise; their snapshot goes into WORK).
+# Fails when wrk prints no summary.
+wrk_cpu() {
+  local lua u0 s0 u1 s1 pg=0 out
+  lua="$(dirname "${BASH_SOURCE[0]}")/wrk.lua"
+  WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$lua" "$2" >/dev/null
+  read -r u0 s0 <<<"$(cpu_user_sys "$1")"
+  [[ ${BACKEND:-sqlite} != postgres ]] || cpu_snapshot postgres "$3/pg-cpu"
+  out=$(WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$lua" "$2")
+  read -r u1 s1 <<<"$(cpu_user_sys "$1")"
+  [[ ${BACKEND:-sqlite} != postgres ]] || pg=$(cpu_since postgres "$3/pg-cpu")
+  sed -n 's/^WRKJSON //p' <<<"$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+d.update(zip(("user_ticks", "sys_ticks", "pg_ticks"), map(int, sys.argv[1:])))
+print(json.dumps(d))
+' $((u1 - u0)) $((s1 - s0)) "$pg"
+}
+
 # ab_backend NAME: for BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432, a server URL without
 # a database path; PostgreSQL 13 or later) a fresh database NAME, with AB_CLEANUP set to drop it and an EXIT trap
 # that does so should the caller fail before ab_serve takes the trap over; sets AB_DB to the `serve` arguments that

@@ -7,14 +7,17 @@
 #
 #   bash bench/targets.sh [ROUNDS]     # default 5 rounds, DURATION=8 s a load row: ~1 min a round
 #   NO_BUILD=1 bash bench/targets.sh   # with the release build and Criterion bench already built
+#   BACKEND=postgres bash bench/targets.sh   # keyport on a fresh PostgreSQL database each round
 #
 # A round, every server pinned to core 0 and wrk on core 1 (64 keep-alive connections, a 3-second warm-up):
 # Criterion's `es256_sign` (`KeySet::sign`, 3 s), then the floor (bench/micro/src/bin/floor.rs) with POST /sign and
-# the client-credential POST, and keyport (a fresh one on SQLite, bench/keyport.toml) with ES256 client credentials
-# and API-token introspection; the floor first in odd rounds, keyport first in even ones. Each round is one line in
+# the client-credential POST, and keyport (a fresh one, bench/keyport.toml, on SQLite or, with BACKEND=postgres, on a
+# database of its own, as in ab.sh) with ES256 client credentials and API-token introspection; the floor first in
+# odd rounds, keyport first in even ones. Each round is one line in
 # RESULTS (default target/targets-DATE.jsonl); the end prints each round and the medians: client credentials as
 # a share of `KeySet::sign`'s rate (target ≥ 60%) and of the signing floor's, and introspection's CPU µs (target
-# ≤ 15) and what it spends above the POST floor.
+# ≤ 15) and what it spends above the POST floor. keyport's CPU is its process's alone; with BACKEND=postgres the
+# CPU of this host's PostgreSQL processes over the same runs is printed beside it (not pinned: keep the host idle).
 # Not part of the test suite; needs wrk, taskset, curl, python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,27 +56,26 @@ sign_us() {
     "$TARGET/criterion/es256_sign/new/estimates.json"
 }
 
-# cpu_us PID URL: the server PID's CPU µs a request (user + system) over DURATION seconds of the request the WRK_*
-# variables describe, after a 3-second warm-up; fails on any error.
+# cpu_us PID URL WORK: "SERVER PG", the CPU µs a request (user + system) of the server PID and, with
+# BACKEND=postgres, of PostgreSQL (else 0), over DURATION seconds of the request the WRK_* variables describe
+# (wrk_cpu in lib.sh); fails on any error.
 cpu_us() {
-  local u0 s0 u1 s1 out
-  WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$BENCH/wrk.lua" "$2" >/dev/null
-  read -r u0 s0 <<<"$(cpu_user_sys "$1")"
-  out=$(WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$2")
-  read -r u1 s1 <<<"$(cpu_user_sys "$1")"
-  grep '^WRKJSON ' <<<"$out" | sed 's/^WRKJSON //' | python3 -c '
+  local out
+  out=$(wrk_cpu "$1" "$2" "$3")
+  python3 -c '
 import json, sys
-d = json.load(sys.stdin)
+d = json.loads(sys.argv[1])
 if sum(d["errors"].values()):
     sys.exit("errors: " + json.dumps(d["errors"]))
-print(int(sys.argv[1]) / int(sys.argv[2]) * 1e6 / max(d["requests"], 1))
-' $((u1 + s1 - u0 - s0)) "$HZ" || { echo "$NAME: $2 answered with errors" >&2; exit 1; }
+r, hz = max(d["requests"], 1), int(sys.argv[2])
+print((d["user_ticks"] + d["sys_ticks"]) / hz * 1e6 / r, d["pg_ticks"] / hz * 1e6 / r)
+' "$out" "$HZ" || { echo "$NAME: $2 answered with errors" >&2; exit 1; }
 }
 
 # floor_rows: sets FLOOR_SIGN and FLOOR_POST, the floor's CPU µs a request of POST /sign and of the client-credential
 # POST.
 floor_rows() {
-  local work pid
+  local work pid out
   work=$(mktemp -d /tmp/keyport-targets.XXXXXX)
   taskset -c 0 "$FLOOR" "127.0.0.1:$PORT" >"$work/out" 2>&1 &
   pid=$!
@@ -81,8 +83,10 @@ floor_rows() {
   trap "kill $pid 2>/dev/null || true; rm -rf '$work'" EXIT
   wait_for_line "$work/out" "floor listening on" 30
   export WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=grant_type=client_credentials
-  FLOOR_SIGN=$(cpu_us "$pid" "http://127.0.0.1:$PORT/sign")
-  FLOOR_POST=$(cpu_us "$pid" "http://127.0.0.1:$PORT/token")
+  out=$(cpu_us "$pid" "http://127.0.0.1:$PORT/sign" "$work")
+  read -r FLOOR_SIGN _ <<<"$out"
+  out=$(cpu_us "$pid" "http://127.0.0.1:$PORT/token" "$work")
+  read -r FLOOR_POST _ <<<"$out"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   rm -rf "$work"
@@ -90,30 +94,34 @@ floor_rows() {
 }
 
 # keyport_rows: sets KP_CC and KP_INTROSPECT, a fresh keyport's CPU µs a request of ES256 client credentials and of
-# an API-token introspection.
+# an API-token introspection, and PG_CC and PG_INTROSPECT, PostgreSQL's beside them (0 on SQLite).
 keyport_rows() {
-  local work oidc token
+  local work oidc token out
+  ab_backend "keyport_targets_$$"
   work=$(mktemp -d /tmp/keyport-targets.XXXXXX)
-  AB_CLEANUP=
-  ab_serve "$KEYPORT" "$work" "$PORT"
+  ab_serve "$KEYPORT" "$work" "$PORT" "${AB_DB[@]}"
   oidc="http://127.0.0.1:$PORT/realms/bench/protocol/openid-connect"
   export WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=grant_type=client_credentials
   curl -sSf -o /dev/null -H "Authorization: $BOT" -d "$WRK_BODY" "$oidc/token" ||
     { echo "$NAME: a client-credential grant failed" >&2; exit 1; }
-  KP_CC=$(cpu_us "$AB_PID" "$oidc/token")
+  out=$(cpu_us "$AB_PID" "$oidc/token" "$work")
+  read -r KP_CC PG_CC <<<"$out"
   token=$(alice_api_token "http://127.0.0.1:$PORT") || { echo "$NAME: creating an API token failed" >&2; exit 1; }
   export WRK_AUTH=$RS WRK_BODY="token=$token"
   curl -sSf -H "Authorization: $RS" -d "$WRK_BODY" "$oidc/token/introspect" | grep -q '"active":true' ||
     { echo "$NAME: the API token is not active" >&2; exit 1; }
-  KP_INTROSPECT=$(cpu_us "$AB_PID" "$oidc/token/introspect")
+  out=$(cpu_us "$AB_PID" "$oidc/token/introspect" "$work")
+  read -r KP_INTROSPECT PG_INTROSPECT <<<"$out"
   ab_stop "$work"
+  ab_drop
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
   SIGN=$(sign_us)
   if ((round % 2)); then floor_rows; keyport_rows; else keyport_rows; floor_rows; fi
-  echo "{\"round\": $round, \"sign_us\": $SIGN, \"floor_sign_us\": $FLOOR_SIGN, \"floor_post_us\": $FLOOR_POST," \
-    "\"cc_us\": $KP_CC, \"introspect_us\": $KP_INTROSPECT}" >>"$RESULTS"
+  echo "{\"round\": $round, \"backend\": \"${BACKEND:-sqlite}\", \"sign_us\": $SIGN, \"floor_sign_us\": $FLOOR_SIGN," \
+    "\"floor_post_us\": $FLOOR_POST, \"cc_us\": $KP_CC, \"introspect_us\": $KP_INTROSPECT," \
+    "\"cc_pg_us\": $PG_CC, \"introspect_pg_us\": $PG_INTROSPECT}" >>"$RESULTS"
   echo "$NAME: round $round of $ROUNDS done" >&2
 done
 
@@ -124,7 +132,7 @@ def show(label, values, fmt):
     print(f"{label:58} " + "  ".join(fmt(v) for v in values) + f"   median {fmt(statistics.median(values))}")
 pct = lambda v: f"{v:5.1f}%"
 us = lambda v: f"{v:5.1f}"
-print(f"{len(rows)} rounds (raw: {sys.argv[1]})")
+print(f"{len(rows)} rounds on {rows[0].get('backend', 'sqlite')} (raw: {sys.argv[1]})")
 show("KeySet::sign, µs", [r["sign_us"] for r in rows], us)
 show("signing floor, µs", [r["floor_sign_us"] for r in rows], us)
 show("client credentials, ES256, µs", [r["cc_us"] for r in rows], us)
@@ -134,4 +142,7 @@ show("  (the signing floor's share of KeySet::sign's)", [100 * r["sign_us"] / r[
 show("POST floor, µs", [r["floor_post_us"] for r in rows], us)
 show("API-token introspection, µs (target <= 15)", [r["introspect_us"] for r in rows], us)
 show("  above the POST floor, µs", [r["introspect_us"] - r["floor_post_us"] for r in rows], us)
+if any(r.get("cc_pg_us") or r.get("introspect_pg_us") for r in rows):
+    show("PostgreSQL beside client credentials, µs", [r["cc_pg_us"] for r in rows], us)
+    show("PostgreSQL beside introspection, µs", [r["introspect_pg_us"] for r in rows], us)
 EOF
