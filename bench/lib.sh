@@ -100,16 +100,22 @@ cpu_since() {
 # describe, from wrk on core 1 over CONNS keep-alive connections (bench/wrk.lua); prints wrk's JSON summary with the
 # CPU used over the measured run added, in clock ticks: the server PID's ("user_ticks", "sys_ticks") and, with
 # BACKEND=postgres, this host's PostgreSQL processes' ("pg_ticks", 0 otherwise; their snapshot goes into WORK).
-# Fails when wrk prints no summary.
+# Returns 1, with a message, when wrk fails or prints no summary or the server is gone. It runs inside `$(...)`,
+# where `set -e` does not reach, so every step is checked here.
 wrk_cpu() {
   local lua u0 s0 u1 s1 pg=0 out
   lua="$(dirname "${BASH_SOURCE[0]}")/wrk.lua"
-  WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$lua" "$2" >/dev/null
+  WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d3s -s "$lua" "$2" >/dev/null ||
+    { echo "$NAME: wrk failed warming up $2" >&2; return 1; }
   read -r u0 s0 <<<"$(cpu_user_sys "$1")"
   [[ ${BACKEND:-sqlite} != postgres ]] || cpu_snapshot postgres "$3/pg-cpu"
-  out=$(WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$lua" "$2")
+  out=$(WRK_CONNS=$CONNS taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$lua" "$2") ||
+    { echo "$NAME: wrk failed on $2" >&2; return 1; }
+  kill -0 "$1" 2>/dev/null || { echo "$NAME: the server exited during the run of $2" >&2; return 1; }
   read -r u1 s1 <<<"$(cpu_user_sys "$1")"
+  [[ $u0$s0$u1$s1 =~ ^[0-9]+$ ]] || { echo "$NAME: no CPU reading of process $1" >&2; return 1; }
   [[ ${BACKEND:-sqlite} != postgres ]] || pg=$(cpu_since postgres "$3/pg-cpu")
+  grep -q '^WRKJSON ' <<<"$out" || { echo "$NAME: wrk printed no summary for $2" >&2; return 1; }
   sed -n 's/^WRKJSON //p' <<<"$out" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)

@@ -11,14 +11,15 @@
 #
 # A round, every server pinned to core 0 and wrk on core 1 (64 keep-alive connections, a 3-second warm-up):
 # Criterion's `es256_sign` (`KeySet::sign`, 3 s), then the floor (bench/micro/src/bin/floor.rs) with POST /sign and
-# the client-credential POST, and keyport (a fresh one, bench/keyport.toml, on SQLite or, with BACKEND=postgres, on a
-# database of its own, as in ab.sh) with ES256 client credentials and API-token introspection; the floor first in
-# odd rounds, keyport first in even ones. Each round is one line in
-# RESULTS (default target/targets-DATE.jsonl); the end prints each round and the medians: client credentials as
-# a share of `KeySet::sign`'s rate (target ≥ 60%) and of the signing floor's, and introspection's CPU µs (target
-# ≤ 15) and what it spends above the POST floor. keyport's CPU is its process's alone; with BACKEND=postgres the
-# CPU of this host's PostgreSQL processes over the same runs is printed beside it (not pinned: keep the host idle).
-# Not part of the test suite; needs wrk, taskset, curl, python3.
+# the client-credential POST, and keyport (a fresh one, bench/keyport.toml, on SQLite or, with BACKEND=postgres, on
+# a database of its own, as in ab.sh) with ES256 client credentials and API-token introspection; the floor first
+# in odd rounds, keyport first in even ones. Each round is one line in RESULTS (default
+# target/targets-DATE.jsonl); the end prints each round and the medians: client credentials as a share of
+# `KeySet::sign`'s rate (target ≥ 60%) and of the signing floor's, and introspection's CPU µs (target ≤ 15) and
+# what it spends above the POST floor. keyport's CPU is its process's alone; with BACKEND=postgres the CPU of this
+# host's PostgreSQL processes over the same runs is printed beside it (not pinned: keep the host idle).
+# Not part of the test suite; needs wrk, taskset, curl, python3 (and psql, pgrep with BACKEND=postgres, whose server
+# is PG_URL as in ab.sh, default postgres://postgres@127.0.0.1:5432).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
@@ -28,7 +29,13 @@ source "$BENCH/lib.sh"
 ROUNDS=${1:-5}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [ROUNDS]  (ROUNDS: a positive number)" >&2; exit 2; }
 DURATION=${DURATION:-8} CONNS=64 PORT=${PORT:-18194}
-for tool in wrk taskset curl python3; do
+BACKEND=${BACKEND:-sqlite}
+case $BACKEND in
+  sqlite) tools=(wrk taskset curl python3) ;;
+  postgres) tools=(wrk taskset curl python3 psql pgrep) ;;
+  *) echo "$NAME: BACKEND must be sqlite or postgres, not $BACKEND" >&2; exit 2 ;;
+esac
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "$NAME: $tool is missing (apt-get install wrk)" >&2; exit 2; }
 done
 HZ=$(getconf CLK_TCK)
@@ -61,7 +68,7 @@ sign_us() {
 # (wrk_cpu in lib.sh); fails on any error.
 cpu_us() {
   local out
-  out=$(wrk_cpu "$1" "$2" "$3")
+  out=$(wrk_cpu "$1" "$2" "$3") || { echo "$NAME: no measurement of $2" >&2; exit 1; }
   python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
@@ -142,7 +149,9 @@ show("  (the signing floor's share of KeySet::sign's)", [100 * r["sign_us"] / r[
 show("POST floor, µs", [r["floor_post_us"] for r in rows], us)
 show("API-token introspection, µs (target <= 15)", [r["introspect_us"] for r in rows], us)
 show("  above the POST floor, µs", [r["introspect_us"] - r["floor_post_us"] for r in rows], us)
-if any(r.get("cc_pg_us") or r.get("introspect_pg_us") for r in rows):
+if rows[0].get("backend") == "postgres":
+    if not any(r["introspect_pg_us"] for r in rows):
+        print("(no CPU of a process named postgres was seen: is PG_URL another host's?)")
     show("PostgreSQL beside client credentials, µs", [r["cc_pg_us"] for r in rows], us)
     show("PostgreSQL beside introspection, µs", [r["introspect_pg_us"] for r in rows], us)
 EOF
