@@ -34,48 +34,18 @@ case $WORKLOAD in
 esac
 DURATION=${DURATION:-8} CONNS=${CONNS:-64} PORT=${PORT:-18190}
 KP="http://127.0.0.1:$PORT"
-OIDC="$KP/realms/bench/protocol/openid-connect"
 HZ=$(getconf CLK_TCK)
 BACKEND=${BACKEND:-sqlite}
 export KEYPORT_LOG=warn
 # The request is this script's alone: none of wrk.lua's settings come from the caller's environment.
 unset WRK_METHOD WRK_BODY WRK_AUTH WRK_RATE WRK_CONNS WRK_REFRESH_CHAINS WRK_REFRESH_EXTRA
 
-# request WORK BINARY: sets URL and the WRK_* variables of WORKLOAD's request (creating what it needs), after one
-# checked request.
-request() {
-  local out token
-  fail() { echo "$NAME: $1 failed against $2; the server said:" >&2; tail -n 5 "$WORK/err" >&2; exit 1; }
-  local WORK=$1
-  WRK_METHOD=POST WRK_AUTH=$RS URL="$OIDC/token/introspect"
-  case $WORKLOAD in
-    cc_es256)
-      WRK_AUTH=$BOT WRK_BODY=grant_type=client_credentials URL="$OIDC/token"
-      curl -sSf -o /dev/null -H "Authorization: $BOT" -d "$WRK_BODY" "$URL" || fail "a client-credential grant" "$2" ;;
-    introspect_api_token)
-      token=$(alice_api_token "$KP") || fail "creating an API token" "$2" ;;
-    introspect_jwt)
-      out=$(curl -sSf -H "Authorization: $BOT" -d grant_type=client_credentials "$OIDC/token") ||
-        fail "a client-credential grant" "$2"
-      token=$(json_field access_token <<<"$out") ;;
-    discovery)
-      WRK_METHOD=GET URL="$KP/realms/bench/.well-known/openid-configuration"
-      unset WRK_AUTH WRK_BODY # wrk.lua would send an empty value
-      curl -sSf -o /dev/null "$URL" || fail "discovery" "$2" ;;
-  esac
-  if [[ $WORKLOAD == introspect_* ]]; then
-    WRK_BODY="token=$token"
-    out=$(curl -sSf -H "Authorization: $RS" --data-urlencode "$WRK_BODY" "$URL") || fail "introspection" "$2"
-    grep -q '"active":true' <<<"$out" || fail "introspection (the token is not active)" "$2"
-  fi
-}
-
 one() { # one LABEL BINARY
   local work out URL WRK_METHOD WRK_AUTH WRK_BODY
   ab_backend "keyport_ab_$$"
   work=$(mktemp -d /tmp/keyport-ab.XXXXXX)
   ab_serve "$2" "$work" "$PORT" "${AB_DB[@]}"
-  request "$work" "$2"
+  workload_request "$WORKLOAD" "$KP" "$work" "$2"
   export WRK_METHOD WRK_AUTH WRK_BODY
   out=$(wrk_cpu "$AB_PID" "$URL" "$work")
   ab_stop "$work"

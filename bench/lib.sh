@@ -124,6 +124,47 @@ print(json.dumps(d))
 ' $((u1 - u0)) $((s1 - s0)) "$pg"
 }
 
+# workload_request WORKLOAD KEYPORT_URL WORK BINARY: sets URL and WRK_METHOD, WRK_AUTH, WRK_BODY (for the caller to
+# export) to the request of WORKLOAD against the keyport BINARY serving at KEYPORT_URL (ab_serve's, its log in
+# WORK/err), creating what the request needs, after one checked request; on a failure says what failed, with the
+# server's last lines, and exits 1. WORKLOAD is one of run.sh's rows: cc_es256 (client credentials, ES256, client
+# bench-bot), introspect_api_token (a new personal API token of alice's, introspected by the resource server
+# bench-rs), introspect_jwt (a client-credential access token, introspected by bench-rs), discovery.
+workload_request() {
+  local oidc="$2/realms/bench/protocol/openid-connect" err="$3/err" binary=$4 out token
+  WRK_METHOD=POST WRK_AUTH=$RS URL="$oidc/token/introspect"
+  case $1 in
+    cc_es256)
+      WRK_AUTH=$BOT WRK_BODY=grant_type=client_credentials URL="$oidc/token"
+      curl -sSf -o /dev/null -H "Authorization: $BOT" -d "$WRK_BODY" "$URL" ||
+        request_failed "a client-credential grant" "$binary" "$err" ;;
+    introspect_api_token)
+      token=$(alice_api_token "$2") || request_failed "creating an API token" "$binary" "$err" ;;
+    introspect_jwt)
+      out=$(curl -sSf -H "Authorization: $BOT" -d grant_type=client_credentials "$oidc/token") ||
+        request_failed "a client-credential grant" "$binary" "$err"
+      token=$(json_field access_token <<<"$out") ;;
+    discovery)
+      WRK_METHOD=GET URL="$2/realms/bench/.well-known/openid-configuration"
+      unset WRK_AUTH WRK_BODY # wrk.lua would send an empty value
+      curl -sSf -o /dev/null "$URL" || request_failed "discovery" "$binary" "$err" ;;
+    *) echo "$NAME: unknown workload $1" >&2; exit 2 ;;
+  esac
+  if [[ $1 == introspect_* ]]; then
+    WRK_BODY="token=$token"
+    out=$(curl -sSf -H "Authorization: $RS" --data-urlencode "$WRK_BODY" "$URL") ||
+      request_failed "introspection" "$binary" "$err"
+    grep -q '"active":true' <<<"$out" || request_failed "introspection (the token is not active)" "$binary" "$err"
+  fi
+}
+
+# request_failed WHAT BINARY LOG: workload_request's message (the last lines of the server's LOG), then exit 1.
+request_failed() {
+  echo "$NAME: $1 failed against $2; the server said:" >&2
+  tail -n 5 "$3" >&2
+  exit 1
+}
+
 # ab_backend NAME: for BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432, a server URL without
 # a database path; PostgreSQL 13 or later) a fresh database NAME, with AB_CLEANUP set to drop it and an EXIT trap
 # that does so should the caller fail before ab_serve takes the trap over; sets AB_DB to the `serve` arguments that

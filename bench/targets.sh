@@ -103,21 +103,17 @@ floor_rows() {
 # keyport_rows: sets KP_CC and KP_INTROSPECT, a fresh keyport's CPU µs a request of ES256 client credentials and of
 # an API-token introspection, and PG_CC and PG_INTROSPECT, PostgreSQL's beside them (0 on SQLite).
 keyport_rows() {
-  local work oidc token out
+  local work out
   ab_backend "keyport_targets_$$"
   work=$(mktemp -d /tmp/keyport-targets.XXXXXX)
   ab_serve "$KEYPORT" "$work" "$PORT" "${AB_DB[@]}"
-  oidc="http://127.0.0.1:$PORT/realms/bench/protocol/openid-connect"
-  export WRK_METHOD=POST WRK_AUTH=$BOT WRK_BODY=grant_type=client_credentials
-  curl -sSf -o /dev/null -H "Authorization: $BOT" -d "$WRK_BODY" "$oidc/token" ||
-    { echo "$NAME: a client-credential grant failed" >&2; exit 1; }
-  out=$(cpu_us "$AB_PID" "$oidc/token" "$work")
+  workload_request cc_es256 "http://127.0.0.1:$PORT" "$work" "$KEYPORT"
+  export WRK_METHOD WRK_AUTH WRK_BODY
+  out=$(cpu_us "$AB_PID" "$URL" "$work")
   read -r KP_CC PG_CC <<<"$out"
-  token=$(alice_api_token "http://127.0.0.1:$PORT") || { echo "$NAME: creating an API token failed" >&2; exit 1; }
-  export WRK_AUTH=$RS WRK_BODY="token=$token"
-  curl -sSf -H "Authorization: $RS" -d "$WRK_BODY" "$oidc/token/introspect" | grep -q '"active":true' ||
-    { echo "$NAME: the API token is not active" >&2; exit 1; }
-  out=$(cpu_us "$AB_PID" "$oidc/token/introspect" "$work")
+  workload_request introspect_api_token "http://127.0.0.1:$PORT" "$work" "$KEYPORT"
+  export WRK_METHOD WRK_AUTH WRK_BODY
+  out=$(cpu_us "$AB_PID" "$URL" "$work")
   read -r KP_INTROSPECT PG_INTROSPECT <<<"$out"
   ab_stop "$work"
   ab_drop
